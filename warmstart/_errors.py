@@ -1,0 +1,89 @@
+"""The small exception family of warmstart, and the "did you mean" helper.
+
+Every error is raised while the restore plan is built, before any session
+exists, and names the offending name, path or value. Each class also derives
+from `ValueError`, so code written against TF's `init_from_checkpoint` (which
+raises `ValueError`) keeps working.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class Error(Exception):
+  """Base class of every error warmstart raises on purpose."""
+
+
+class CheckpointNotFoundError(Error, ValueError):
+  """A source path holds no readable checkpoint."""
+
+
+class TensorNotFoundError(Error, ValueError):
+  """A tensor the plan needs is not in the source checkpoint."""
+
+
+class VariableNotFoundError(Error, ValueError):
+  """A name in an assignment map or settings names no variable of the graph."""
+
+
+class MismatchError(Error, ValueError):
+  """A checkpoint tensor's shape or dtype does not fit its variable."""
+
+
+class UnmatchedRuleError(Error, ValueError):
+  """A scope map, regex or rename matched nothing."""
+
+
+class ConflictError(Error, ValueError):
+  """One variable is claimed by two rules or two sources."""
+
+
+class SettingsError(Error, ValueError):
+  """Settings or options are malformed."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> str:
+  """Returns ' Did you mean: a, b?' for close matches of `name`, or ''."""
+  matches = difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.6)
+  if not matches:
+    return ''
+  return ' Did you mean: %s?' % ', '.join(repr(m) for m in matches)
+
+
+def preview(names: Iterable[str], limit: int = 10) -> str:
+  """Returns a short, sorted, comma-separated listing of `names`."""
+  names = sorted(names)
+  shown = ', '.join(repr(n) for n in names[:limit])
+  if len(names) > limit:
+    shown += ', ... (%d more)' % (len(names) - limit)
+  return shown or '(none)'
+
+
+class Problems:
+  """Collects every problem a plan has, then raises them together.
+
+  A user with thirty mismatched shapes wants to see all thirty at once, not
+  fix them one training launch at a time.
+  """
+
+  def __init__(self) -> None:
+    self._problems: list[tuple[type[Error], str]] = []
+
+  def add(self, error_class: type[Error], message: str) -> None:
+    self._problems.append((error_class, message))
+
+  def __bool__(self) -> bool:
+    return bool(self._problems)
+
+  def raise_if_any(self) -> None:
+    """Raises the first problem's class with every message, if any."""
+    if not self._problems:
+      return
+    error_class, message = self._problems[0]
+    if len(self._problems) > 1:
+      message = '%d problems with this warm start:\n%s' % (
+          len(self._problems),
+          '\n'.join('  - ' + m for _, m in self._problems))
+    raise error_class(message)

@@ -1,0 +1,193 @@
+"""The restore plan: what is loaded into which variable, from where, and how.
+
+A `Plan` is built and validated before any restore op exists. It can be read
+as a table (`str(plan)`) or JSON (`plan.to_json()`), written next to a run,
+and applied (`warmstart.apply_plan`) to build the restore initializers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Optional
+
+#: Entry actions. Adapters (vocabulary remapping, ...) add their own.
+RESTORE = 'restore'
+SKIP = 'skip'
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  """One planned restore (or skip) of one logical variable.
+
+  Attributes:
+    variable: The variable's full name in the graph.
+    shape: Its full shape (None for an unknown dimension).
+    dtype: Its dtype name, e.g. 'float32'.
+    source: The checkpoint prefix read from ('' when skipped before reading).
+    tensor: The tensor name in the checkpoint.
+    slices: Per part, the RestoreV2 slice spec ('' for a whole variable).
+    action: `RESTORE`, `SKIP`, or an adapter's action (e.g. 'vocab_remap').
+    rule: The assignment-map entry, regex or rename that selected it.
+    reason: Why it is skipped, or what the adapter does.
+    options: Adapter parameters (JSON-compatible values).
+    target: The graph object(s) to fill; not serialized, not compared.
+  """
+
+  variable: str
+  shape: tuple[Optional[int], ...]
+  dtype: str
+  source: str
+  tensor: str
+  slices: tuple[str, ...] = ('',)
+  action: str = RESTORE
+  rule: str = ''
+  reason: str = ''
+  options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  target: Any = dataclasses.field(
+      default=None, repr=False, compare=False, hash=False)
+
+  @property
+  def skipped(self) -> bool:
+    return self.action == SKIP
+
+  def to_dict(self) -> dict[str, Any]:
+    """Returns the JSON-compatible fields (everything but `target`)."""
+    return {
+        'variable': self.variable,
+        'shape': list(self.shape),
+        'dtype': self.dtype,
+        'source': self.source,
+        'tensor': self.tensor,
+        'slices': list(self.slices),
+        'action': self.action,
+        'rule': self.rule,
+        'reason': self.reason,
+        'options': dict(self.options),
+    }
+
+  @classmethod
+  def from_dict(cls, data: Mapping[str, Any]) -> Entry:
+    """Inverse of `to_dict` (the result has no `target`)."""
+    return cls(
+        variable=data['variable'],
+        shape=tuple(data['shape']),
+        dtype=data['dtype'],
+        source=data['source'],
+        tensor=data['tensor'],
+        slices=tuple(data.get('slices', ('',))),
+        action=data.get('action', RESTORE),
+        rule=data.get('rule', ''),
+        reason=data.get('reason', ''),
+        options=dict(data.get('options', {})))
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """Every planned restore of a warm start, validated.
+
+  Attributes:
+    entries: One `Entry` per variable considered, in plan order.
+    num_variables: How many variables the graph had (for the summary line).
+  """
+
+  entries: tuple[Entry, ...] = ()
+  num_variables: int = 0
+
+  def __iter__(self) -> Iterator[Entry]:
+    return iter(self.entries)
+
+  def __len__(self) -> int:
+    return len(self.entries)
+
+  @property
+  def restored(self) -> tuple[Entry, ...]:
+    """The entries that load a value (every action but `SKIP`)."""
+    return tuple(e for e in self.entries if not e.skipped)
+
+  @property
+  def skipped(self) -> tuple[Entry, ...]:
+    return tuple(e for e in self.entries if e.skipped)
+
+  @property
+  def num_restored(self) -> int:
+    return len(self.restored)
+
+  @property
+  def num_skipped(self) -> int:
+    return len(self.skipped)
+
+  @property
+  def sources(self) -> tuple[str, ...]:
+    """The checkpoint prefixes read, in first-use order."""
+    return tuple(dict.fromkeys(e.source for e in self.entries if e.source))
+
+  def entry(self, variable: str) -> Entry:
+    """Returns the entry of `variable`; KeyError if the plan has none."""
+    for e in self.entries:
+      if e.variable == variable:
+        return e
+    raise KeyError('The plan has no entry for %r.' % variable)
+
+  def summary(self) -> str:
+    """One line: 'Warm-started R of N variables from S (K skipped).'"""
+    sources = ', '.join(self.sources) or '(no source)'
+    line = 'Warm-started %d of %d variables from %s' % (
+        self.num_restored, self.num_variables, sources)
+    if self.num_skipped:
+      line += ' (%d skipped)' % self.num_skipped
+    return line + '.'
+
+  def to_dict(self) -> dict[str, Any]:
+    return {
+        'num_variables': self.num_variables,
+        'num_restored': self.num_restored,
+        'num_skipped': self.num_skipped,
+        'sources': list(self.sources),
+        'entries': [e.to_dict() for e in self.entries],
+    }
+
+  def to_json(self, indent: Optional[int] = 2) -> str:
+    return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+  @classmethod
+  def from_json(cls, text: str) -> Plan:
+    data = json.loads(text)
+    return cls(
+        entries=tuple(Entry.from_dict(e) for e in data['entries']),
+        num_variables=data.get('num_variables', 0))
+
+  def merged(self, other: Plan) -> Plan:
+    """Returns this plan followed by `other` (no conflict check)."""
+    return Plan(self.entries + other.entries,
+                max(self.num_variables, other.num_variables))
+
+  def table(self) -> str:
+    """Returns the plan as a fixed-width text table."""
+    header = ('variable', 'shape', 'dtype', 'action', 'tensor', 'source',
+              'note')
+    rows = [header]
+    for e in self.entries:
+      shape = '[' + ','.join('?' if d is None else str(d) for d in e.shape) + ']'
+      if len(e.slices) > 1:
+        shape += ' in %d parts' % len(e.slices)
+      rows.append((e.variable, shape, e.dtype, e.action, e.tensor, e.source,
+                   e.reason))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        '  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows
+    ]
+    lines.insert(1, '  '.join('-' * w for w in widths))
+    return '\n'.join(lines + [self.summary()])
+
+  def __str__(self) -> str:
+    return self.table()
+
+
+def concat(plans: Iterable[Plan]) -> Plan:
+  """Concatenates plans (see `Plan.merged`)."""
+  result = Plan()
+  for plan in plans:
+    result = result.merged(plan)
+  return result

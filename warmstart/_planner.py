@@ -1,0 +1,170 @@
+"""Builds one validated `Plan` from (checkpoint, assignment map) sources.
+
+All checks run here, when the plan is built and before any session: every
+tensor exists, every shape and dtype fits, every scope map matches, and no
+variable is claimed twice. Every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Optional
+
+import tensorflow as tf
+from absl import logging
+
+from warmstart import _assignment_map
+from warmstart import _errors
+from warmstart import _options
+from warmstart import _plan
+from warmstart import _sources
+from warmstart import _variables
+
+
+def _shape(shape: tf.TensorShape) -> tuple[Optional[int], ...]:
+  return tuple(shape.as_list()) if shape.rank is not None else ()
+
+
+def skipped_entry(target: _variables.Target, source: str, tensor: str,
+                  rule: str, reason: str) -> _plan.Entry:
+  """An entry that leaves `target` to its own initializer, and says why."""
+  logging.warning('Not warm-starting %s: %s', target.name, reason)
+  return _plan.Entry(
+      variable=target.name, shape=_shape(target.shape),
+      dtype=target.dtype.name, source=source, tensor=tensor,
+      slices=target.slices, action=_plan.SKIP, rule=rule, reason=reason,
+      target=target)
+
+
+def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
+               options: _options.Options,
+               problems: _errors.Problems) -> Optional[_plan.Entry]:
+  """Validates one (tensor, variable) pair into an entry (None on a problem)."""
+  target, tensor = pair.target, pair.tensor
+  if tensor not in checkpoint:
+    reason = 'tensor %r is not in checkpoint %s' % (tensor, checkpoint.prefix)
+    if options.skip_missing:
+      return skipped_entry(target, checkpoint.prefix, tensor, pair.rule, reason)
+    problems.add(
+        _errors.TensorNotFoundError,
+        'Variable %r (rule %r): %s.%s' %
+        (target.name, pair.rule, reason,
+         _errors.did_you_mean(tensor, checkpoint.shapes)))
+    return None
+  ckpt_shape = tf.TensorShape(checkpoint.shapes[tensor])
+  ckpt_dtype = checkpoint.dtypes[tensor]
+  mismatch = []
+  if not (target.shape.is_compatible_with(ckpt_shape) and
+          target.shape.rank == ckpt_shape.rank):
+    mismatch.append('shape %s in the checkpoint, %s in the graph' %
+                    (ckpt_shape, target.shape))
+  if ckpt_dtype.base_dtype != target.dtype:
+    mismatch.append('dtype %s in the checkpoint, %s in the graph' %
+                    (ckpt_dtype.name, target.dtype.name))
+  if mismatch:
+    reason = 'tensor %r has %s' % (tensor, ' and '.join(mismatch))
+    if options.skip_mismatched:
+      return skipped_entry(target, checkpoint.prefix, tensor, pair.rule, reason)
+    problems.add(_errors.MismatchError, 'Variable %r (rule %r): %s.' %
+                 (target.name, pair.rule, reason))
+    return None
+  return _plan.Entry(
+      variable=target.name, shape=_shape(ckpt_shape), dtype=target.dtype.name,
+      source=checkpoint.prefix, tensor=tensor, slices=target.slices,
+      rule=pair.rule, target=target)
+
+
+def check_conflicts(entries: Iterable[_plan.Entry],
+                    problems: _errors.Problems,
+                    earlier: Iterable[_plan.Entry] = ()) -> None:
+  """Records a problem for every variable that two entries restore."""
+  claimed: dict[str, _plan.Entry] = {}
+  for entry in earlier:
+    claimed.setdefault(entry.variable, entry)
+  new = set()
+  for entry in entries:
+    if entry.skipped:
+      continue
+    first = claimed.get(entry.variable)
+    if first is None:
+      claimed[entry.variable] = entry
+      new.add(entry.variable)
+      continue
+    when = '' if entry.variable in new else ' by an earlier warm start'
+    problems.add(
+        _errors.ConflictError,
+        'Variable %r is claimed twice: from %s tensor %r (rule %r)%s, and '
+        'from %s tensor %r (rule %r). Restrict one of the rules.' %
+        (entry.variable, first.source, first.tensor, first.rule, when,
+         entry.source, entry.tensor, entry.rule))
+
+
+Source = tuple[Any, _assignment_map.AssignmentMap]
+
+
+def sources_of(ckpt_dir_or_file: Any,
+               assignment_map: Optional[_assignment_map.AssignmentMap]
+              ) -> Sequence[Source]:
+  """Normalizes the one-source and the list-of-sources calling forms.
+
+  Raises:
+    SettingsError: the form is neither.
+  """
+  if isinstance(ckpt_dir_or_file, (list, tuple)):
+    if assignment_map is not None:
+      raise _errors.SettingsError(
+          'With a list of sources, give each its own assignment map as '
+          '[(checkpoint, assignment_map), ...] and no assignment_map argument.')
+    sources = []
+    for source in ckpt_dir_or_file:
+      if not isinstance(source, (list, tuple)) or len(source) != 2:
+        raise _errors.SettingsError(
+            'A list of sources must hold (checkpoint, assignment_map) pairs, '
+            'got %r.' % (source,))
+      sources.append(tuple(source))
+    if not sources:
+      raise _errors.SettingsError('The list of sources is empty.')
+    return sources
+  if assignment_map is None:
+    raise _errors.SettingsError(
+        'init_from_checkpoint needs an assignment map, e.g. {"/": "/"} to '
+        'load every variable from the same name in %r.' % (ckpt_dir_or_file,))
+  return [(ckpt_dir_or_file, assignment_map)]
+
+
+def make_plan(sources: Sequence[Source],
+              options: _options.Options,
+              graph: Optional[tf.Graph] = None,
+              earlier: Iterable[_plan.Entry] = ()) -> _plan.Plan:
+  """Builds and validates the plan of one or more sources.
+
+  Args:
+    sources: (checkpoint path, assignment map) pairs.
+    options: Strictness and chunking.
+    graph: The graph whose variables are filled (default graph when None).
+    earlier: Entries already applied to this graph (claims conflict).
+
+  Returns:
+    The validated plan.
+
+  Raises:
+    Error: a subclass for the first problem, listing every problem.
+  """
+  graph = graph or tf.compat.v1.get_default_graph()
+  targets = _variables.collect(graph)
+  global_steps = _variables.global_step_names(graph)
+  problems = _errors.Problems()
+  entries = []
+  for path, assignment_map in sources:
+    checkpoint = _sources.load(path)
+    pairs = _assignment_map.expand(
+        assignment_map, targets, problems,
+        allow_unmatched=options.allow_unmatched, global_steps=global_steps,
+        source=checkpoint.prefix)
+    for pair in pairs:
+      entry = check_pair(pair, checkpoint, options, problems)
+      if entry is not None:
+        entries.append(entry)
+  check_conflicts(entries, problems, earlier)
+  problems.raise_if_any()
+  return _plan.Plan(tuple(entries), num_variables=len(targets))

@@ -1,0 +1,182 @@
+"""Turns a validated `Plan` into batched restore initializers.
+
+One RestoreV2 per (source, device job/task, chunk of at most
+`max_chunk_bytes`) reads every tensor of that group, on CPU, and each
+variable's initializer becomes one assign from its output. Values are read
+when the initializers run: at session creation, through a Scaffold or
+`global_variables_initializer`, exactly like TF's `init_from_checkpoint`, but
+with one read op per group instead of one per variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
+
+import tensorflow as tf
+from absl import logging
+
+from warmstart import _errors
+from warmstart import _options
+from warmstart import _plan
+from warmstart import _tf_compat
+from warmstart import _variables
+
+#: Collection holding the entries applied to a graph (conflict detection).
+APPLIED_ENTRIES = 'warmstart_applied_entries'
+
+#: action name -> function(entry) that builds that entry's initializers.
+_ACTION_BUILDERS: dict[str, Callable[[_plan.Entry], None]] = {}
+
+
+def register_action(action: str, builder: Callable[[_plan.Entry],
+                                                   None]) -> None:
+  """Registers how entries with a non-batched `action` are restored.
+
+  Args:
+    action: The `Entry.action` name, e.g. 'vocab_remap'.
+    builder: Called with each such entry (whose `target` is set); builds and
+      installs the initializers of the entry's variable parts.
+  """
+  if action in (_plan.RESTORE, _plan.SKIP):
+    raise ValueError('Action %r is built in.' % action)
+  _ACTION_BUILDERS[action] = builder
+
+
+def _part_shape(target: _variables.Target, index: int) -> tf.TensorShape:
+  part = target.parts[index]
+  info = _tf_compat.save_slice_info(part)
+  if info is not None:
+    return tf.TensorShape(info.var_shape)
+  return tf.TensorShape(target.shape)
+
+
+def _num_bytes(shape: tf.TensorShape, dtype: tf.DType) -> int:
+  size = 1
+  for dim in shape.as_list() if shape.rank is not None else ():
+    size *= dim or 1
+  return size * (64 if dtype == tf.string else dtype.size)
+
+
+def _device_group(variable: Any) -> str:
+  """The job/replica/task a variable lives on ('' when local)."""
+  spec = tf.DeviceSpec.from_string(getattr(variable, 'device', '') or '')
+  return spec.replace(device_type=None, device_index=None).to_string()
+
+
+def _assign_op(part: Any, value: tf.Tensor) -> tf.Operation:
+  """Builds the op that loads `value` into one variable part."""
+  if isinstance(part, _variables.CustomVariable):
+    return part.restore_initializer(value)
+  if _tf_compat.is_distributed(part):
+    ops = [_assign_op(c, value) for c in _tf_compat.distributed_components(part)]
+    op = tf.group(*ops, name='assign_replicas')
+    _tf_compat.set_initializer(part, op, value)
+    return op
+  if part.op.type == 'VarHandleOp':
+    with tf.device(part.handle.device):
+      op = tf.raw_ops.AssignVariableOp(resource=part.handle, value=value)
+  else:
+    op = tf.compat.v1.assign(part, value).op
+  _tf_compat.set_initializer(part, op, value)
+  return op
+
+
+class _Read:
+  """One tensor (or slice) to read, and the part it fills."""
+
+  __slots__ = ('tensor', 'slice_spec', 'dtype', 'shape', 'part', 'nbytes')
+
+  def __init__(self, tensor, slice_spec, dtype, shape, part):
+    self.tensor = tensor
+    self.slice_spec = slice_spec
+    self.dtype = dtype
+    self.shape = shape
+    self.part = part
+    self.nbytes = _num_bytes(shape, dtype)
+
+
+def _chunks(reads: Sequence[_Read], max_bytes: int) -> list[list[_Read]]:
+  chunks: list[list[_Read]] = []
+  current: list[_Read] = []
+  size = 0
+  for read in reads:
+    if current and size + read.nbytes > max_bytes:
+      chunks.append(current)
+      current, size = [], 0
+    current.append(read)
+    size += read.nbytes
+  if current:
+    chunks.append(current)
+  return chunks
+
+
+def _build_reads(prefix: str, device: str, reads: Sequence[_Read]) -> None:
+  with tf.device(device), tf.device('/cpu:0'):
+    values = tf.raw_ops.RestoreV2(
+        prefix=prefix,
+        tensor_names=[r.tensor for r in reads],
+        shape_and_slices=[r.slice_spec for r in reads],
+        dtypes=[r.dtype for r in reads],
+        name='restore')
+  for read, value in zip(reads, values):
+    value.set_shape(read.shape)
+    _assign_op(read.part, value)
+
+
+def apply_plan(plan: _plan.Plan,
+               options: Optional[_options.Options] = None,
+               graph: Optional[tf.Graph] = None) -> None:
+  """Installs the restore initializers of every entry of `plan`.
+
+  Args:
+    plan: A plan from `make_plan` (its entries must carry their `target`).
+    options: For `max_chunk_bytes`.
+    graph: The graph of the plan's variables (default graph when None).
+
+  Raises:
+    SettingsError: an entry has no target (a plan read back from JSON) or an
+      action nobody registered.
+  """
+  options = options or _options.Options()
+  graph = graph or tf.compat.v1.get_default_graph()
+  groups: dict[tuple[str, str], list[_Read]] = {}
+  custom: list[_plan.Entry] = []
+  for entry in plan.restored:
+    target = entry.target
+    if target is None:
+      raise _errors.SettingsError(
+          'Plan entry %r has no variable object: plans read back from JSON '
+          'can be inspected but not applied; build the plan in this graph.' %
+          entry.variable)
+    if entry.action != _plan.RESTORE:
+      if entry.action not in _ACTION_BUILDERS:
+        raise _errors.SettingsError(
+            'Plan entry %r has action %r, which no builder handles. Known '
+            'actions: %s.' % (entry.variable, entry.action,
+                              ', '.join([_plan.RESTORE] +
+                                        sorted(_ACTION_BUILDERS))))
+      custom.append(entry)
+      continue
+    for i, (part, slice_spec) in enumerate(zip(target.parts, entry.slices)):
+      key = (entry.source, _device_group(part))
+      groups.setdefault(key, []).append(
+          _Read(entry.tensor, slice_spec, target.dtype, _part_shape(target, i),
+                part))
+  with graph.as_default(), tf.name_scope('warm_start'):
+    for (prefix, device), reads in groups.items():
+      for chunk in _chunks(reads, options.max_chunk_bytes):
+        _build_reads(prefix, device, chunk)
+    for entry in custom:
+      _ACTION_BUILDERS[entry.action](entry)
+  applied = graph.get_collection_ref(APPLIED_ENTRIES)
+  applied.extend(plan.restored)
+  logging.info('%s', plan.summary())
+  if logging.level_debug():
+    logging.debug('Warm-start plan:\n%s', plan.table())
+
+
+def applied_entries(graph: Optional[tf.Graph] = None) -> list[_plan.Entry]:
+  """The entries already applied to `graph` by earlier warm starts."""
+  graph = graph or tf.compat.v1.get_default_graph()
+  return list(graph.get_collection(APPLIED_ENTRIES))
