@@ -1,0 +1,82 @@
+"""Shared helpers of the warmstart tests: make a source checkpoint, read back.
+
+Usage:
+
+  prefix, values = test_util.save_checkpoint(self.get_temp_dir(), build_a)
+  with tf.Graph().as_default() as g:
+    ...build graph B, warm start...
+    got = test_util.initialize(g)   # {name: value} after the initializers
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, Optional
+
+import numpy as np
+import tensorflow as tf
+
+
+def save_checkpoint(directory: str,
+                    build: Callable[[], Any],
+                    name: str = 'model.ckpt',
+                    global_step: Optional[int] = None,
+                    seed: int = 1) -> tuple[str, dict[str, np.ndarray]]:
+  """Builds a graph with `build()`, initializes it randomly and saves it.
+
+  Args:
+    directory: Where to write (created if missing).
+    build: Creates the variables in the current (fresh) graph.
+    name: Checkpoint file name inside `directory`.
+    global_step: Passed to `Saver.save` (adds '-N' to the prefix).
+    seed: Graph-level random seed, so values are random but reproducible.
+
+  Returns:
+    The checkpoint prefix, and {tensor name in the checkpoint: value}.
+  """
+  os.makedirs(directory, exist_ok=True)
+  with tf.Graph().as_default():
+    tf.compat.v1.set_random_seed(seed)
+    build()
+    saver = tf.compat.v1.train.Saver()
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      prefix = saver.save(sess, os.path.join(directory, name),
+                          global_step=global_step)
+  reader = tf.compat.v1.train.NewCheckpointReader(prefix)
+  values = {n: reader.get_tensor(n)
+            for n in reader.get_variable_to_shape_map()}
+  return prefix, values
+
+
+def initialize(graph: Optional[tf.Graph] = None,
+               local: bool = True) -> dict[str, np.ndarray]:
+  """Runs the graph's initializers; returns {variable name: value}.
+
+  Partitioned variables are returned whole under their full name, and each
+  part under its own name.
+  """
+  graph = graph or tf.compat.v1.get_default_graph()
+  with graph.as_default():
+    init = [tf.compat.v1.global_variables_initializer()]
+    if local:
+      init.append(tf.compat.v1.local_variables_initializer())
+    fetches = {}
+    for v in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES) + (
+        graph.get_collection(tf.compat.v1.GraphKeys.LOCAL_VARIABLES)):
+      fetches[v.op.name] = v.value() if hasattr(v, 'value') else v
+    with tf.compat.v1.Session(graph=graph) as sess:
+      sess.run(init)
+      values = sess.run(fetches)
+  wholes: dict[str, list] = {}
+  for v in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES):
+    info = getattr(v, '_save_slice_info', None)
+    if info is not None:
+      wholes.setdefault(info.full_name, []).append(
+          (tuple(info.var_offset), values[v.op.name]))
+  for full_name, parts in wholes.items():
+    parts.sort(key=lambda p: p[0])
+    axis = next((i for i, o in enumerate(parts[-1][0]) if o), 0)
+    values[full_name] = np.concatenate([p[1] for p in parts], axis=axis)
+  return values
