@@ -80,3 +80,23 @@ def initialize(graph: Optional[tf.Graph] = None,
     axis = next((i for i, o in enumerate(parts[-1][0]) if o), 0)
     values[full_name] = np.concatenate([p[1] for p in parts], axis=axis)
   return values
+
+
+def configure_logical_cpus(num: int = 2) -> list[str]:
+  """Splits the CPU into `num` logical devices, if the runtime allows it.
+
+  Call at import time of a test module, before anything initializes the TF
+  runtime (in one process running several test files, an earlier file may
+  have done so: then the existing devices are kept).
+
+  Returns:
+    The names of the logical CPU devices now available (use these for a
+    `tf.distribute.MirroredStrategy`).
+  """
+  try:
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices('CPU')[0],
+        [tf.config.LogicalDeviceConfiguration()] * num)
+  except RuntimeError:
+    pass  # The runtime is already initialized.
+  return [d.name for d in tf.config.list_logical_devices('CPU')]

@@ -5,10 +5,18 @@ Public API (everything else is private and may change):
 * `init_from_checkpoint`: drop-in for `tf.compat.v1.train.init_from_checkpoint`.
 * `make_plan`, `apply_plan`, `Plan`, `Entry`: the dry run and its result.
 * `Options`: strictness and read chunking.
+* `WarmStartSettings`, `VocabInfo`, `warm_start`, `make_settings_plan`:
+  `tf.estimator.WarmStartSettings` / `tf.compat.v1.train.warm_start`, checked.
+* `wrap_model_fn`, `WarmStartHook`: Estimator and MonitoredTrainingSession.
+* `write_plan`, `read_plan`: the plan kept next to a run.
+* `merge_checkpoints`: several checkpoints into a new one.
 * `CustomVariable`, `register_custom_variable`: warm-start your own variable
   types.
+* `flags`: absl flags (`define_flags`, `settings_from_flags`).
 * `Error` and its subclasses.
 """
+
+from warmstart import flags
 
 from warmstart._errors import CheckpointNotFoundError
 from warmstart._errors import ConflictError
@@ -18,14 +26,24 @@ from warmstart._errors import SettingsError
 from warmstart._errors import TensorNotFoundError
 from warmstart._errors import UnmatchedRuleError
 from warmstart._errors import VariableNotFoundError
+from warmstart._estimator import wrap_model_fn
+from warmstart._hook import WarmStartHook
 from warmstart._init_from_checkpoint import init_from_checkpoint
 from warmstart._init_from_checkpoint import make_plan
+from warmstart._merge import merge_checkpoints
 from warmstart._options import Options
 from warmstart._plan import Entry
 from warmstart._plan import Plan
+from warmstart._report import read_plan
+from warmstart._report import write_plan
 from warmstart._restore import apply_plan
 from warmstart._variables import CustomVariable
+from warmstart._settings import WarmStartSettings
 from warmstart._variables import register_custom_variable
+from warmstart._vocab import VocabInfo
+from warmstart._warm_start import apply_settings
+from warmstart._warm_start import make_settings_plan
+from warmstart._warm_start import warm_start
 
 __version__ = '0.1.0'
 
@@ -42,8 +60,19 @@ __all__ = [
     'TensorNotFoundError',
     'UnmatchedRuleError',
     'VariableNotFoundError',
+    'VocabInfo',
+    'WarmStartHook',
+    'WarmStartSettings',
     'apply_plan',
+    'apply_settings',
+    'flags',
     'init_from_checkpoint',
     'make_plan',
+    'make_settings_plan',
+    'merge_checkpoints',
+    'read_plan',
     'register_custom_variable',
+    'warm_start',
+    'wrap_model_fn',
+    'write_plan',
 ]

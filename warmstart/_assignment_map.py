@@ -68,7 +68,13 @@ def _rule(key: str, value: Any) -> str:
 
 
 def _scope_names(targets: Iterable[str]) -> set[str]:
-  return {n.rsplit('/', 1)[0] + '/' for n in targets if '/' in n}
+  """Every scope of the variables: 'a/' and 'a/b/' for 'a/b/w'."""
+  scopes = set()
+  for name in targets:
+    parts = name.split('/')[:-1]
+    for i in range(1, len(parts) + 1):
+      scopes.add('/'.join(parts[:i]) + '/')
+  return scopes
 
 
 def expand(assignment_map: AssignmentMap,

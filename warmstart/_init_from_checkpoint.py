@@ -84,15 +84,14 @@ def init_from_checkpoint(ckpt_dir_or_file: Any,
       `ValueError`, like TF's errors).
   """
   options = _options.make(options, **kwargs)
-  result = []
 
   def build(_=None):
     plan = make_plan(ckpt_dir_or_file, assignment_map, options=options)
     _restore.apply_plan(plan, options)
-    result.append(plan)
+    return plan
 
   if tf.distribute.in_cross_replica_context():
-    build()
-  else:
-    tf.distribute.get_replica_context().merge_call(build)
-  return result[0]
+    return build()
+  # merge_call runs `build` once (in the first replica's call) and hands its
+  # result to every replica: each replica's call returns that plan.
+  return tf.distribute.get_replica_context().merge_call(build)

@@ -23,7 +23,9 @@ from warmstart import _tf_compat
 from warmstart import _variables
 
 #: Collection holding the entries applied to a graph (conflict detection).
-APPLIED_ENTRIES = 'warmstart_applied_entries'
+#: A tuple key, like TF's variable store: graphs export only string-keyed
+#: collections, so saving a meta graph does not warn about these entries.
+APPLIED_ENTRIES = ('warmstart_applied_entries',)
 
 #: action name -> function(entry) that builds that entry's initializers.
 _ACTION_BUILDERS: dict[str, Callable[[_plan.Entry], None]] = {}
@@ -67,9 +69,24 @@ def _device_group(variable: Any) -> str:
 def _assign_op(part: Any, value: tf.Tensor) -> tf.Operation:
   """Builds the op that loads `value` into one variable part."""
   if isinstance(part, _variables.CustomVariable):
-    return part.restore_initializer(value)
+    op = part.restore_initializer(value)
+    # A custom variable has no initializer of its own to replace: its restore
+    # op joins the table initializers, which `tf.compat.v1.tables_initializer()`
+    # and Scaffold's local_init_op (MonitoredSession, Estimator) run.
+    tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.TABLE_INITIALIZERS,
+                                   op)
+    return op
   if _tf_compat.is_distributed(part):
-    ops = [_assign_op(c, value) for c in _tf_compat.distributed_components(part)]
+    share = value
+    if (part.synchronization == tf.VariableSynchronization.ON_READ and
+        part.aggregation == tf.VariableAggregation.SUM):
+      # Read back as the sum over replicas: each replica holds its share, as
+      # after TF's own restore of such a variable.
+      share = tf.cast(value / part.distribute_strategy.num_replicas_in_sync,
+                      part.dtype)
+    ops = [
+        _assign_op(c, share) for c in _tf_compat.distributed_components(part)
+    ]
     op = tf.group(*ops, name='assign_replicas')
     _tf_compat.set_initializer(part, op, value)
     return op
@@ -163,7 +180,9 @@ def apply_plan(plan: _plan.Plan,
       groups.setdefault(key, []).append(
           _Read(entry.tensor, slice_spec, target.dtype, _part_shape(target, i),
                 part))
-  with graph.as_default(), tf.name_scope('warm_start'):
+  # Like variables' own initializers, the restore ops are built outside any
+  # control-flow branch and free of the caller's control dependencies.
+  with graph.as_default(), tf.init_scope(), tf.name_scope('warm_start'):
     for (prefix, device), reads in groups.items():
       for chunk in _chunks(reads, options.max_chunk_bytes):
         _build_reads(prefix, device, chunk)

@@ -118,17 +118,18 @@ def _whole(variable: Any) -> Target:
 
 def _grouped(full_name: str, parts: Sequence[Any]) -> Target:
   """Builds the Target of a partitioned variable from its parts."""
-  parts = sorted(parts, key=lambda v: tuple(
-      _tf_compat.save_slice_info(v).var_offset))
-  info = _tf_compat.save_slice_info(parts[0])
   names = set()
   for part in parts:
+    # Checked before sorting by offset: a whole variable has no offset.
     part_info = _tf_compat.save_slice_info(part)
     if part_info is None or part_info.full_name != full_name:
       raise _errors.SettingsError(
           'Slices must all be parts of one partitioned variable: %r is not '
           'a part of %r.' % (var_name(part), full_name))
     names.add(var_name(part))
+  parts = sorted(parts, key=lambda v: tuple(
+      _tf_compat.save_slice_info(v).var_offset))
+  info = _tf_compat.save_slice_info(parts[0])
   if len(names) != len(parts):
     raise _errors.ConflictError(
         'The same part of %r is listed twice: %s.' %
@@ -201,10 +202,21 @@ def collect(graph: Optional[tf.Graph] = None) -> Mapping[str, Target]:
   graph = graph or tf.compat.v1.get_default_graph()
   trainable = {id(v) for v in graph.get_collection(
       tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES)}
+  variables = [v for v in _graph_variables(graph) if is_variable(v)]
+  # `tf.Variable(...)` under a tf.distribute strategy in graph mode puts each
+  # per-replica component in the collections too (and only the components in
+  # the trainable one): keep the distributed variable, which fills them all.
+  components: set[int] = set()
+  for variable in variables:
+    if _tf_compat.is_distributed(variable):
+      ids = {id(c) for c in _tf_compat.distributed_components(variable)}
+      components |= ids
+      if ids & trainable:
+        trainable.add(id(variable))
   whole: dict[str, Any] = {}
   partitions: dict[str, dict[str, Any]] = {}
-  for variable in _graph_variables(graph):
-    if not is_variable(variable):
+  for variable in variables:
+    if id(variable) in components:
       continue
     info = _tf_compat.save_slice_info(variable)
     if info is not None:

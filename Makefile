@@ -1,0 +1,91 @@
+# warmstart: development tasks. `make help` lists them.
+#
+# Everything Python runs from the project venv (.venv), which `make venv`
+# creates and keeps in step with requirements*.txt and pyproject.toml. Bazel's
+# Python toolchain (tools/python) runs the same venv.
+
+SHELL := /bin/sh
+.DEFAULT_GOAL := help
+
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+# Touched after a successful install; older than any of its prerequisites means
+# the venv is out of date and gets re-installed.
+VENV_STAMP := $(VENV)/.warmstart-installed
+# Interpreters tried in order when PYTHON is not given (TensorFlow 2.15 wheels
+# exist for 3.9 to 3.11).
+PYTHON_CANDIDATES := python3.11 python3.10 python3.9
+# Checks that an interpreter really runs (pyenv shims exist for versions that
+# are not active), is a supported version and can make a venv.
+PYTHON_PROBE := import sys, ensurepip, venv; sys.exit(not (3, 9) <= sys.version_info[:2] < (3, 12))
+PIP := $(VENV_PY) -m pip
+# -qq: errors only (a machine's pip config may warn about every package).
+PIP_FLAGS := -qq --disable-pip-version-check --no-input
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k plan -x"`.
+PYTEST_ARGS :=
+# TensorFlow's C++ log noise; `TF_CPP_MIN_LOG_LEVEL=0 make test` shows it all.
+TF_ENV = TF_CPP_MIN_LOG_LEVEL=$${TF_CPP_MIN_LOG_LEVEL:-2}
+
+.PHONY: help venv test demo bazel-test bench clean distclean
+
+help:
+	@echo "make venv        create/update $(VENV) (PYTHON=/path/to/python3.x to choose)"
+	@echo "make test        run the whole pytest suite in $(VENV)"
+	@echo "make demo        run examples/transfer_learning.py"
+	@echo "make bazel-test  run bazel test //... (Python from $(VENV))"
+	@echo "make bench       run benchmarks/run.py"
+	@echo "make clean       remove caches, build outputs and bazel-* links (keeps $(VENV))"
+	@echo "make distclean   clean, and also remove $(VENV) and Bazel's output base"
+
+venv: $(VENV_STAMP)
+
+$(VENV_PY):
+	@py="$(PYTHON)"; \
+	if [ -n "$$py" ]; then \
+	  if ! "$$py" -c '$(PYTHON_PROBE)' >/dev/null 2>&1; then \
+	    echo "error: PYTHON=$$py is not a working Python 3.9, 3.10 or 3.11 with the venv module." >&2; \
+	    exit 1; \
+	  fi; \
+	else \
+	  for cand in $(PYTHON_CANDIDATES); do \
+	    if command -v "$$cand" >/dev/null 2>&1 && "$$cand" -c '$(PYTHON_PROBE)' >/dev/null 2>&1; then \
+	      py="$$cand"; break; \
+	    fi; \
+	  done; \
+	fi; \
+	if [ -z "$$py" ]; then \
+	  echo "error: no usable Python found: tried $(PYTHON_CANDIDATES) on PATH." >&2; \
+	  echo "  warmstart needs Python 3.9, 3.10 or 3.11 with the venv module (TensorFlow 2.15)." >&2; \
+	  echo "  Install one, e.g. 'apt-get install python3.11 python3.11-venv' (Debian 12)" >&2; \
+	  echo "  or 'pyenv install 3.11', or point at one: make venv PYTHON=/path/to/python3.11" >&2; \
+	  exit 1; \
+	fi; \
+	echo "venv: creating $(VENV) with $$py ($$("$$py" -c 'import sys; print(sys.version.split()[0])'))"; \
+	"$$py" -m venv $(VENV)
+
+$(VENV_STAMP): $(VENV_PY) requirements.txt requirements-test.txt pyproject.toml
+	@echo "venv: installing requirements-test.txt and warmstart (editable) into $(VENV)"
+	$(PIP) install $(PIP_FLAGS) -r requirements-test.txt
+	$(PIP) install $(PIP_FLAGS) --no-deps -e .
+	@touch $@
+
+test: venv
+	$(TF_ENV) $(VENV_PY) -m pytest tests -q $(PYTEST_ARGS)
+
+demo: venv
+	$(TF_ENV) $(VENV_PY) examples/transfer_learning.py
+
+bazel-test: venv
+	bazel test //...
+
+bench: venv
+	$(TF_ENV) $(VENV_PY) benchmarks/run.py
+
+clean:
+	find . -path ./$(VENV) -prune -o -type d \( -name __pycache__ -o -name .pytest_cache \) -exec rm -rf {} +
+	rm -rf .pytest_cache build dist *.egg-info warmstart.egg-info
+	find . -maxdepth 1 -type l -name 'bazel-*' -exec rm -f {} +
+
+distclean: clean
+	-command -v bazel >/dev/null 2>&1 && bazel clean --expunge
+	rm -rf $(VENV)

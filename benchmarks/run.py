@@ -1,0 +1,500 @@
+"""Benchmarks warmstart against TF's warm-start paths, one process per run.
+
+Each (scenario, method) measurement runs in a fresh Python process
+(`benchmarks/_worker.py`): build the target graph (`new/vNNNNN` variables made
+by `tf.compat.v1.get_variable`), apply the method, then the first
+initialization in a `tf.compat.v1.Session()` with the default `ConfigProto`.
+It reports wall time (model build, method call, first run), the CPU time of
+the call + first run, peak RSS, and checks sampled restored values against the
+checkpoint (a wrong value fails the run).
+
+Two time metrics are judged: "total" (model build + call + first run) and
+"call + first run" (what the method adds: the model's `get_variable` calls
+cost the same for every method, and for thousands of variables they take
+longer than anything else, which caps any total-time ratio).
+
+Methods:
+  cold                     the model's own initializers, no warm start.
+  tf_init_from_checkpoint  tf.compat.v1.train.init_from_checkpoint, scope map
+                           {'old/': 'new/'}.
+  tf_warm_start            tf.compat.v1.train.warm_start('.*') with a rename
+                           per variable (new/vN -> old/vN); TF 2.15 batches
+                           the renamed variables into one init_from_checkpoint
+                           call, so the renames add little.
+  saver_restore            tf.compat.v1.train.Saver({'old/vN': var}) built
+                           after the model, then saver.restore (instead of
+                           the initializers).
+  warmstart                warmstart.init_from_checkpoint, scope map.
+  floor                    (S3 only) read the checkpoint data file into memory.
+
+Scenarios (source checkpoints are written once into --out_dir and reused):
+  S0  200 x 16x16 float32 (smoke test).
+  S1  3000 x 64x64 float32.
+  S2  10000 x 16x16 float32 (and 1000 x 16x16 for the linearity check).
+  S3  50 x 2048x2048 float32 (800 MiB).
+
+Usage:
+  python benchmarks/run.py --scenarios=S0,S1 --repeats=2
+Prints one table per scenario, the target checks, and writes the results as
+JSON and markdown (for the README).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Optional
+
+from absl import app
+from absl import flags
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_REPO = os.path.dirname(_HERE)
+_WORKER = os.path.join(_HERE, '_worker.py')
+
+ALL_METHODS = ('cold', 'tf_init_from_checkpoint', 'tf_warm_start',
+               'saver_restore', 'warmstart', 'floor')
+OURS = 'warmstart'
+
+# scenario -> method -> result row; what a target check reads.
+Results = Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+#: Time metrics: the whole measured span; the part a warm start adds (the
+#: method's call plus the first run; the model's variables cost the same for
+#: every method); and the CPU time of that part (all threads), less sensitive
+#: to other processes competing for the cores.
+TIME_METRICS = (('total_s', 'total'), ('setup_s', 'call + first run'),
+                ('setup_cpu_s', 'call + first run, CPU time'))
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+  """One target of the spec: a description and how to judge it.
+
+  `judge(results, metric)` returns (passed or None if not measured, detail),
+  for each metric of `metrics`.
+  """
+  description: str
+  judge: Callable[[Results, str], tuple[Optional[bool], str]]
+  metrics: tuple[tuple[str, str], ...] = TIME_METRICS
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+  """A model to warm-start: `num_vars` float32 variables of `shape`."""
+  name: str
+  num_vars: int
+  shape: tuple[int, ...]
+  description: str
+  methods: tuple[str, ...] = ALL_METHODS[:-1]
+  checks: tuple[Check, ...] = ()
+  # Helper scenarios run along with this one (e.g. S2's 1000-variable run).
+  helpers: tuple[str, ...] = ()
+  hidden: bool = False
+  # Runs per method at least (cheap scenarios whose differences are small).
+  min_repeats: int = 1
+
+  @property
+  def nbytes(self) -> int:
+    size = 4
+    for dim in self.shape:
+      size *= dim
+    return size * self.num_vars
+
+
+def _value(results: Results, scenario: str, method: str,
+           metric: str) -> Optional[float]:
+  row = results.get(scenario, {}).get(method)
+  return None if row is None or 'error' in row else row[metric]
+
+
+def _faster_than(scenario: str, other: str, factor: float) -> Check:
+  """Ours at least `factor` times faster than `other`."""
+  def judge(results, metric):
+    ours, theirs = (_value(results, scenario, OURS, metric),
+                    _value(results, scenario, other, metric))
+    if ours is None or theirs is None:
+      return None, 'not measured'
+    return (theirs >= factor * ours,
+            '%s %.2f s / ours %.2f s = %.2fx' % (other, theirs, ours,
+                                                 theirs / ours))
+  if factor == 1:
+    text = 'faster than %s' % other
+  else:
+    text = '>= %gx faster than %s' % (factor, other)
+  return Check(text, judge)
+
+
+def _as_fast_as(scenario: str, other: str) -> Check:
+  def judge(results, metric):
+    ours, theirs = (_value(results, scenario, OURS, metric),
+                    _value(results, scenario, other, metric))
+    if ours is None or theirs is None:
+      return None, 'not measured'
+    return ours <= theirs, 'ours %.2f s, %s %.2f s' % (ours, other, theirs)
+  # Wall time only: parallel reads spend more CPU to finish sooner.
+  return Check('at least as fast as %s' % other, judge,
+               metrics=TIME_METRICS[:2])
+
+
+def _linear(scenario: str, small: str, factor: float) -> Check:
+  def judge(results, metric):
+    big, little = (_value(results, scenario, OURS, metric),
+                   _value(results, small, OURS, metric))
+    if big is None or little is None:
+      return None, 'not measured'
+    return (big <= factor * little,
+            'ours %.2f s (%s) / %.2f s (%s) = %.2fx' % (
+                big, scenario, little, small, big / little))
+  return Check('ours at most %gx our time with 10x fewer variables (%s)' %
+               (factor, small), judge)
+
+
+def _peak_rss_at_most(scenario: str, other: str, factor: float) -> Check:
+  def judge(results, metric):
+    ours, theirs = (_value(results, scenario, OURS, metric),
+                    _value(results, scenario, other, metric))
+    if ours is None or theirs is None:
+      return None, 'not measured'
+    return (ours <= factor * theirs,
+            'ours %.0f MiB, %s %.0f MiB = %.2fx' % (ours, other, theirs,
+                                                    ours / theirs))
+  return Check('peak RSS at most %gx that of %s' % (factor, other), judge,
+               metrics=(('peak_rss_mb', 'whole process'),
+                        ('rss_added_mb', 'over the RSS after import')))
+
+
+SCENARIOS = {
+    s.name: s for s in (
+        Scenario('S0', 200, (16, 16), '200 variables of 16x16 float32 '
+                 '(smoke test)'),
+        Scenario('S1', 3000, (64, 64),
+                 '3000 variables of 64x64 float32, scope map',
+                 checks=(_faster_than('S1', 'tf_init_from_checkpoint', 5),
+                         _faster_than('S1', 'cold', 1))),
+        Scenario('S2', 10000, (16, 16),
+                 '10000 variables of 16x16 float32, scope map',
+                 checks=(_faster_than('S2', 'tf_init_from_checkpoint', 5),
+                         _linear('S2', 'S2_1k', 11)),
+                 helpers=('S2_1k',)),
+        Scenario('S2_1k', 1000, (16, 16),
+                 '1000 variables of 16x16 float32 (for S2\'s linearity)',
+                 methods=(OURS,), hidden=True),
+        Scenario('S3', 50, (2048, 2048),
+                 '50 variables of 2048x2048 float32 (800 MiB), scope map',
+                 methods=ALL_METHODS, min_repeats=3,
+                 checks=(_as_fast_as('S3', 'saver_restore'),
+                         _peak_rss_at_most('S3', 'tf_init_from_checkpoint',
+                                           1.1))),
+    )
+}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list('scenarios', ['S1', 'S2', 'S3'],
+                  'Scenarios to run: %s.' % ', '.join(
+                      s for s in SCENARIOS if not SCENARIOS[s].hidden))
+flags.DEFINE_list('methods', list(ALL_METHODS),
+                  'Methods to measure (each scenario runs those it supports).')
+flags.DEFINE_integer('repeats', 1, 'Runs per method; the fastest is kept. '
+                     'S3 always runs at least 3 (its runs are short and its '
+                     'methods close).', lower_bound=1)
+flags.DEFINE_string('out_dir', os.path.join(_HERE, 'out'),
+                    'Where source checkpoints and results go.')
+flags.DEFINE_string('json', None, 'JSON results file (default '
+                    'OUT_DIR/results.json).')
+flags.DEFINE_string('markdown', None, 'Markdown results file (default '
+                    'OUT_DIR/results.md).')
+flags.DEFINE_integer('max_chunk_bytes', None,
+                     'warmstart Options.max_chunk_bytes (default: the '
+                     'library default).', lower_bound=1)
+flags.DEFINE_integer('timeout', 1200, 'Seconds before a run is abandoned.')
+flags.DEFINE_string('from_json', None,
+                    'Measure nothing: print the report of an earlier run\'s '
+                    'results file (and write its markdown).')
+flags.DEFINE_string('reuse_json', None,
+                    'A results file of an earlier run: the (scenario, method) '
+                    'rows not measured now are taken from it (marked "(earlier '
+                    'run)"), e.g. to compare a change of warmstart with TF\'s '
+                    'slow paths without measuring those again.')
+flags.DEFINE_string('warmstart_path', None,
+                    'A directory holding another copy of the `warmstart` '
+                    'package to measure instead of this repository\'s (put '
+                    'first on the workers\' PYTHONPATH).')
+
+
+def _worker(job: dict[str, Any], timeout: int,
+            library_path: Optional[str] = None) -> dict[str, Any]:
+  """Runs one job of `_worker.py` in a fresh Python process."""
+  env = dict(os.environ)
+  env['PYTHONPATH'] = os.pathsep.join(
+      p for p in (library_path, _REPO, env.get('PYTHONPATH')) if p)
+  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  with tempfile.NamedTemporaryFile(suffix='.json', delete=False) as f:
+    result_path = f.name
+  try:
+    proc = subprocess.run(
+        [sys.executable, _WORKER, json.dumps(job), result_path],
+        env=env, cwd=_REPO, capture_output=True, text=True, timeout=timeout,
+        check=False)
+    if proc.returncode != 0:
+      tail = '\n'.join(proc.stderr.strip().splitlines()[-15:])
+      return {'error': 'exit %d: %s' % (proc.returncode, tail)}
+    with open(result_path) as f:
+      return json.load(f)
+  except subprocess.TimeoutExpired:
+    return {'error': 'timed out after %d s' % timeout}
+  finally:
+    os.unlink(result_path)
+
+
+def _checkpoint(scenario: Scenario, out_dir: str, timeout: int) -> str:
+  """Returns the scenario's source checkpoint prefix, writing it if needed."""
+  directory = os.path.join(
+      out_dir, 'ckpt_%d_%s' % (scenario.num_vars,
+                               'x'.join(map(str, scenario.shape))))
+  prefix = os.path.join(directory, 'model')
+  if os.path.exists(prefix + '.index'):
+    return prefix
+  os.makedirs(directory, exist_ok=True)
+  print('Writing the %s checkpoint (%.0f MiB) ...' %
+        (scenario.name, scenario.nbytes / 2**20), flush=True)
+  result = _worker({'mode': 'checkpoint', 'num_vars': scenario.num_vars,
+                    'shape': list(scenario.shape), 'prefix': prefix}, timeout)
+  if 'error' in result:
+    raise RuntimeError('Writing the %s checkpoint failed: %s' %
+                       (scenario.name, result['error']))
+  return prefix
+
+
+def _derive(row: dict[str, Any]) -> dict[str, Any]:
+  """Adds the metrics computed from a worker's raw result."""
+  if 'error' not in row:
+    row['setup_s'] = row['call_s'] + row['run_s']
+    row['rss_added_mb'] = row['peak_rss_mb'] - row['rss_import_mb']
+  return row
+
+
+def run_scenario(scenario: Scenario, methods: Sequence[str], repeats: int,
+                 out_dir: str, timeout: int, max_chunk_bytes: Optional[int],
+                 library_path: Optional[str]) -> dict[str, dict[str, Any]]:
+  """Measures each method `repeats` times (interleaved); keeps the fastest."""
+  prefix = _checkpoint(scenario, out_dir, timeout)
+  methods = [m for m in methods if m in scenario.methods]
+  runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+  for repeat in range(max(repeats, scenario.min_repeats)):
+    for method in methods:
+      job = {'mode': 'measure', 'method': method, 'prefix': prefix,
+             'num_vars': scenario.num_vars, 'shape': list(scenario.shape),
+             'max_chunk_bytes': max_chunk_bytes}
+      result = _derive(_worker(job, timeout, library_path))
+      if 'error' in result:
+        print('  %s %s (run %d): FAILED %s' % (scenario.name, method,
+                                               repeat + 1, result['error']),
+              flush=True)
+      else:
+        print('  %s %-24s run %d: total %7.2f s, call + first run %6.2f s '
+              '(CPU %6.2f s), peak RSS %6.0f MiB' %
+              (scenario.name, method, repeat + 1, result['total_s'],
+               result['setup_s'], result['setup_cpu_s'],
+               result['peak_rss_mb']), flush=True)
+      runs[method].append(result)
+  best = {}
+  for method, results in runs.items():
+    good = [r for r in results if 'error' not in r]
+    if good:
+      row = dict(min(good, key=lambda r: r['total_s']))
+      row['all_total_s'] = [r['total_s'] for r in good]
+      row['all_setup_s'] = [r['setup_s'] for r in good]
+      row['all_setup_cpu_s'] = [r['setup_cpu_s'] for r in good]
+      best[method] = row
+    else:
+      best[method] = results[-1]
+  return best
+
+
+_COLUMNS = ('method', 'total s', 'model build s', 'call s', 'first run s',
+            'call + run s', 'call + run CPU s', 'peak RSS MiB',
+            'RSS added MiB', 'ops run', 'total / ours', 'call + run / ours')
+
+
+def _ratio(row: Mapping[str, Any], ours: Optional[Mapping[str, Any]],
+           metric: str) -> str:
+  if not ours or 'error' in ours or not ours[metric]:
+    return '-'
+  return '%.2fx' % (row[metric] / ours[metric])
+
+
+def _table_rows(rows: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+  ours = rows.get(OURS)
+  table = []
+  order = [m for m in ALL_METHODS if m in rows]
+  for method, row in ((m, rows[m]) for m in order):
+    label = method + (' (earlier run)' if 'reused_from' in row else '')
+    if 'error' in row:
+      table.append([label, 'FAILED'] + [''] * (len(_COLUMNS) - 2))
+      continue
+    table.append([
+        label, '%.2f' % row['total_s'], '%.2f' % row['build_s'],
+        '%.2f' % row['call_s'], '%.2f' % row['run_s'],
+        '%.2f' % row['setup_s'], '%.2f' % row['setup_cpu_s'],
+        '%.0f' % row['peak_rss_mb'],
+        '%.0f' % row['rss_added_mb'],
+        str(row['init_ops']) if row.get('init_ops') else '-',
+        _ratio(row, ours, 'total_s'), _ratio(row, ours, 'setup_s')])
+  return table
+
+
+def _text_table(table: list[list[str]]) -> str:
+  widths = [max(len(r[i]) for r in [list(_COLUMNS)] + table)
+            for i in range(len(_COLUMNS))]
+  lines = ['  '.join(c.ljust(w) for c, w in zip(_COLUMNS, widths))]
+  for row in table:
+    lines.append('  '.join(c.ljust(w) for c, w in zip(row, widths)))
+  return '\n'.join(lines)
+
+
+def _markdown_table(table: list[list[str]]) -> str:
+  lines = ['| ' + ' | '.join(_COLUMNS) + ' |',
+           '|' + '|'.join(['---'] + ['---:'] * (len(_COLUMNS) - 1)) + '|']
+  for row in table:
+    lines.append('| ' + ' | '.join(row) + ' |')
+  return '\n'.join(lines)
+
+
+def _verdict(ok: Optional[bool]) -> str:
+  return {True: 'PASS', False: 'FAIL', None: 'N/A'}[ok]
+
+
+def _environment() -> str:
+  try:
+    tf_version = importlib.metadata.version('tensorflow')
+  except importlib.metadata.PackageNotFoundError:
+    tf_version = '?'
+  return ('TensorFlow %s, Python %s, %d CPU cores, %s, %s' % (
+      tf_version, platform.python_version(), os.cpu_count() or 0,
+      platform.machine(), datetime.date.today().isoformat()))
+
+
+_LEGEND = (
+    'Each run is a fresh process (%s); each row is the fastest of a '
+    'method\'s runs (the number is given per scenario). "total": from after '
+    '`import tensorflow` to after the first initialization: the model\'s '
+    '`get_variable` calls ("model build", the same for every method), the '
+    'method\'s call (`saver_restore`: building the `Saver`), then '
+    '`global_variables_initializer()`, `Session()` (default `ConfigProto`) '
+    'and its first run (`saver_restore`: `saver.restore`). "call + run": '
+    'what the method adds on top of the model build; "CPU": its CPU time '
+    '(all threads). "ops run": ops in the '
+    'fetched subgraph. "RSS added": peak RSS minus the RSS after importing '
+    'TensorFlow. Ratios: that method\'s time over warmstart\'s.')
+
+
+def report(results: Results, names: Sequence[str]) -> tuple[str, str]:
+  """Returns (text for the terminal, markdown for the README)."""
+  text, md = [], []
+  md.append(_LEGEND % _environment())
+  for name in names:
+    scenario = SCENARIOS[name]
+    rows = results.get(name, {})
+    table = _table_rows(rows)
+    runs = max([len(r.get('all_total_s', ())) for r in rows.values()] or [0])
+    heading = '%s: %s (best of %d)' % (name, scenario.description, runs)
+    text.append('\n== %s ==\n%s' % (heading, _text_table(table)))
+    md.append('\n### %s\n\n%s' % (heading, _markdown_table(table)))
+    for helper in scenario.helpers:
+      for method, row in results.get(helper, {}).items():
+        if 'error' not in row:
+          line = ('%s, %s: %s: total %.2f s, call + first run %.2f s' %
+                  (helper, SCENARIOS[helper].description, method,
+                   row['total_s'], row['setup_s']))
+          text.append(line)
+          md.append('\n%s' % line)
+    if scenario.checks:
+      text.append('Targets:')
+      md.append('\nTargets:\n')
+      for check in scenario.checks:
+        for metric, label in check.metrics:
+          ok, detail = check.judge(results, metric)
+          text.append('  %s  %s [%s]: %s' % (_verdict(ok), check.description,
+                                             label, detail))
+          md.append('- **%s** %s [%s]: %s' % (_verdict(ok), check.description,
+                                              label, detail))
+  return '\n'.join(text), '\n'.join(md) + '\n'
+
+
+def _reuse(results: dict[str, dict[str, Any]], path: str) -> None:
+  """Fills the rows not measured now from an earlier run's JSON file."""
+  with open(path) as f:
+    earlier = json.load(f)['results']
+  for name, rows in results.items():
+    for method, row in earlier.get(name, {}).items():
+      if method not in rows:
+        rows[method] = dict(row, reused_from=path)
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
+  unknown = [s for s in FLAGS.scenarios if s not in SCENARIOS]
+  if unknown:
+    raise app.UsageError('Unknown scenario(s) %s; known: %s' % (
+        ', '.join(unknown), ', '.join(SCENARIOS)))
+  unknown = [m for m in FLAGS.methods if m not in ALL_METHODS]
+  if unknown:
+    raise app.UsageError('Unknown method(s) %s; known: %s' % (
+        ', '.join(unknown), ', '.join(ALL_METHODS)))
+  os.makedirs(FLAGS.out_dir, exist_ok=True)
+  names = list(dict.fromkeys(FLAGS.scenarios))
+  if FLAGS.from_json:
+    with open(FLAGS.from_json) as f:
+      results = json.load(f)['results']
+    text, markdown = report(results, [n for n in names if n in results])
+    print(text)
+    md_path = FLAGS.markdown or os.path.join(FLAGS.out_dir, 'results.md')
+    with open(md_path, 'w') as f:
+      f.write(markdown)
+    print('\nWrote %s' % md_path)
+    return
+  to_run = []
+  for name in names:
+    to_run.append(name)
+    to_run.extend(SCENARIOS[name].helpers)
+  results: dict[str, dict[str, Any]] = {}
+  for name in dict.fromkeys(to_run):
+    scenario = SCENARIOS[name]
+    print('%s: %s' % (name, scenario.description), flush=True)
+    results[name] = run_scenario(scenario, FLAGS.methods, FLAGS.repeats,
+                                 FLAGS.out_dir, FLAGS.timeout,
+                                 FLAGS.max_chunk_bytes, FLAGS.warmstart_path)
+  if FLAGS.reuse_json:
+    _reuse(results, FLAGS.reuse_json)
+  text, markdown = report(results, names)
+  print(text)
+  json_path = FLAGS.json or os.path.join(FLAGS.out_dir, 'results.json')
+  md_path = FLAGS.markdown or os.path.join(FLAGS.out_dir, 'results.md')
+  with open(json_path, 'w') as f:
+    json.dump({'environment': _environment(), 'repeats': FLAGS.repeats,
+               'max_chunk_bytes': FLAGS.max_chunk_bytes,
+               'warmstart_path': FLAGS.warmstart_path, 'results': results},
+              f, indent=1, sort_keys=True)
+  with open(md_path, 'w') as f:
+    f.write(markdown)
+  print('\nWrote %s and %s' % (json_path, md_path))
+  failed = ['%s %s' % (name, method) for name, rows in results.items()
+            for method, row in rows.items() if 'error' in row]
+  if failed:
+    # A run that crashed or restored a wrong value; missed targets are not
+    # failures of the benchmark.
+    raise SystemExit('Failed runs: %s' % ', '.join(failed))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,108 @@
+"""Tests of the public API of warmstart: what `import warmstart` offers.
+
+The list below is pinned on purpose: adding a public name is an API decision,
+made by editing it here too.
+"""
+
+from __future__ import annotations
+
+import __future__
+import importlib
+import inspect
+import types
+
+from absl.testing import absltest
+import tensorflow as tf
+
+import warmstart
+
+_PUBLIC = [
+    'CheckpointNotFoundError',
+    'ConflictError',
+    'CustomVariable',
+    'Entry',
+    'Error',
+    'MismatchError',
+    'Options',
+    'Plan',
+    'SettingsError',
+    'TensorNotFoundError',
+    'UnmatchedRuleError',
+    'VariableNotFoundError',
+    'VocabInfo',
+    'WarmStartHook',
+    'WarmStartSettings',
+    'apply_plan',
+    'apply_settings',
+    'flags',
+    'init_from_checkpoint',
+    'make_plan',
+    'make_settings_plan',
+    'merge_checkpoints',
+    'read_plan',
+    'register_custom_variable',
+    'warm_start',
+    'wrap_model_fn',
+    'write_plan',
+]
+
+
+class ApiTest(absltest.TestCase):
+
+  def test_all_is_pinned_and_sorted(self):
+    self.assertEqual(_PUBLIC, list(warmstart.__all__))
+    self.assertEqual(sorted(warmstart.__all__), list(warmstart.__all__))
+    self.assertLen(set(warmstart.__all__), len(warmstart.__all__))
+
+  def test_every_public_name_is_importable(self):
+    namespace = {}
+    exec('from warmstart import *', namespace)  # pylint: disable=exec-used
+    for name in _PUBLIC:
+      self.assertIn(name, namespace)
+      self.assertIs(getattr(warmstart, name), namespace[name])
+      value = getattr(warmstart, name)
+      # Defined in the package (not re-exported from TF or absl).
+      if inspect.ismodule(value):
+        self.assertEqual('warmstart.' + name, value.__name__)
+      else:
+        self.assertStartsWith(value.__module__, 'warmstart.')
+      self.assertTrue(value.__doc__, '%s has no docstring' % name)
+
+  def test_nothing_private_leaks(self):
+    allowed = set(_PUBLIC) | {'__version__'}
+    for name in dir(warmstart):
+      if name.startswith('__') and name.endswith('__'):
+        continue
+      if name in allowed:
+        continue
+      value = getattr(warmstart, name)
+      if value is __future__.annotations:
+        continue  # Bound by `from __future__ import annotations`; no API.
+      # Only the package's own private submodules may appear (Python binds a
+      # submodule as an attribute of its package once it is imported).
+      self.assertTrue(name.startswith('_'),
+                      'Public name %r is not in warmstart.__all__.' % name)
+      self.assertIsInstance(value, types.ModuleType,
+                            'Private name %r leaks into warmstart.' % name)
+      self.assertEqual('warmstart.' + name, value.__name__)
+
+  def test_private_modules_are_private(self):
+    for name in dir(warmstart):
+      value = getattr(warmstart, name)
+      if isinstance(value, types.ModuleType) and name not in _PUBLIC:
+        self.assertStartsWith(name, '_')
+        self.assertIs(value, importlib.import_module('warmstart.' + name))
+
+  def test_version(self):
+    self.assertRegex(warmstart.__version__, r'^\d+\.\d+\.\d+')
+
+  def test_errors_are_value_errors(self):
+    for name in _PUBLIC:
+      value = getattr(warmstart, name)
+      if inspect.isclass(value) and issubclass(value, warmstart.Error):
+        if value is not warmstart.Error:
+          self.assertTrue(issubclass(value, ValueError), name)
+
+
+if __name__ == '__main__':
+  tf.test.main()

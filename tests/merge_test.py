@@ -1,0 +1,322 @@
+"""Tests of warmstart._merge: merging checkpoints into a new one."""
+
+from __future__ import annotations
+
+import os
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+
+from tests import test_util
+from warmstart import _errors
+from warmstart import _merge
+
+
+def _encoder():
+  tf.compat.v1.get_variable('encoder/w', [4, 3])
+  tf.compat.v1.get_variable('encoder/b', [3])
+  tf.compat.v1.get_variable('vocab', initializer=np.array([b'a', b'bb', b'c']))
+  tf.compat.v1.train.get_or_create_global_step()
+
+
+def _decoder():
+  tf.compat.v1.get_variable('encoder/w', [3, 2])  # Same name, other model.
+  tf.compat.v1.get_variable('out/w', [2, 5])
+  tf.compat.v1.get_variable('count', initializer=np.int64(41))
+  tf.compat.v1.train.get_or_create_global_step()
+
+
+def _read(prefix: str) -> dict[str, np.ndarray]:
+  reader = tf.compat.v1.train.NewCheckpointReader(prefix)
+  return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
+
+
+def _snapshot(directory: str) -> dict[str, tuple[bytes, int]]:
+  """Every file under `directory`: its bytes and modification time."""
+  result = {}
+  for root, _, files in os.walk(directory):
+    for name in files:
+      path = os.path.join(root, name)
+      with open(path, 'rb') as f:
+        result[os.path.relpath(path, directory)] = (f.read(),
+                                                    os.stat(path).st_mtime_ns)
+  return result
+
+
+class MergeTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    root = self.create_tempdir().full_path
+    self.inputs = os.path.join(root, 'inputs')
+    self.out_dir = os.path.join(root, 'out')
+    self.a, self.a_values = test_util.save_checkpoint(
+        os.path.join(self.inputs, 'a'), _encoder, seed=1)
+    self.b, self.b_values = test_util.save_checkpoint(
+        os.path.join(self.inputs, 'b'), _decoder, seed=2)
+    self.output = os.path.join(self.out_dir, 'merged.ckpt')
+    self.before = _snapshot(self.inputs)
+
+  def tearDown(self):
+    # Whatever the test did, the inputs are byte for byte what they were.
+    self.assertEqual(_snapshot(self.inputs), self.before)
+    super().tearDown()
+
+  def _merge_both(self, **kwargs):
+    return _merge.merge_checkpoints(
+        [(self.a, {'global_step': None}),
+         (self.b, {'encoder/': 'decoder/'})], self.output, **kwargs)
+
+  def test_values_equal_the_sources_with_renames(self):
+    result = self._merge_both()
+    got = _read(self.output)
+    expected = {
+        'encoder/w': self.a_values['encoder/w'],
+        'encoder/b': self.a_values['encoder/b'],
+        'vocab': self.a_values['vocab'],
+        'decoder/w': self.b_values['encoder/w'],
+        'out/w': self.b_values['out/w'],
+        'count': self.b_values['count'],
+        'global_step': self.b_values['global_step'],
+    }
+    self.assertCountEqual(got, expected)
+    for name, value in expected.items():
+      self.assertAllEqual(got[name], value, msg=name)
+      self.assertEqual(got[name].dtype, value.dtype, msg=name)
+    self.assertCountEqual([t.name for t in result.tensors], expected)
+    self.assertEqual(result.output, self.output)
+    renamed = {t.name: t for t in result.tensors}['decoder/w']
+    self.assertEqual((renamed.source, renamed.source_name, renamed.rule),
+                     (self.b, 'encoder/w', 'encoder/=decoder/'))
+    self.assertIn((self.a, 'global_step', 'dropped by global_step='),
+                  result.dropped)
+
+  def test_only_the_output_files_appear(self):
+    self._merge_both()
+    files = sorted(os.listdir(self.out_dir))
+    self.assertEqual(files, ['merged.ckpt.data-00000-of-00001',
+                             'merged.ckpt.index'])
+
+  def test_small_batches_write_shards_and_keep_values(self):
+    result = self._merge_both(max_batch_bytes=16)
+    data = [f for f in os.listdir(self.out_dir) if '.data-' in f]
+    self.assertLen(data, len(result.tensors))  # One tensor per batch here.
+    got = _read(self.output)
+    self.assertAllEqual(got['decoder/w'], self.b_values['encoder/w'])
+    self.assertAllEqual(got['vocab'], self.a_values['vocab'])
+
+  def test_logs_progress(self):
+    with self.assertLogs('absl', 'INFO') as logs:
+      self._merge_both(log_every=2)
+    progress = [r for r in logs.output if 'Merge: read' in r]
+    self.assertLen(progress, 4)  # 7 tensors: at 2, 4, 6 and 7.
+    self.assertIn('read 7 of 7 tensors', progress[-1])
+
+  def test_logs_progress_by_bytes_too(self):
+    with mock.patch.object(_merge, 'LOG_EVERY_BYTES', 40):
+      with self.assertLogs('absl', 'INFO') as logs:
+        self._merge_both(log_every=1000)
+    progress = [r for r in logs.output if 'Merge: read' in r]
+    self.assertGreater(len(progress), 2)
+    self.assertLess(len(progress), 7)  # Not one per tensor: per 40 bytes.
+
+  def test_scope_root_and_strip_renames(self):
+    _merge.merge_checkpoints(
+        [(self.a, {'/': 'teacher/', 'global_step': None}),
+         (self.b, {'encoder/': '/', 'out/w': 'head/kernel'})], self.output)
+    got = _read(self.output)
+    self.assertCountEqual(got, [
+        'teacher/encoder/w', 'teacher/encoder/b', 'teacher/vocab', 'w',
+        'head/kernel', 'count', 'global_step'
+    ])
+    self.assertAllEqual(got['teacher/encoder/w'], self.a_values['encoder/w'])
+    self.assertAllEqual(got['w'], self.b_values['encoder/w'])
+    self.assertAllEqual(got['head/kernel'], self.b_values['out/w'])
+
+  def test_exact_rename_beats_scope_and_longest_scope_wins(self):
+    _merge.merge_checkpoints(
+        [(self.a, {'/': 'x/', 'encoder/': 'enc/', 'encoder/b': 'bias'})],
+        self.output)
+    self.assertCountEqual(
+        _read(self.output),
+        ['enc/w', 'bias', 'x/vocab', 'x/global_step'])
+
+  def test_exclude_leaves_tensors_out(self):
+    result = _merge.merge_checkpoints(
+        [self.a, (self.b, {'encoder/': 'decoder/'})], self.output,
+        exclude=['global_step$', r'.*/b$'])
+    got = _read(self.output)
+    self.assertNotIn('global_step', got)
+    self.assertNotIn('encoder/b', got)
+    self.assertIn('encoder/w', got)
+    self.assertLen(result.dropped, 3)
+
+  def test_conflict_names_both_sources(self):
+    with self.assertRaisesRegex(
+        _errors.ConflictError,
+        r"'encoder/w' would come from both %s .* and %s" % (self.a, self.b)):
+      _merge.merge_checkpoints([self.a, self.b], self.output)
+    self.assertFalse(os.path.exists(self.out_dir) and os.listdir(self.out_dir))
+
+  def test_conflict_within_one_source_names_the_rule(self):
+    with self.assertRaisesRegex(_errors.ConflictError,
+                                r"'vocab' would come from .*rule encoder/b="):
+      _merge.merge_checkpoints([(self.a, {'encoder/b': 'vocab'})],
+                               self.output)
+
+  def test_every_problem_is_reported(self):
+    with self.assertRaisesRegex(
+        _errors.ConflictError,
+        r"(?s)3 problems with this merge.*encoder/w.*global_step.*nope"):
+      _merge.merge_checkpoints([self.a, (self.b, {'nope': 'x'})], self.output)
+
+  def test_unmatched_rename_and_exclude(self):
+    with self.assertRaisesRegex(_errors.UnmatchedRuleError,
+                                r"Rename encoder=enc matches no tensor of .*"
+                                r"Did you mean: 'encoder/'"):
+      _merge.merge_checkpoints([(self.a, {'encoder': 'enc'})], self.output)
+    with self.assertRaisesRegex(_errors.UnmatchedRuleError,
+                                r"Exclude pattern 'bias' matches no tensor"):
+      _merge.merge_checkpoints([self.a], self.output, exclude='bias')
+    _merge.merge_checkpoints([(self.a, {'encoder': 'enc'})], self.output,
+                             exclude='bias', allow_unmatched=True)
+    self.assertCountEqual(_read(self.output), self.a_values)
+
+  def test_malformed_renames(self):
+    with self.assertRaisesRegex(_errors.SettingsError,
+                                r"encoder/=enc .*write encoder/=enc/"):
+      _merge.merge_checkpoints([(self.a, {'encoder/': 'enc'})], self.output)
+    with self.assertRaisesRegex(_errors.SettingsError, r"'vocab'.*got ''"):
+      _merge.merge_checkpoints([(self.a, {'vocab': ''})], self.output)
+    with self.assertRaisesRegex(TypeError, 'renames of source'):
+      _merge.merge_checkpoints([(self.a, ['vocab'])], self.output)
+    with self.assertRaisesRegex(TypeError, 'list of sources'):
+      _merge.merge_checkpoints(self.a, self.output)
+    with self.assertRaisesRegex(_errors.SettingsError, 'Nothing to merge'):
+      _merge.merge_checkpoints([self.a], self.output, exclude='.*')
+
+  def test_missing_source_names_it(self):
+    missing = os.path.join(self.inputs, 'missing.ckpt')
+    with self.assertRaisesRegex(_errors.CheckpointNotFoundError,
+                                'missing.ckpt'):
+      _merge.merge_checkpoints([self.a, missing], self.output)
+
+  def test_refuses_to_overwrite(self):
+    self._merge_both()
+    first = _snapshot(self.out_dir)
+    with self.assertRaisesRegex(FileExistsError,
+                                r"merged.ckpt' exists .*overwrite=True"):
+      _merge.merge_checkpoints([self.b], self.output)
+    self.assertEqual(_snapshot(self.out_dir), first)
+
+  def test_overwrite_replaces_and_leaves_no_stale_shard(self):
+    self._merge_both(max_batch_bytes=16)  # Seven data files.
+    _merge.merge_checkpoints([self.b], self.output, overwrite=True)
+    self.assertEqual(sorted(os.listdir(self.out_dir)),
+                     ['merged.ckpt.data-00000-of-00001', 'merged.ckpt.index'])
+    got = _read(self.output)
+    self.assertCountEqual(got, self.b_values)
+    self.assertAllEqual(got['encoder/w'], self.b_values['encoder/w'])
+
+  def test_output_may_not_be_a_source_or_a_directory(self):
+    with self.assertRaisesRegex(_errors.SettingsError, 'is one of the sources'):
+      _merge.merge_checkpoints([self.a], self.a, overwrite=True)
+    with self.assertRaisesRegex(_errors.SettingsError, 'is a directory'):
+      _merge.merge_checkpoints([self.a], self.inputs)
+
+  def test_failure_mid_write_leaves_nothing(self):
+    real_save = _merge._save_batch
+    calls = []
+
+    def failing_save(*args):
+      calls.append(args[0])
+      if len(calls) == 3:
+        raise OSError('disk full (injected)')
+      real_save(*args)
+
+    with mock.patch.object(_merge, '_save_batch', failing_save):
+      with self.assertRaisesRegex(OSError, 'injected'):
+        self._merge_both(max_batch_bytes=16)
+    self.assertLen(calls, 3)
+    self.assertEqual(os.listdir(self.out_dir), [])  # No output, no temp dir.
+
+  def test_failure_at_the_index_keeps_the_previous_output(self):
+    _merge.merge_checkpoints([self.b], self.output)
+    previous = _snapshot(self.out_dir)
+    real_rename = _merge._rename
+
+    def failing_rename(src, dst):
+      if dst == self.output + '.index' and src.endswith('/merged.index'):
+        raise OSError('crash before the index (injected)')
+      real_rename(src, dst)
+
+    with mock.patch.object(_merge, '_rename', failing_rename):
+      with self.assertRaisesRegex(OSError, 'injected'):
+        self._merge_both(overwrite=True, max_batch_bytes=16)
+    self.assertEqual(_snapshot(self.out_dir), previous)
+    self.assertAllEqual(_read(self.output)['out/w'], self.b_values['out/w'])
+
+  def test_failure_at_the_index_without_previous_output(self):
+    real_rename = _merge._rename
+
+    def failing_rename(src, dst):
+      if dst == self.output + '.index':
+        raise OSError('crash before the index (injected)')
+      real_rename(src, dst)
+
+    with mock.patch.object(_merge, '_rename', failing_rename):
+      with self.assertRaises(OSError):
+        self._merge_both()
+    self.assertEqual(os.listdir(self.out_dir), [])
+
+  def test_works_while_a_graph_is_the_default(self):
+    with tf.Graph().as_default():
+      self._merge_both()
+    self.assertCountEqual(_read(self.output), [
+        'encoder/w', 'encoder/b', 'vocab', 'decoder/w', 'out/w', 'count',
+        'global_step'
+    ])
+
+  def test_object_graph_of_tf2_checkpoints_is_left_out(self):
+    ckpt = tf.train.Checkpoint(v=tf.Variable([1.0, 2.0]))
+    tf2 = ckpt.write(os.path.join(self.get_temp_dir(), 'tf2', 'ckpt'))
+    self.assertIn(_merge.OBJECT_GRAPH, _read(tf2))
+    result = _merge.merge_checkpoints([tf2], self.output)
+    got = _read(self.output)
+    self.assertNotIn(_merge.OBJECT_GRAPH, got)
+    self.assertAllEqual(got['v/.ATTRIBUTES/VARIABLE_VALUE'], [1.0, 2.0])
+    self.assertIn(_merge.OBJECT_GRAPH, [n for _, n, _ in result.dropped])
+
+  def test_plan_merge_reads_nothing_and_writes_nothing(self):
+    result = _merge.plan_merge([self.a, (self.b, {'encoder/': 'decoder/'})],
+                               exclude='global_step')
+    self.assertEqual(result.output, '')
+    self.assertFalse(os.path.exists(self.out_dir))
+    self.assertEqual(result.num_bytes,
+                     sum(t.num_bytes for t in result.tensors))
+    self.assertIn('decoder/w', result.table())
+    self.assertEqual(result.to_dict()['num_tensors'], 6)
+
+
+class TFMergeV2CheckpointsTest(tf.test.TestCase):
+  """Why merge never hands a user's checkpoint to MergeV2Checkpoints."""
+
+  def test_it_consumes_its_inputs_even_with_delete_old_dirs_false(self):
+    root = self.get_temp_dir()
+    a, _ = test_util.save_checkpoint(os.path.join(root, 'a'), _encoder)
+    b, _ = test_util.save_checkpoint(
+        os.path.join(root, 'b'), lambda: tf.compat.v1.get_variable('x', [2]))
+    out = os.path.join(root, 'out')
+    os.makedirs(out)
+    tf.raw_ops.MergeV2Checkpoints(
+        checkpoint_prefixes=[a, b], destination_prefix=out + '/m',
+        delete_old_dirs=False)
+    for prefix in (a, b):
+      self.assertFalse(os.path.exists(prefix + '.index'), prefix)
+      self.assertEqual(tf.io.gfile.glob(prefix + '.data-*'), [], prefix)
+    self.assertTrue(os.path.exists(out + '/m.index'))
+
+
+if __name__ == '__main__':
+  tf.test.main()

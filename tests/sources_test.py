@@ -1,0 +1,268 @@
+"""Tests of warmstart._sources: resolving a source, reading its index once."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+
+import warmstart
+from warmstart import _sources
+from tests import test_util
+
+
+def _build_small():
+  tf.compat.v1.get_variable('dense/kernel', [2, 3])
+  tf.compat.v1.get_variable('dense/bias', [3])
+
+
+def _build_dtypes():
+  zeros = tf.compat.v1.zeros_initializer()
+  tf.compat.v1.get_variable('f32', [2, 3], dtype=tf.float32)
+  tf.compat.v1.get_variable('f16', [4], dtype=tf.float16, initializer=zeros)
+  tf.compat.v1.get_variable('bf16', [5, 1], dtype=tf.bfloat16,
+                            initializer=zeros)
+  tf.compat.v1.get_variable('i64', [3], dtype=tf.int64, initializer=zeros)
+  tf.compat.v1.get_variable('flag', [2, 2], dtype=tf.bool, initializer=zeros)
+  tf.compat.v1.get_variable('scalar', [], dtype=tf.float64, initializer=zeros)
+  tf.compat.v1.Variable(['a', 'bb', 'ccc'], name='words')
+
+
+def _save_saved_model(export_dir: str) -> dict[str, np.ndarray]:
+  """Writes a SavedModel with one variable; returns its values."""
+  with tf.Graph().as_default():
+    x = tf.compat.v1.placeholder(tf.float32, [None, 2], name='x')
+    w = tf.compat.v1.get_variable('sm/w', [2, 2])
+    y = tf.matmul(x, w)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      tf.compat.v1.saved_model.simple_save(
+          sess, export_dir, inputs={'x': x}, outputs={'y': y})
+      return {'sm/w': sess.run(w)}
+
+
+class ResolveTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.dir = self.create_tempdir().full_path
+    self.prefix, self.values = test_util.save_checkpoint(
+        self.dir, _build_small, global_step=100)
+
+  def test_prefix(self):
+    self.assertEqual(self.prefix, _sources.resolve_prefix(self.prefix))
+    checkpoint = _sources.load(self.prefix)
+    self.assertEqual(self.prefix, checkpoint.prefix)
+    self.assertEqual(self.prefix, checkpoint.origin)
+    self.assertEqual({'dense/kernel': (2, 3), 'dense/bias': (3,)},
+                     dict(checkpoint.shapes))
+
+  def test_index_data_and_meta_files(self):
+    for suffix in ('.index', '.data-00000-of-00001', '.meta'):
+      path = self.prefix + suffix
+      self.assertTrue(os.path.exists(path), path)
+      checkpoint = _sources.load(path)
+      self.assertEqual(self.prefix, checkpoint.prefix)
+      self.assertEqual(path, checkpoint.origin)
+      self.assertIn('dense/kernel', checkpoint)
+
+  def test_path_like(self):
+    checkpoint = _sources.load(pathlib.Path(self.prefix))
+    self.assertEqual(self.prefix, checkpoint.prefix)
+    self.assertIsInstance(checkpoint.origin, str)
+    self.assertEqual(self.prefix, checkpoint.origin)
+    checkpoint = _sources.load(pathlib.Path(self.dir))
+    self.assertEqual(self.prefix, checkpoint.prefix)
+
+  def test_directory_is_pinned_to_its_latest_checkpoint(self):
+    directory = self.create_tempdir().full_path
+    step1, _ = test_util.save_checkpoint(directory, _build_small,
+                                         global_step=1)
+    loaded = _sources.load(directory)
+    self.assertEqual(step1, loaded.prefix)
+    self.assertEqual(directory, loaded.origin)
+    step2, _ = test_util.save_checkpoint(directory, _build_small,
+                                         global_step=2, seed=2)
+    self.assertNotEqual(step1, step2)
+    self.assertEqual(step2, tf.train.latest_checkpoint(directory))
+    # The Checkpoint loaded before still names step 1, and so do its reads.
+    self.assertEqual(step1, loaded.prefix)
+    self.assertEndsWith(loaded.prefix, '-1')
+    # A new load resolves the directory again.
+    self.assertEqual(step2, _sources.load(directory).prefix)
+
+  def test_saved_model_directory(self):
+    export_dir = os.path.join(self.create_tempdir().full_path, 'export')
+    values = _save_saved_model(export_dir)
+    checkpoint = _sources.load(export_dir)
+    self.assertEqual(os.path.join(export_dir, 'variables', 'variables'),
+                     checkpoint.prefix)
+    self.assertEqual(export_dir, checkpoint.origin)
+    self.assertEqual((2, 2), checkpoint.shapes['sm/w'])
+    reader = tf.compat.v1.train.NewCheckpointReader(checkpoint.prefix)
+    self.assertAllClose(values['sm/w'], reader.get_tensor('sm/w'))
+
+  def test_empty_directory(self):
+    empty = self.create_tempdir('empty').full_path
+    with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
+                                re.escape(repr(empty)) + '.*no checkpoint'):
+      _sources.load(empty)
+
+  def test_directory_with_stale_state_file(self):
+    directory = self.create_tempdir('stale').full_path
+    with open(os.path.join(directory, 'checkpoint'), 'w') as f:
+      f.write('model_checkpoint_path: "model.ckpt-7"\n')
+    with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
+                                re.escape(repr(directory))):
+      _sources.load(directory)
+
+  def test_missing_path_suggests_a_nearby_prefix(self):
+    missing = os.path.join(self.dir, 'model.ckpt-10')
+    with self.assertRaisesRegex(
+        warmstart.CheckpointNotFoundError,
+        re.escape(repr(missing)) + ".*Did you mean: 'model.ckpt-100'"):
+      _sources.load(missing)
+
+  def test_missing_path_lists_checkpoints_when_none_is_close(self):
+    missing = os.path.join(self.dir, 'zzz')
+    with self.assertRaisesRegex(
+        warmstart.CheckpointNotFoundError,
+        re.escape(repr(missing)) + ".*Checkpoints in .*'model.ckpt-100'"):
+      _sources.load(missing)
+
+  def test_missing_directory(self):
+    missing = os.path.join(self.dir, 'no_such_dir', 'model.ckpt')
+    with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
+                                re.escape(repr(missing))):
+      _sources.load(missing)
+
+  def test_saved_model_without_variables(self):
+    export_dir = os.path.join(self.create_tempdir().full_path, 'novars')
+    with tf.Graph().as_default():
+      x = tf.compat.v1.placeholder(tf.float32, [None], name='x')
+      tf.identity(x * 2.0, name='y')
+      with tf.compat.v1.Session() as sess:
+        builder = tf.compat.v1.saved_model.Builder(export_dir)
+        builder.add_meta_graph_and_variables(sess, ['serve'])
+        builder.save()
+    self.assertTrue(os.path.exists(os.path.join(export_dir, 'saved_model.pb')))
+    with self.assertRaisesRegex(
+        warmstart.CheckpointNotFoundError,
+        re.escape(repr(export_dir)) + '.*has no variables'):
+      _sources.load(export_dir)
+
+  def test_unreadable_index(self):
+    bad = os.path.join(self.dir, 'bad.ckpt')
+    with open(bad + '.index', 'wb') as f:
+      f.write(b'this is not a checkpoint index')
+    with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
+                                'Cannot read checkpoint ' + re.escape(
+                                    repr(bad))):
+      _sources.load(bad)
+
+  def test_empty_path(self):
+    with self.assertRaisesRegex(warmstart.CheckpointNotFoundError, 'empty'):
+      _sources.load('')
+
+  def test_non_path_type(self):
+    for value in (None, 3, ['a'], b'/tmp/model.ckpt'):
+      with self.assertRaisesRegex(TypeError, re.escape(type(value).__name__)):
+        _sources.load(value)
+
+
+class IndexTest(tf.test.TestCase):
+
+  def test_shapes_and_dtypes(self):
+    prefix, values = test_util.save_checkpoint(self.get_temp_dir(),
+                                               _build_dtypes)
+    checkpoint = _sources.load(prefix)
+    expected = {
+        'f32': ((2, 3), tf.float32),
+        'f16': ((4,), tf.float16),
+        'bf16': ((5, 1), tf.bfloat16),
+        'i64': ((3,), tf.int64),
+        'flag': ((2, 2), tf.bool),
+        'scalar': ((), tf.float64),
+        'words': ((3,), tf.string),
+    }
+    self.assertEqual({n: s for n, (s, _) in expected.items()},
+                     dict(checkpoint.shapes))
+    self.assertEqual({n: d for n, (_, d) in expected.items()},
+                     dict(checkpoint.dtypes))
+    for name, (shape, _) in expected.items():
+      self.assertIsInstance(checkpoint.shapes[name], tuple)
+      self.assertEqual(shape, values[name].shape)
+    self.assertIn('words', checkpoint)
+    self.assertNotIn('word', checkpoint)
+
+  def test_num_bytes(self):
+    prefix, _ = test_util.save_checkpoint(self.get_temp_dir(), _build_dtypes)
+    checkpoint = _sources.load(prefix)
+    self.assertEqual(2 * 3 * 4, checkpoint.num_bytes('f32'))
+    self.assertEqual(4 * 2, checkpoint.num_bytes('f16'))
+    self.assertEqual(5 * 1 * 2, checkpoint.num_bytes('bf16'))
+    self.assertEqual(3 * 8, checkpoint.num_bytes('i64'))
+    self.assertEqual(2 * 2 * 1, checkpoint.num_bytes('flag'))
+    self.assertEqual(8, checkpoint.num_bytes('scalar'))
+    self.assertEqual(3 * 64, checkpoint.num_bytes('words'))
+    with self.assertRaisesRegex(KeyError, 'nope'):
+      checkpoint.num_bytes('nope')
+
+
+class CacheTest(tf.test.TestCase):
+
+  def _spy(self):
+    return mock.patch.object(
+        tf.compat.v1.train, 'NewCheckpointReader',
+        wraps=tf.compat.v1.train.NewCheckpointReader)
+
+  def test_index_is_read_once(self):
+    directory = self.create_tempdir().full_path
+    prefix, _ = test_util.save_checkpoint(directory, _build_small)
+    with self._spy() as spy:
+      first = _sources.load(prefix)
+      self.assertEqual(1, spy.call_count)
+      second = _sources.load(prefix + '.index')
+      third = _sources.load(directory)
+      self.assertEqual(1, spy.call_count)
+    self.assertEqual(dict(first.shapes), dict(second.shapes))
+    self.assertEqual(dict(first.dtypes), dict(second.dtypes))
+    self.assertEqual(first.prefix, third.prefix)
+    # Each load keeps what its caller passed.
+    self.assertEqual(prefix, first.origin)
+    self.assertEqual(prefix + '.index', second.origin)
+    self.assertEqual(directory, third.origin)
+
+  def test_reread_after_the_checkpoint_changes(self):
+    directory = self.create_tempdir().full_path
+    prefix, _ = test_util.save_checkpoint(directory, _build_small)
+    with self._spy() as spy:
+      before = _sources.load(prefix)
+      self.assertEqual(1, spy.call_count)
+
+      def build_other():
+        tf.compat.v1.get_variable('other/w', [4, 1])
+        tf.compat.v1.get_variable('other/b', [1], dtype=tf.float64)
+
+      # Same prefix, other content: the cache must not serve the old index.
+      same_prefix, _ = test_util.save_checkpoint(directory, build_other)
+      self.assertEqual(prefix, same_prefix)
+      spy.reset_mock()  # save_checkpoint itself reads the new checkpoint.
+      after = _sources.load(prefix)
+      self.assertEqual(1, spy.call_count)
+      spy.assert_called_once_with(prefix)
+      _sources.load(prefix)
+      self.assertEqual(1, spy.call_count)
+    self.assertEqual({'dense/kernel': (2, 3), 'dense/bias': (3,)},
+                     dict(before.shapes))
+    self.assertEqual({'other/w': (4, 1), 'other/b': (1,)},
+                     dict(after.shapes))
+    self.assertEqual(tf.float64, after.dtypes['other/b'])
+
+
+if __name__ == '__main__':
+  tf.test.main()

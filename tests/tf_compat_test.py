@@ -1,0 +1,209 @@
+"""Tests of warmstart._tf_compat: the TF private hooks warmstart relies on.
+
+Each test pins one piece of TF behaviour that has no public API, so that a
+TensorFlow upgrade that changes it fails here, loudly, rather than making warm
+starts silently restore nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from warmstart import _tf_compat
+from tests import test_util
+
+# Before anything initializes the TF runtime: two CPUs for MirroredStrategy.
+_CPUS = test_util.configure_logical_cpus(2)
+
+
+class VariableStoreTest(tf.test.TestCase):
+
+  def test_finds_get_variable_variables(self):
+    with tf.Graph().as_default() as g:
+      w = tf.compat.v1.get_variable('scope/w', [2])
+      with tf.compat.v1.variable_scope('res', use_resource=True):
+        r = tf.compat.v1.get_variable('r', [1])
+      pv = tf.compat.v1.get_variable(
+          'emb', [4, 1], partitioner=tf.compat.v1.fixed_size_partitioner(2))
+      tf.compat.v1.Variable(1.0, name='not_in_store')
+      found = _tf_compat.variable_store_vars(g)
+    parts = list(pv)
+    self.assertEqual(
+        {'scope/w': w, 'res/r': r, 'emb/part_0': parts[0],
+         'emb/part_1': parts[1]}, found)
+
+  def test_graph_without_store(self):
+    with tf.Graph().as_default() as g:
+      tf.compat.v1.Variable(1.0, name='v')
+      self.assertEqual({}, _tf_compat.variable_store_vars(g))
+      # Reading must not create a store as a side effect.
+      self.assertEqual([], g.get_collection(_tf_compat._VARSTORE_KEY))
+    empty = tf.Graph()
+    self.assertEqual({}, _tf_compat.variable_store_vars(empty))
+    self.assertEqual([], empty.get_collection(_tf_compat._VARSTORE_KEY))
+
+  def test_store_key_is_tfs(self):
+    with tf.Graph().as_default() as g:
+      tf.compat.v1.get_variable('w', [1])
+      stores = g.get_collection(_tf_compat._VARSTORE_KEY)
+    self.assertLen(stores, 1)
+    self.assertIn('w', stores[0]._vars)  # pylint: disable=protected-access
+
+  def test_returns_a_copy(self):
+    with tf.Graph().as_default() as g:
+      tf.compat.v1.get_variable('w', [1])
+      _tf_compat.variable_store_vars(g).clear()
+      self.assertIn('w', _tf_compat.variable_store_vars(g))
+
+
+class PartitionTest(tf.test.TestCase):
+
+  def test_save_slice_info_axis_0(self):
+    with tf.Graph().as_default():
+      pv = tf.compat.v1.get_variable(
+          'emb', [7, 3], partitioner=tf.compat.v1.fixed_size_partitioner(2))
+      w = tf.compat.v1.get_variable('w', [2])
+      parts = list(pv)
+    self.assertIsNone(_tf_compat.save_slice_info(w))
+    expected = [([0, 0], [4, 3], '7 3 0,4:0,3'),
+                ([4, 0], [3, 3], '7 3 4,3:0,3')]
+    for part, (offset, shape, spec) in zip(parts, expected):
+      info = _tf_compat.save_slice_info(part)
+      self.assertEqual('emb', info.full_name)
+      self.assertEqual([7, 3], list(info.full_shape))
+      self.assertEqual(offset, list(info.var_offset))
+      self.assertEqual(shape, list(info.var_shape))
+      self.assertEqual(spec, info.spec)
+      self.assertEqual(shape, part.shape.as_list())
+
+  def test_save_slice_info_axis_1(self):
+    with tf.Graph().as_default():
+      pv = tf.compat.v1.get_variable(
+          'wide', [2, 5], partitioner=lambda shape, dtype: [1, 2])
+      parts = list(pv)
+    infos = [_tf_compat.save_slice_info(p) for p in parts]
+    self.assertEqual([[0, 0], [0, 3]], [list(i.var_offset) for i in infos])
+    self.assertEqual([[2, 3], [2, 2]], [list(i.var_shape) for i in infos])
+    self.assertEqual(['2 5 0,2:0,3', '2 5 0,2:3,2'], [i.spec for i in infos])
+
+  def test_slice_spec_restores_the_slice(self):
+    # The spec must be what RestoreV2 takes for shape_and_slices.
+    def build():
+      tf.compat.v1.get_variable('emb', [5, 2])
+
+    prefix, values = test_util.save_checkpoint(self.get_temp_dir(), build)
+    with tf.Graph().as_default():
+      pv = tf.compat.v1.get_variable(
+          'emb', [5, 2], partitioner=tf.compat.v1.fixed_size_partitioner(2))
+      part = list(pv)[1]
+      info = _tf_compat.save_slice_info(part)
+      (value,) = tf.raw_ops.RestoreV2(
+          prefix=prefix, tensor_names=['emb'], shape_and_slices=[info.spec],
+          dtypes=[tf.float32])
+      with tf.compat.v1.Session() as sess:
+        got = sess.run(value)
+    self.assertAllClose(values['emb'][3:], got)
+
+  def test_is_partitioned_variable(self):
+    with tf.Graph().as_default():
+      pv = tf.compat.v1.get_variable(
+          'emb', [4, 1], partitioner=tf.compat.v1.fixed_size_partitioner(2))
+      w = tf.compat.v1.get_variable('w', [2])
+    self.assertTrue(_tf_compat.is_partitioned_variable(pv))
+    for value in (w, list(pv), list(pv)[0], 'emb', None):
+      self.assertFalse(_tf_compat.is_partitioned_variable(value))
+
+  def test_partitioned_variable_parts(self):
+    with tf.Graph().as_default():
+      pv = tf.compat.v1.get_variable(
+          'emb', [12, 1], partitioner=tf.compat.v1.fixed_size_partitioner(11))
+      parts = _tf_compat.partitioned_variable_parts(pv)
+    self.assertIsInstance(parts, list)
+    self.assertEqual(['emb/part_%d:0' % i for i in range(11)],
+                     [p.name for p in parts])
+
+
+class SetInitializerTest(tf.test.TestCase):
+
+  def _check(self, use_resource):
+    with tf.Graph().as_default():
+      v = tf.compat.v1.Variable([1.0, 2.0], name='v',
+                                use_resource=use_resource)
+      other = tf.compat.v1.get_variable(
+          'other', [2], initializer=tf.compat.v1.constant_initializer(7.0),
+          use_resource=use_resource)
+      new_value = tf.constant([5.0, 6.0], name='new_value')
+      init_op = tf.compat.v1.assign(v, new_value).op
+      _tf_compat.set_initializer(v, init_op, new_value)
+      self.assertIs(init_op, v.initializer)
+      self.assertIs(new_value, v.initial_value)
+      with tf.compat.v1.Session() as sess:
+        sess.run(v.initializer)
+        self.assertAllClose([5.0, 6.0], sess.run(v))
+        # global_variables_initializer reads `initializer` when it is built.
+        sess.run(tf.compat.v1.assign(v, [0.0, 0.0]))
+        sess.run(tf.compat.v1.global_variables_initializer())
+        self.assertAllClose([5.0, 6.0], sess.run(v))
+        self.assertAllClose([7.0, 7.0], sess.run(other))
+        self.assertAllClose([5.0, 6.0], sess.run(v.initial_value))
+
+  def test_ref_variable(self):
+    self._check(use_resource=False)
+
+  def test_resource_variable(self):
+    self._check(use_resource=True)
+
+
+class DistributedTest(tf.test.TestCase):
+
+  def test_mirrored_variable(self):
+    self.assertGreaterEqual(len(_CPUS), 1)
+    with tf.Graph().as_default():
+      strategy = tf.distribute.MirroredStrategy(_CPUS)
+      with strategy.scope():
+        v = tf.compat.v1.get_variable(
+            'mv', [2], initializer=tf.compat.v1.constant_initializer(3.0))
+      plain = tf.compat.v1.get_variable('plain', [2])
+      self.assertTrue(_tf_compat.is_distributed(v))
+      self.assertFalse(_tf_compat.is_distributed(plain))
+      components = _tf_compat.distributed_components(v)
+      self.assertIsInstance(components, tuple)
+      self.assertLen(components, len(_CPUS))
+      self.assertEqual(['mv:0'] + ['mv/replica_%d:0' % i
+                                   for i in range(1, len(_CPUS))],
+                       [c.name for c in components])
+      for component, device in zip(components, _CPUS):
+        self.assertFalse(_tf_compat.is_distributed(component))
+        self.assertEqual(tf.DeviceSpec.from_string(device).device_index,
+                         tf.DeviceSpec.from_string(
+                             component.device).device_index)
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        for component in components:
+          self.assertAllClose(np.full([2], 3.0), sess.run(component))
+
+  def test_set_initializer_of_a_mirrored_variable(self):
+    # What warmstart's restore does: one assign per component, grouped, made
+    # the distributed variable's initializer.
+    with tf.Graph().as_default():
+      strategy = tf.distribute.MirroredStrategy(_CPUS)
+      with strategy.scope():
+        v = tf.Variable([1.0, 2.0], name='tv')
+      value = tf.constant([8.0, 9.0])
+      ops = []
+      for component in _tf_compat.distributed_components(v):
+        op = tf.compat.v1.assign(component, value).op
+        _tf_compat.set_initializer(component, op, value)
+        ops.append(op)
+      group = tf.group(*ops)
+      _tf_compat.set_initializer(v, group, value)
+      self.assertIs(group, v.initializer)
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        for component in _tf_compat.distributed_components(v):
+          self.assertAllClose([8.0, 9.0], sess.run(component))
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -1,0 +1,393 @@
+"""The command line: `python -m warmstart {inspect,plan,merge} ...`.
+
+* `inspect PATH`: the tensors of a checkpoint (prefix, directory or
+  SavedModel), with shapes, dtypes and sizes.
+* `plan`: a dry run of a warm start against a target model, given by
+  `--model MODULE:FUNCTION` (a function that builds the graph) or
+  `--target PATH` (the target's meta graph, or its checkpoint's variables).
+  It takes the options of `warmstart.flags`, under the same names.
+* `merge SRC... --output DST`: one new checkpoint holding the tensors of
+  several checkpoints, renamed per source; inputs are never modified.
+
+Exit status: 0 on success, 1 when the warm start would fail or the merge
+(or reading a checkpoint) fails, 2 for a usage error. Errors are one line on
+stderr, without traceback; `--json` prints machine-readable results on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import importlib
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any, Callable, Optional
+
+import tensorflow as tf
+from absl import flags
+from absl import logging
+
+from warmstart import _errors
+from warmstart import _inspect
+from warmstart import _merge
+from warmstart import _settings
+from warmstart import _sources
+from warmstart import _warm_start
+from warmstart import flags as warmstart_flags
+
+PROG = 'warmstart'
+
+_MULTI_PROBLEMS = re.compile(r'\d+ problems with this (?:warm start|merge):')
+_OPTIMIZER_VARIABLE = re.compile(r'(^|/)beta[12]_power(_\d+)?$')
+
+
+class UsageError(Exception):
+  """A bad command line: exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+  """An ArgumentParser whose errors are one line and do not exit."""
+
+  def __init__(self, *args, **kwargs):
+    kwargs.setdefault('allow_abbrev', False)  # --ex is no --exclude.
+    super().__init__(*args, **kwargs)
+
+  def error(self, message: str):
+    raise UsageError('%s (see %s --help)' % (message, self.prog))
+
+
+def _add_selection_options(parser: argparse.ArgumentParser) -> None:
+  """The options of `warmstart.flags`, under their names and short aliases."""
+  parser.add_argument(
+      '--from', '--' + warmstart_flags.FROM, dest='sources', action='append',
+      required=True, metavar='PATH',
+      help='Source checkpoint prefix, checkpoint directory or SavedModel '
+      'directory. Repeat for several sources (0, 1, ... in order).')
+  parser.add_argument(
+      '--map', '--' + warmstart_flags.MAP, dest='map', action='append',
+      default=[], metavar='ENTRY',
+      help='Map entry %s, as an init_from_checkpoint assignment map entry '
+      '(scopes end with "/"). Repeatable.' % warmstart_flags.MAP_SYNTAX)
+  parser.add_argument(
+      '--vars', '--' + warmstart_flags.VARS, dest='vars',
+      default=warmstart_flags.DEFAULT_VARS, metavar='REGEX',
+      help='Regex (re.match) of the variables to warm-start from sources '
+      'without map entries (default: every trainable variable).')
+  parser.add_argument(
+      '--exclude', '--' + warmstart_flags.EXCLUDE, dest='exclude',
+      action='append', default=[], metavar='REGEX',
+      help='Regex (re.match) of variables not to warm-start. Repeatable.')
+  for flag, field in warmstart_flags.POLICIES.items():
+    parser.add_argument('--' + field, '--' + flag, dest=field,
+                        action='store_true',
+                        help='WarmStartSettings.%s=True.' % field)
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = _Parser(
+      prog=PROG,
+      description='Inspect checkpoints, dry-run warm starts, merge '
+      'checkpoints.')
+  parser.add_argument('-q', '--quiet', action='store_true',
+                      help='Log warnings and errors only (no progress).')
+  commands = parser.add_subparsers(dest='command', metavar='COMMAND',
+                                   parser_class=_Parser)
+  commands.required = True
+
+  inspect = commands.add_parser(
+      'inspect', help='List the tensors of a checkpoint.',
+      description='List the tensors of a checkpoint prefix, checkpoint '
+      'directory (its latest checkpoint) or SavedModel directory.')
+  inspect.add_argument('path', metavar='PATH')
+  inspect.add_argument('--match', metavar='REGEX',
+                       help='Only tensors whose name this regex matches '
+                       'anywhere (re.search).')
+  inspect.add_argument('--json', action='store_true', help='Print JSON.')
+  inspect.set_defaults(run=_run_inspect)
+
+  plan = commands.add_parser(
+      'plan', help='Dry-run a warm start against a target model.',
+      description='Print what a warm start would restore from where, what it '
+      'would skip and why, and every problem. Exit status 1 when it would '
+      'fail.')
+  _add_selection_options(plan)
+  target = plan.add_mutually_exclusive_group(required=True)
+  target.add_argument(
+      '--model', metavar='MODULE:FUNCTION',
+      help='A function (no arguments) that builds the target graph; the '
+      'current directory is on the import path.')
+  target.add_argument(
+      '--target', metavar='PATH',
+      help='The target as a .meta graph file, or a checkpoint whose .meta '
+      'graph is imported; without one, its variables are made from the '
+      'checkpoint\'s shapes and dtypes.')
+  plan.add_argument('--json', action='store_true', help='Print JSON.')
+  plan.set_defaults(run=_run_plan)
+
+  merge = commands.add_parser(
+      'merge', help='Merge checkpoints into one new checkpoint.',
+      description='Write one new checkpoint holding the tensors of several '
+      'checkpoints, renamed per source. The inputs are never modified; the '
+      'output appears atomically.')
+  merge.add_argument('sources', nargs='+', metavar='SRC',
+                     help='Source checkpoints (0, 1, ... in order).')
+  merge.add_argument('--output', '-o', required=True, metavar='DST',
+                     help='The output checkpoint prefix.')
+  merge.add_argument(
+      '--map', action='append', default=[], metavar='ENTRY',
+      help='Rename %s: "enc/=teacher/enc/" renames a scope, "/=teacher/" puts '
+      'a whole source under a scope, "w=v" one tensor. SOURCE_INDEX is needed '
+      'with several sources. Repeatable.' % warmstart_flags.MAP_SYNTAX.replace(
+          'VAR_NAME_OR_SCOPE', 'NEW_NAME_OR_SCOPE'))
+  merge.add_argument(
+      '--exclude', action='append', default=[], metavar='REGEX',
+      help='Leave out source tensors whose name this regex matches (re.match). '
+      'Repeatable.')
+  merge.add_argument('--allow_unmatched', action='store_true',
+                     help='Allow renames and excludes that match nothing.')
+  merge.add_argument('--overwrite', action='store_true',
+                     help='Replace an existing output checkpoint.')
+  merge.add_argument('--dry_run', action='store_true',
+                     help='Only print what would be merged.')
+  merge.add_argument('--json', action='store_true', help='Print JSON.')
+  merge.set_defaults(run=_run_merge)
+  return parser
+
+
+# --- inspect -----------------------------------------------------------------
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+  listing = _inspect.describe(args.path, match=args.match)
+  print(listing.to_json() if args.json else listing.table())
+  return 0
+
+
+# --- plan --------------------------------------------------------------------
+
+
+def _import_model(spec: str) -> Callable[[], Any]:
+  module_name, sep, function_name = spec.partition(':')
+  if not sep or not module_name or not function_name:
+    raise UsageError('--model %r: write MODULE:FUNCTION, e.g. '
+                     'my_project.model:build_graph.' % spec)
+  if '' not in sys.path and os.getcwd() not in sys.path:
+    sys.path.insert(0, os.getcwd())
+  try:
+    module = importlib.import_module(module_name)
+  except ImportError as e:
+    raise UsageError('--model %r: cannot import module %r: %s.' %
+                     (spec, module_name, e)) from None
+  function = getattr(module, function_name, None)
+  if not callable(function):
+    names = [n for n in vars(module) if callable(getattr(module, n))]
+    raise UsageError('--model %r: module %r has no function %r.%s' %
+                     (spec, module_name, function_name,
+                      _errors.did_you_mean(function_name, names)))
+  return function
+
+
+def _variables_from_checkpoint(checkpoint: _sources.Checkpoint) -> None:
+  """Creates one zero-initialized variable per tensor (never initialized).
+
+  Like a real graph: `global_step` is the global step; a tensor named
+  `<other tensor>/<suffix>` (an optimizer slot, a moving average) and Adam's
+  `beta1_power`/`beta2_power` are not trainable.
+  """
+  names = set(checkpoint.shapes) - {_merge.OBJECT_GRAPH}
+  for name in sorted(names):
+    pieces = name.split('/')
+    auxiliary = any('/'.join(pieces[:i]) in names
+                    for i in range(1, len(pieces))) or bool(
+                        _OPTIMIZER_VARIABLE.search(name))
+    collections = [tf.compat.v1.GraphKeys.GLOBAL_VARIABLES]
+    if name == 'global_step':
+      collections.append(tf.compat.v1.GraphKeys.GLOBAL_STEP)
+    trainable = not auxiliary and name != 'global_step'
+    if trainable:
+      collections.append(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES)
+    tf.compat.v1.get_variable(
+        name, shape=checkpoint.shapes[name], dtype=checkpoint.dtypes[name],
+        initializer=tf.compat.v1.zeros_initializer(), trainable=trainable,
+        collections=collections, use_resource=True)
+
+
+def _build_target(args: argparse.Namespace, graph: tf.Graph) -> str:
+  """Builds the target model into `graph`; returns how it was made."""
+  with graph.as_default():
+    if args.model:
+      function = _import_model(args.model)
+      try:
+        function()
+      except Exception as e:  # The user's code: report it in one line.
+        raise _errors.Error('--model %s failed: %s: %s' %
+                            (args.model, type(e).__name__, e)) from e
+      return 'the graph of %s' % args.model
+    path = args.target
+    meta = path if path.endswith('.meta') else None
+    if meta is None:
+      prefix = _sources.resolve_prefix(path)
+      if tf.io.gfile.exists(prefix + '.meta'):
+        meta = prefix + '.meta'
+    if meta is not None:
+      if not tf.io.gfile.exists(meta):
+        raise _errors.CheckpointNotFoundError('No meta graph at %r.' % meta)
+      try:
+        tf.compat.v1.train.import_meta_graph(meta, clear_devices=True)
+      except (tf.errors.OpError, ValueError, KeyError, TypeError) as e:
+        raise _errors.Error('Cannot import the meta graph %s: %s: %s' %
+                            (meta, type(e).__name__, e)) from e
+      return 'the meta graph %s' % meta
+    checkpoint = _sources.load(path)
+    _variables_from_checkpoint(checkpoint)
+    return 'variables made from checkpoint %s' % checkpoint.prefix
+
+
+def _problems_of(error: Exception) -> list[str]:
+  """The problems a warmstart error lists (one message, or each of several)."""
+  message = str(error)
+  first, _, rest = message.partition('\n')
+  if _MULTI_PROBLEMS.fullmatch(first):
+    return [line[4:] for line in rest.split('\n') if line.startswith('  - ')]
+  return [message]
+
+
+@contextlib.contextmanager
+def _log_level(level: int):
+  previous = logging.get_verbosity()
+  logging.set_verbosity(level)
+  try:
+    yield
+  finally:
+    logging.set_verbosity(previous)
+
+
+def _lenient(settings: Sequence[_settings.WarmStartSettings]):
+  return tuple(
+      dataclasses.replace(s, skip_missing=True, skip_mismatched=True,
+                          allow_unmatched=True) for s in settings)
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+  settings = warmstart_flags.settings_from_strings(
+      args.sources, args.map, args.vars, args.exclude,
+      **{field: getattr(args, field)
+         for field in warmstart_flags.POLICIES.values()})
+  graph = tf.Graph()
+  target = _build_target(args, graph)
+  problems: list[str] = []
+  partial = None
+  try:
+    plan = _warm_start.make_settings_plan(settings, graph=graph)
+  except _errors.Error as e:
+    plan = None
+    problems = _problems_of(e)
+    try:  # What would happen with every problem skipped, for reference.
+      with _log_level(logging.ERROR):
+        partial = _warm_start.make_settings_plan(_lenient(settings), graph)
+    except _errors.Error:
+      partial = None
+  if args.json:
+    print(json.dumps({
+        'ok': not problems,
+        'target': target,
+        'sources': [s.ckpt_to_initialize_from for s in settings],
+        'problems': problems,
+        'plan': plan.to_dict() if plan else None,
+        'plan_with_problems_skipped': partial.to_dict() if partial else None,
+    }, indent=2))
+  else:
+    print('Target: %s' % target)
+    if plan is not None:
+      print(plan.table())
+    else:
+      if partial is not None:
+        print('With every problem below skipped, the plan would be:')
+        print(partial.table())
+      print('The warm start would fail with %d problem%s:' %
+            (len(problems), '' if len(problems) == 1 else 's'))
+      for problem in problems:
+        print('  - ' + problem)
+  if problems:
+    raise _Failure('the warm start would fail (%d problem%s, listed above)' %
+                   (len(problems), '' if len(problems) == 1 else 's'))
+  return 0
+
+
+# --- merge -------------------------------------------------------------------
+
+
+def _run_merge(args: argparse.Namespace) -> int:
+  try:
+    renames = warmstart_flags.maps_by_source(args.map, len(args.sources),
+                                             sources_flag='the SRC arguments')
+  except ValueError as e:
+    raise UsageError(str(e)) from None
+  sources = [(s, r or None) for s, r in zip(args.sources, renames)]
+  if args.dry_run:
+    result = _merge.plan_merge(sources, exclude=args.exclude,
+                               allow_unmatched=args.allow_unmatched)
+  else:
+    result = _merge.merge_checkpoints(
+        sources, args.output, overwrite=args.overwrite, exclude=args.exclude,
+        allow_unmatched=args.allow_unmatched)
+  print(result.to_json() if args.json else result.table())
+  return 0
+
+
+# --- main --------------------------------------------------------------------
+
+
+class _Failure(Exception):
+  """A failing plan or merge whose details are already printed: exit 1."""
+
+
+def _one_line(error: BaseException) -> str:
+  message = str(error).strip() or type(error).__name__
+  lines = message.split('\n')
+  if len(lines) > 1 and _MULTI_PROBLEMS.fullmatch(lines[0]):
+    return '%s %s' % (lines[0], ' '.join(
+        '(%d) %s' % (i, l[4:]) for i, l in enumerate(lines[1:], 1)))
+  return ' '.join(line.strip() for line in lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Runs the command line; returns the exit status.
+
+  Args:
+    argv: The arguments after the program name (`sys.argv[1:]` when None).
+
+  Returns:
+    0 on success, 1 when the plan or merge fails, 2 for a usage error.
+  """
+  argv = list(sys.argv[1:] if argv is None else argv)
+  parser = _parser()
+  try:
+    args = parser.parse_args(argv)
+  except UsageError as e:
+    print('%s: error: %s' % (PROG, e), file=sys.stderr)
+    return 2
+  except SystemExit as e:  # --help, or argparse giving up.
+    return e.code if isinstance(e.code, int) else 2
+  command = '%s %s' % (PROG, args.command)
+  if not flags.FLAGS.is_parsed():
+    # We parse no absl flag; this only stops absl's "Logging before flag
+    # parsing" notice. The absl handler gives progress lines a timestamp.
+    flags.FLAGS.mark_as_parsed()
+  logging.use_absl_handler()
+  try:
+    with _log_level(logging.WARNING if args.quiet else logging.INFO):
+      return args.run(args)
+  except (UsageError, _errors.SettingsError) as e:
+    print('%s: error: %s' % (command, _one_line(e)), file=sys.stderr)
+    return 2
+  except _Failure as e:
+    print('%s: error: %s' % (command, e), file=sys.stderr)
+    return 1
+  except (_errors.Error, FileExistsError, OSError, tf.errors.OpError) as e:
+    print('%s: error: %s' % (command, _one_line(e)), file=sys.stderr)
+    return 1

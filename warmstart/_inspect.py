@@ -1,0 +1,138 @@
+"""Lists what a checkpoint holds: tensor names, shapes, dtypes and sizes.
+
+The library half of `python -m warmstart inspect`: `describe(path)` reads the
+checkpoint's index (never its data) through `warmstart._sources`, so a prefix,
+a checkpoint directory and a SavedModel directory all work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from typing import Any, Optional
+
+from warmstart import _errors
+from warmstart import _sources
+
+
+@dataclasses.dataclass(frozen=True)
+class Tensor:
+  """One tensor of a checkpoint, as its index describes it.
+
+  Attributes:
+    name: The tensor's name in the checkpoint.
+    shape: Its shape.
+    dtype: Its dtype name, e.g. 'float32'.
+    num_bytes: Its size in bytes (a string element counts as 64 bytes).
+  """
+
+  name: str
+  shape: tuple[int, ...]
+  dtype: str
+  num_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Listing:
+  """Every tensor of one checkpoint, sorted by name.
+
+  Attributes:
+    prefix: The checkpoint prefix that was read.
+    origin: The path the caller gave (a directory, SavedModel or prefix).
+    tensors: The tensors, sorted by name.
+  """
+
+  prefix: str
+  origin: str
+  tensors: tuple[Tensor, ...]
+
+  @property
+  def num_bytes(self) -> int:
+    return sum(t.num_bytes for t in self.tensors)
+
+  def to_dict(self) -> dict[str, Any]:
+    return {
+        'prefix': self.prefix,
+        'origin': self.origin,
+        'num_tensors': len(self.tensors),
+        'num_bytes': self.num_bytes,
+        'tensors': [dataclasses.asdict(t) | {'shape': list(t.shape)}
+                    for t in self.tensors],
+    }
+
+  def to_json(self, indent: Optional[int] = 2) -> str:
+    return json.dumps(self.to_dict(), indent=indent)
+
+  def table(self) -> str:
+    """Returns a fixed-width table with one line per tensor and a total."""
+    rows = [('tensor', 'shape', 'dtype', 'size')]
+    for t in self.tensors:
+      rows.append((t.name, '[' + ','.join(str(d) for d in t.shape) + ']',
+                   t.dtype, format_bytes(t.num_bytes)))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = []
+    for row in rows:
+      cells = [c.ljust(w) for c, w in zip(row[:3], widths)]
+      cells.append(row[3].rjust(widths[3]))
+      lines.append('  '.join(cells).rstrip())
+    lines.insert(1, '  '.join('-' * w for w in widths))
+    lines.append('%d tensors, %s, in checkpoint %s' %
+                 (len(self.tensors), format_bytes(self.num_bytes), self.prefix))
+    return '\n'.join(lines)
+
+  def __str__(self) -> str:
+    return self.table()
+
+
+def format_bytes(num_bytes: int) -> str:
+  """Returns a size for people: '812 B', '3.1 KiB', '2.0 GiB'."""
+  if num_bytes < 1024:
+    return '%d B' % num_bytes
+  size = float(num_bytes)
+  for unit in ('KiB', 'MiB', 'GiB'):
+    size /= 1024
+    if size < 1024:
+      return '%.1f %s' % (size, unit)
+  return '%.1f TiB' % (size / 1024)
+
+
+def describe(path: _sources.PathLike, match: Optional[str] = None) -> Listing:
+  """Lists the tensors of the checkpoint at `path`.
+
+  Example:
+
+    ```python
+    print(warmstart._inspect.describe('/models/base'))
+    ```
+
+  Args:
+    path: A checkpoint prefix, one of its files, a checkpoint directory (its
+      latest checkpoint) or a SavedModel directory.
+    match: Only list the tensors whose name this regex matches anywhere
+      (`re.search`); all when None.
+
+  Returns:
+    The `Listing`.
+
+  Raises:
+    CheckpointNotFoundError: `path` holds no readable checkpoint.
+    SettingsError: `match` is not a valid regex.
+  """
+  pattern = None
+  if match is not None:
+    try:
+      pattern = re.compile(match)
+    except re.error as e:
+      raise _errors.SettingsError(
+          'Invalid regex %r for the tensors to list: %s.' % (match, e)) from e
+  checkpoint = _sources.load(path)
+  tensors = tuple(
+      Tensor(name=name, shape=tuple(int(d) for d in checkpoint.shapes[name]),
+             dtype=checkpoint.dtypes[name].name,
+             num_bytes=checkpoint.num_bytes(name))
+      for name in sorted(checkpoint.shapes)
+      if pattern is None or pattern.search(name))
+  origin = os.fspath(path)
+  return Listing(prefix=checkpoint.prefix, origin=origin, tensors=tensors)
