@@ -771,6 +771,35 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(42, got['global_step'])
     self.assertAllClose(np.zeros([2]), got['w'])
 
+  def test_scope_maps_leave_local_variables_alone(self):
+    # A Saver checkpoint never holds local variables (metrics, counters): a
+    # root map over a graph with metrics must not ask the checkpoint for them.
+    prefix, ckpt = test_util.save_checkpoint(
+        self._dir(), lambda: tf.compat.v1.get_variable('w', [2]))
+    with tf.Graph().as_default() as g:
+      w = tf.compat.v1.get_variable('w', [2], initializer=_ZEROS)
+      tf.compat.v1.metrics.mean(w)
+      plan = warmstart.init_from_checkpoint(prefix, {'/': '/'})
+      got = test_util.initialize(g)
+    self.assertEqual(['w'], [e.variable for e in plan.entries])
+    self.assertAllClose(ckpt['w'], got['w'])
+    self.assertAllClose(0.0, got['mean/total'])
+    self.assertAllClose(0.0, got['mean/count'])
+
+  def test_local_variable_restored_when_named(self):
+    prefix, ckpt = test_util.save_checkpoint(
+        self._dir(), lambda: tf.compat.v1.get_variable('w', [2]))
+    with tf.Graph().as_default() as g:
+      local = tf.compat.v1.get_variable(
+          'local_w', [2], initializer=_ZEROS,
+          collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
+      with self.assertRaisesRegex(warmstart.UnmatchedRuleError,
+                                  r"no variable of the graph is under scope"):
+        warmstart.init_from_checkpoint(prefix, {'/': '/'})
+      warmstart.init_from_checkpoint(prefix, {'w': 'local_w'})
+      got = test_util.initialize(g)
+    self.assertAllClose(ckpt['w'], got[local.op.name])
+
   # --- The Scaffold path. ---------------------------------------------------
 
   def _scaffold_source(self):

@@ -476,6 +476,16 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(ckpt['old/w'], got_w)
     self.assertLen(_restore_ops(g), 1)
 
+  def test_registered_custom_variable_survives_meta_graph_export(self):
+    prefix, _ = self._custom_source()
+    with tf.Graph().as_default():
+      custom = _PrivateVariable('new/table', 5)
+      warmstart.register_custom_variable(custom)
+      warmstart.init_from_checkpoint(prefix, {'old/table': custom})
+      meta = tf.compat.v1.train.export_meta_graph()
+    with tf.Graph().as_default():
+      tf.compat.v1.train.import_meta_graph(meta)  # Raised KeyError before.
+
   def test_custom_variable_restored_under_monitored_session(self):
     prefix, ckpt = self._custom_source()
     with tf.Graph().as_default():

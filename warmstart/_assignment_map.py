@@ -11,7 +11,8 @@ or names.
 * `'/': 'scope/'`: from the checkpoint's root.
 
 Unlike TF, a scope map that matches nothing is an error, and scope maps never
-pick up `global_step` (name it explicitly to restore it).
+pick up `global_step` or local variables (name them explicitly to restore
+them).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def expand(assignment_map: AssignmentMap,
            *,
            allow_unmatched: bool = False,
            global_steps: frozenset[str] = frozenset(),
+           local_names: frozenset[str] = frozenset(),
            source: str = '') -> list[Pair]:
   """Expands an assignment map against the graph's variables.
 
@@ -92,6 +94,8 @@ def expand(assignment_map: AssignmentMap,
     problems: Where problems are recorded (nothing is raised for them here).
     allow_unmatched: Whether a scope map that matches no variable is allowed.
     global_steps: Names that scope maps never select.
+    local_names: Local variables, which scope maps never select either (name
+      them one by one to restore them).
     source: The source's name, for messages.
 
   Returns:
@@ -121,7 +125,8 @@ def expand(assignment_map: AssignmentMap,
       scope = '' if value in ('/', '') else value.rstrip('/') + '/'
       matched = [
           t for name, t in targets.items()
-          if name.startswith(scope) and name not in global_steps
+          if name.startswith(scope) and name not in global_steps and
+          name not in local_names
       ]
       if not matched and not allow_unmatched:
         problems.add(

@@ -153,6 +153,7 @@ def make_plan(sources: Sequence[Source],
   graph = graph or tf.compat.v1.get_default_graph()
   targets = _variables.collect(graph)
   global_steps = _variables.global_step_names(graph)
+  local_names = _variables.local_variable_names(graph)
   problems = _errors.Problems()
   entries = []
   for path, assignment_map in sources:
@@ -160,7 +161,7 @@ def make_plan(sources: Sequence[Source],
     pairs = _assignment_map.expand(
         assignment_map, targets, problems,
         allow_unmatched=options.allow_unmatched, global_steps=global_steps,
-        source=checkpoint.prefix)
+        local_names=local_names, source=checkpoint.prefix)
     for pair in pairs:
       entry = check_pair(pair, checkpoint, options, problems)
       if entry is not None:

@@ -20,7 +20,9 @@ from warmstart import _errors
 from warmstart import _tf_compat
 
 #: Graph collection where `register_custom_variable` records custom variables.
-CUSTOM_VARIABLES = 'warmstart_custom_variables'
+# A tuple key, like TF's variable store: meta-graph export only serializes
+# string-keyed collections, and these objects are not graph nodes.
+CUSTOM_VARIABLES = ('warmstart_custom_variables',)
 
 
 class CustomVariable(abc.ABC):
@@ -237,6 +239,24 @@ def collect(graph: Optional[tf.Graph] = None) -> Mapping[str, Target]:
   for custom in graph.get_collection(CUSTOM_VARIABLES):
     targets.setdefault(custom.name, _whole(custom))
   return targets
+
+
+def local_variable_names(graph: Optional[tf.Graph] = None) -> frozenset[str]:
+  """Names of the graph's local variables (metrics, input counters...).
+
+  Saver checkpoints never hold them, so scope maps leave them alone, as TF's
+  `init_from_checkpoint` does for the `tf.compat.v1.metrics` variables.
+  """
+  graph = graph or tf.compat.v1.get_default_graph()
+  global_ids = {id(v) for v in graph.get_collection(
+      tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)}
+  names = set()
+  for variable in graph.get_collection(tf.compat.v1.GraphKeys.LOCAL_VARIABLES):
+    if id(variable) in global_ids or not is_variable(variable):
+      continue
+    info = _tf_compat.save_slice_info(variable)
+    names.add(info.full_name if info is not None else var_name(variable))
+  return frozenset(names)
 
 
 def global_step_names(graph: Optional[tf.Graph] = None) -> frozenset[str]:

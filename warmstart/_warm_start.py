@@ -286,6 +286,7 @@ def _map_pairs(settings: _settings.WarmStartSettings,
     found = _assignment_map.expand(
         [(key, value)], targets, problems,
         allow_unmatched=settings.allow_unmatched, global_steps=global_steps,
+        local_names=_variables.local_variable_names(graph),
         source=source)
     if _is_scope_item(key, value) and not settings.include_slots:
       kept = [p for p in found if p.target.name not in aux]
