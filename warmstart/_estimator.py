@@ -25,7 +25,15 @@ from warmstart import _plan
 from warmstart import _settings
 from warmstart import _warm_start
 
-ModeKeys = tf.estimator.ModeKeys
+try:
+  ModeKeys = tf.estimator.ModeKeys
+except AttributeError:  # TF >= 2.16 ships no Estimator: the core still imports.
+
+  class ModeKeys:  # pylint: disable=invalid-name
+    """tf.estimator.ModeKeys' values, for TF versions without Estimator."""
+    TRAIN = 'train'
+    EVAL = 'eval'
+    PREDICT = 'infer'
 
 #: The arguments Estimator passes to a model_fn (by keyword, if accepted).
 MODEL_FN_ARGS = ('features', 'labels', 'mode', 'params', 'config')
