@@ -8,6 +8,7 @@ custom variables and the initializer semantics TF code relies on.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 
 from absl.testing import parameterized
@@ -352,6 +353,84 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
             '/job:ps/task:0/device:CPU:0': ['v000', 'v002'],
             '/job:ps/task:1/device:CPU:0': ['v001', 'v003'],
         }, by_device)
+
+  def test_each_assign_on_its_variables_device(self):
+    prefix, ckpt = self._many_source(6, [2])
+    devices = ['/job:ps/task:0/device:CPU:0', '/job:ps/task:0/device:CPU:1',
+               '/job:ps/task:0/device:CPU:1', None, '/job:ps/task:1',
+               '/job:ps/task:0/device:CPU:0']
+    with tf.Graph().as_default() as g:
+      variables = []
+      for i, device in enumerate(devices):
+        with tf.device(device):
+          # v003 is a ref variable between resource ones on other devices.
+          variables.append(tf.compat.v1.get_variable(
+              'v%03d' % i, [2], initializer=_const(7.0),
+              use_resource=device is not None))
+      warmstart.init_from_checkpoint(prefix, {'/': '/'})
+      restores = _restore_ops(g)
+    self.assertLen(restores, 3)  # ps task 0, ps task 1, local (v003).
+    names = set()
+    for v in variables:
+      op = v.initializer
+      self.assertTrue(op.name.startswith('warm_start/'), op.name)
+      self.assertIn(op.inputs[1].op, restores)
+      self.assertNotIn(op.name, names)
+      names.add(op.name)
+      if v.op.type == 'VarHandleOp':
+        self.assertEqual('AssignVariableOp', op.type)
+        self.assertIs(v.handle, op.inputs[0])
+        self.assertEqual(v.handle.device, op.device)
+      else:
+        self.assertEqual('Assign', op.type)
+        self.assertEqual(v.device, op.device)
+    self.assertLen(ckpt, len(variables))
+
+  # --- Garbage collection paused while building. ------------------------------
+
+  def test_no_gc_restores_the_previous_state(self):
+    self.addCleanup(gc.enable if gc.isenabled() else gc.disable)
+    gc.enable()
+    with _restore.no_gc():
+      self.assertFalse(gc.isenabled())
+    self.assertTrue(gc.isenabled())
+    with self.assertRaisesRegex(RuntimeError, 'boom'):
+      with _restore.no_gc():
+        raise RuntimeError('boom')
+    self.assertTrue(gc.isenabled())
+    gc.disable()
+    with _restore.no_gc():
+      self.assertFalse(gc.isenabled())
+    self.assertFalse(gc.isenabled())  # Not turned on behind the caller.
+
+  def test_gc_paused_while_applying_and_restored_after_errors(self):
+    prefix, _ = self._small_source()
+    seen = []
+
+    def builder(entry):
+      seen.append((entry.variable, gc.isenabled()))
+      _restore._assign_op(  # pylint: disable=protected-access
+          entry.target.parts[0], tf.zeros(entry.target.shape))
+
+    _restore.register_action('gc_probe', builder)
+    self.addCleanup(_restore._ACTION_BUILDERS.pop, 'gc_probe')  # pylint: disable=protected-access
+    self.assertTrue(gc.isenabled())
+    with tf.Graph().as_default():
+      self._small_target()
+      plan = warmstart.make_plan(prefix, {'w': 'w', 'u': 'u'})
+      entry = dataclasses.replace(plan.entry('w'), action='gc_probe')
+      warmstart.apply_plan(warmstart.Plan((plan.entry('u'), entry)))
+      self.assertEqual([('w', False)], seen)
+      self.assertTrue(gc.isenabled())
+      bad = dataclasses.replace(plan.entry('u'), action='no_such_action')
+      with self.assertRaisesRegex(warmstart.SettingsError, "'u'"):
+        warmstart.apply_plan(warmstart.Plan((bad,)))
+      self.assertTrue(gc.isenabled())
+    with tf.Graph().as_default():
+      self._small_target()
+      with self.assertRaisesRegex(warmstart.Error, 'no_such_tensor'):
+        warmstart.init_from_checkpoint(prefix, {'no_such_tensor': 'w'})
+      self.assertTrue(gc.isenabled())
 
   # --- Plans that cannot be applied, registered actions. ---------------------
 

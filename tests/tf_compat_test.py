@@ -7,6 +7,8 @@ starts silently restore nothing.
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import tensorflow as tf
 
@@ -203,6 +205,88 @@ class DistributedTest(tf.test.TestCase):
         sess.run(tf.compat.v1.global_variables_initializer())
         for component in _tf_compat.distributed_components(v):
           self.assertAllClose([8.0, 9.0], sess.run(component))
+
+
+class AssignVariableTest(tf.test.TestCase):
+  """`assign_variable` must build exactly what tf.raw_ops builds."""
+
+  def _build_pair(self, value_fn):
+    """Builds raw_ops' assign and ours in one graph, in the same context."""
+    with tf.Graph().as_default() as g:
+      with tf.device('/job:localhost/replica:0/task:0/device:CPU:0'):
+        v = tf.compat.v1.get_variable('v', [2], use_resource=True)
+      before = tf.no_op(name='before')
+      value = value_fn()  # Outside the block: `before` is not implied.
+      with tf.name_scope('s'), tf.control_dependencies([before]), \
+          tf.device(v.handle.device):
+        theirs = tf.raw_ops.AssignVariableOp(resource=v.handle, value=value)
+        ours = _tf_compat.assign_variable(v.handle, value)
+    return g, v, before, theirs, ours
+
+  def _assert_same_op(self, theirs, ours, before):
+    self.assertEqual('s/AssignVariableOp', theirs.name)
+    self.assertEqual('s/AssignVariableOp_1', ours.name)
+    self.assertEqual('AssignVariableOp', ours.type)
+    self.assertEqual(theirs.device, ours.device)
+    self.assertEqual([t.name for t in theirs.inputs],
+                     [t.name for t in ours.inputs])
+    self.assertEqual([before], theirs.control_inputs)
+    self.assertEqual([before], ours.control_inputs)
+    self.assertEqual(dict(theirs.node_def.attr), dict(ours.node_def.attr))
+    self.assertIn('validate_shape', ours.node_def.attr)  # Defaults filled.
+    self.assertEqual(list(theirs.node_def.input), list(ours.node_def.input))
+
+  def test_private_create_op_is_available(self):
+    # If this fails, a TF upgrade removed the fast path: warm starts still
+    # work (raw_ops fallback) but build ops several times slower.
+    self.assertIsNotNone(
+        _tf_compat._CREATE_OP,
+        'tf.Graph._create_op_internal is gone; update _tf_compat.')
+    self.assertTrue(callable(_tf_compat._CREATE_OP))
+
+  def test_same_op_as_raw_ops_and_assigns(self):
+    g, v, before, theirs, ours = self._build_pair(
+        lambda: tf.constant([3.0, 4.0]))
+    self._assert_same_op(theirs, ours, before)
+    with tf.compat.v1.Session(graph=g) as sess:
+      sess.run(v.initializer)
+      sess.run(tf.raw_ops.AssignVariableOp(
+          resource=v.handle, value=tf.constant([0.0, 0.0])))
+      sess.run(ours)
+      self.assertAllClose([3.0, 4.0], sess.run(v))
+
+  def test_other_dtypes_get_their_own_attrs(self):
+    with tf.Graph().as_default() as g:
+      w = tf.compat.v1.get_variable('w', [2], dtype=tf.int64,
+                                    use_resource=True)
+      op = _tf_compat.assign_variable(w.handle, tf.constant([5, 6], tf.int64))
+    self.assertEqual(tf.int64, tf.as_dtype(op.get_attr('dtype')))
+    with tf.compat.v1.Session(graph=g) as sess:
+      sess.run(op)
+      self.assertAllEqual([5, 6], sess.run(w))
+
+  def test_fallback_without_private_method(self):
+    with mock.patch.object(_tf_compat, '_CREATE_OP', None):
+      _, _, before, theirs, ours = self._build_pair(
+          lambda: tf.constant([3.0, 4.0]))
+    self._assert_same_op(theirs, ours, before)
+
+  def test_fallback_converts_non_tensor_values(self):
+    with tf.Graph().as_default() as g:
+      v = tf.compat.v1.get_variable('v', [2], use_resource=True)
+      op = _tf_compat.assign_variable(v.handle, np.array([1.0, 2.0],
+                                                         np.float32))
+    with tf.compat.v1.Session(graph=g) as sess:
+      sess.run(op)
+      self.assertAllClose([1.0, 2.0], sess.run(v))
+
+  def test_value_from_another_graph_raises(self):
+    with tf.Graph().as_default():
+      other = tf.constant([1.0, 2.0])
+    with tf.Graph().as_default():
+      v = tf.compat.v1.get_variable('v', [2], use_resource=True)
+      with self.assertRaisesRegex(ValueError, 'must be from the same graph'):
+        _tf_compat.assign_variable(v.handle, other)
 
 
 if __name__ == '__main__':

@@ -86,8 +86,11 @@ def init_from_checkpoint(ckpt_dir_or_file: Any,
   options = _options.make(options, **kwargs)
 
   def build(_=None):
-    plan = make_plan(ckpt_dir_or_file, assignment_map, options=options)
-    _restore.apply_plan(plan, options)
+    # Planning and building allocate many objects over a large graph: no
+    # full garbage collections over the caller's heap in between.
+    with _restore.no_gc():
+      plan = make_plan(ckpt_dir_or_file, assignment_map, options=options)
+      _restore.apply_plan(plan, options)
     return plan
 
   if tf.distribute.in_cross_replica_context():

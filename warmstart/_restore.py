@@ -10,7 +10,10 @@ with one read op per group instead of one per variable.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import functools
+import gc
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Optional
 
 import tensorflow as tf
@@ -60,10 +63,44 @@ def _num_bytes(shape: tf.TensorShape, dtype: tf.DType) -> int:
   return size * (64 if dtype == tf.string else dtype.size)
 
 
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+  """Pauses Python's garbage collector; restores its previous state on exit.
+
+  Building thousands of ops allocates enough objects to trigger full
+  collections over the caller's whole heap (a large model's graph holds
+  millions of Python objects): that, not our work, made warm starts of
+  large models superlinear. Nothing built here makes reference cycles that
+  need collecting before the next regular collection.
+
+  Yields:
+    None.
+  """
+  was_enabled = gc.isenabled()
+  gc.disable()
+  try:
+    yield
+  finally:
+    if was_enabled:
+      gc.enable()
+
+
+@functools.lru_cache(maxsize=None)
+def _device_group_of(device: str) -> str:
+  spec = tf.DeviceSpec.from_string(device)
+  return spec.replace(device_type=None, device_index=None).to_string()
+
+
 def _device_group(variable: Any) -> str:
   """The job/replica/task a variable lives on ('' when local)."""
-  spec = tf.DeviceSpec.from_string(getattr(variable, 'device', '') or '')
-  return spec.replace(device_type=None, device_index=None).to_string()
+  return _device_group_of(getattr(variable, 'device', '') or '')
+
+
+def _is_plain_resource(part: Any) -> bool:
+  """True for a part `_assign_op` loads with a bare AssignVariableOp."""
+  return (not isinstance(part, _variables.CustomVariable) and
+          not _tf_compat.is_distributed(part) and
+          part.op.type == 'VarHandleOp')
 
 
 def _assign_op(part: Any, value: tf.Tensor) -> tf.Operation:
@@ -92,7 +129,7 @@ def _assign_op(part: Any, value: tf.Tensor) -> tf.Operation:
     return op
   if part.op.type == 'VarHandleOp':
     with tf.device(part.handle.device):
-      op = tf.raw_ops.AssignVariableOp(resource=part.handle, value=value)
+      op = _tf_compat.assign_variable(part.handle, value)
   else:
     op = tf.compat.v1.assign(part, value).op
   _tf_compat.set_initializer(part, op, value)
@@ -136,9 +173,27 @@ def _build_reads(prefix: str, device: str, reads: Sequence[_Read]) -> None:
         shape_and_slices=[r.slice_spec for r in reads],
         dtypes=[r.dtype for r in reads],
         name='restore')
-  for read, value in zip(reads, values):
-    value.set_shape(read.shape)
-    _assign_op(read.part, value)
+  # Plain resource variables get the same op as `_assign_op` builds, in
+  # the same order (same names), but consecutive ones on one device share
+  # a single `tf.device` scope.
+  with contextlib.ExitStack() as device_scope:
+    open_device = None
+    for read, value in zip(reads, values):
+      value.set_shape(read.shape)
+      part = read.part
+      if not _is_plain_resource(part):
+        if open_device is not None:
+          device_scope.close()
+          open_device = None
+        _assign_op(part, value)
+        continue
+      handle = part.handle
+      if handle.device != open_device:
+        device_scope.close()
+        device_scope.enter_context(tf.device(handle.device))
+        open_device = handle.device
+      op = _tf_compat.assign_variable(handle, value)
+      _tf_compat.set_initializer(part, op, value)
 
 
 def apply_plan(plan: _plan.Plan,
@@ -155,8 +210,16 @@ def apply_plan(plan: _plan.Plan,
     SettingsError: an entry has no target (a plan read back from JSON) or an
       action nobody registered.
   """
-  options = options or _options.Options()
-  graph = graph or tf.compat.v1.get_default_graph()
+  with no_gc():
+    _apply_plan(plan, options or _options.Options(),
+                graph or tf.compat.v1.get_default_graph())
+  logging.info('%s', plan.summary())
+  if logging.level_debug():
+    logging.debug('Warm-start plan:\n%s', plan.table())
+
+
+def _apply_plan(plan: _plan.Plan, options: _options.Options,
+                graph: tf.Graph) -> None:
   groups: dict[tuple[str, str], list[_Read]] = {}
   custom: list[_plan.Entry] = []
   for entry in plan.restored:
@@ -190,9 +253,6 @@ def apply_plan(plan: _plan.Plan,
       _ACTION_BUILDERS[entry.action](entry)
   applied = graph.get_collection_ref(APPLIED_ENTRIES)
   applied.extend(plan.restored)
-  logging.info('%s', plan.summary())
-  if logging.level_debug():
-    logging.debug('Warm-start plan:\n%s', plan.table())
 
 
 def applied_entries(graph: Optional[tf.Graph] = None) -> list[_plan.Entry]:

@@ -63,3 +63,52 @@ def set_initializer(variable: Any, init_op: tf.Operation,
   variable._initializer_op = init_op
   variable._initial_value = initial_value
   # pylint: enable=protected-access
+
+
+# `Graph._create_op_internal` builds an op from ready tensors and AttrValues.
+# `tf.raw_ops.AssignVariableOp` reaches the same call through
+# `op_def_library._apply_op_helper`, which re-derives and re-validates every
+# input and attr per op: ~60% of a warm start's Python time over thousands of
+# variables. (Not `Graph.create_op`: its deprecation wrapper inspects the
+# arguments on every call and is slower than raw_ops.) Both give the same
+# NodeDef (TF's node builder adds the default attrs);
+# `tests/tf_compat_test.py` checks that, and `assign_variable` falls back to
+# raw_ops when a TF version lacks the private method.
+_CREATE_OP = getattr(tf.Graph, '_create_op_internal', None)
+_ASSIGN_ATTRS: dict[tf.DType, dict[str, Any]] = {}
+
+
+def _assign_attrs(dtype: tf.DType) -> dict[str, Any]:
+  attrs = _ASSIGN_ATTRS.get(dtype)
+  if attrs is None:
+    from tensorflow.core.framework import attr_value_pb2  # pylint: disable=g-import-not-at-top
+    attrs = {'dtype': attr_value_pb2.AttrValue(type=dtype.as_datatype_enum)}
+    _ASSIGN_ATTRS[dtype] = attrs
+  return attrs
+
+
+def assign_variable(handle: tf.Tensor, value: tf.Tensor) -> tf.Operation:
+  """Builds `AssignVariableOp(handle, value)` in the default graph.
+
+  Same op, name ('AssignVariableOp', made unique in the current name scope),
+  device and control dependencies as `tf.raw_ops.AssignVariableOp`, built
+  without the generic op-construction overhead.
+
+  Args:
+    handle: A resource variable's handle (graph tensor).
+    value: The tensor to assign; its dtype is the variable's.
+
+  Returns:
+    The assign op.
+  """
+  if tf.executing_eagerly():
+    return tf.raw_ops.AssignVariableOp(resource=handle, value=value)
+  graph = tf.compat.v1.get_default_graph()
+  if (_CREATE_OP is None or not isinstance(value, tf.Tensor) or
+      not isinstance(handle, tf.Tensor) or handle.graph is not graph or
+      value.graph is not graph):
+    # raw_ops converts what needs converting and raises TF's usual errors.
+    return tf.raw_ops.AssignVariableOp(resource=handle, value=value)
+  return _CREATE_OP(graph, 'AssignVariableOp', [handle, value], [],
+                    name='AssignVariableOp',
+                    attrs=_assign_attrs(value.dtype))
