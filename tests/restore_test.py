@@ -379,7 +379,13 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
       names.add(op.name)
       if v.op.type == 'VarHandleOp':
         self.assertEqual('AssignVariableOp', op.type)
-        self.assertIs(v.handle, op.inputs[0])
+        handle = op.inputs[0]
+        self.assertEqual(v.handle.device, handle.device)
+        if handle is not v.handle:  # A batched handle op aliasing v.
+          self.assertEqual('_VarHandlesOp', handle.op.type)
+          self.assertEqual(
+              v.handle.op.get_attr('shared_name'),
+              handle.op.get_attr('shared_names')[handle.value_index])
         self.assertEqual(v.handle.device, op.device)
       else:
         self.assertEqual('Assign', op.type)

@@ -289,5 +289,43 @@ class AssignVariableTest(tf.test.TestCase):
         _tf_compat.assign_variable(v.handle, other)
 
 
+class BatchedHandlesTest(tf.test.TestCase):
+  """`_VarHandlesOp` (private TF op): its handles must alias the variables."""
+
+  def test_batched_handles_alias_the_variables(self):
+    with tf.Graph().as_default():
+      a = tf.compat.v1.get_variable(
+          'a', [2], initializer=tf.compat.v1.zeros_initializer())
+      b = tf.compat.v1.get_variable(
+          'scope/b', [3], dtype=tf.int64,
+          initializer=tf.compat.v1.zeros_initializer())
+      handles = _tf_compat.batched_handles([a.handle, b.handle])
+      self.assertIsNotNone(handles, 'TF no longer offers _VarHandlesOp')
+      self.assertLen(handles, 2)
+      self.assertIs(handles[0].op, handles[1].op)
+      self.assertEqual('_VarHandlesOp', handles[0].op.type)
+      assigns = [
+          _tf_compat.assign_variable(handles[0], tf.constant([1.0, 2.0])),
+          _tf_compat.assign_variable(
+              handles[1], tf.constant([4, 5, 6], dtype=tf.int64)),
+      ]
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        sess.run(assigns)
+        got_a, got_b = sess.run([a, b])
+    self.assertAllEqual([1.0, 2.0], got_a)
+    self.assertAllEqual([4, 5, 6], got_b)
+
+  def test_none_when_it_cannot_alias(self):
+    with tf.Graph().as_default():
+      a = tf.compat.v1.get_variable('a', [2])
+      anonymous = tf.raw_ops.VarHandleOp(
+          dtype=tf.float32, shape=[2], shared_name='')
+      self.assertIsNone(_tf_compat.batched_handles([a.handle]))
+      self.assertIsNone(_tf_compat.batched_handles([a.handle, anonymous]))
+      self.assertIsNone(
+          _tf_compat.batched_handles([a.handle, tf.constant(0.0)]))
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -112,3 +112,53 @@ def assign_variable(handle: tf.Tensor, value: tf.Tensor) -> tf.Operation:
   return _CREATE_OP(graph, 'AssignVariableOp', [handle, value], [],
                     name='AssignVariableOp',
                     attrs=_assign_attrs(value.dtype))
+
+
+def batched_handles(handles: list[tf.Tensor]) -> Optional[list[tf.Tensor]]:
+  """Returns one `_VarHandlesOp`'s outputs aliasing `handles`, or None.
+
+  Each resource variable's handle comes from its own `VarHandleOp`; feeding
+  thousands of assigns from those makes the first `session.run` set up (and
+  Grappler optimize) one node per variable more. TF's `_VarHandlesOp` (the
+  batched form TF's own XLA/TPU code uses) looks up N variables by container
+  and shared name in one node: the same resources, half the nodes. It is a
+  private op, so this returns None (callers then use the variables' own
+  handles) whenever it is missing or a handle cannot be expressed by it: an
+  empty shared name (a per-op anonymous resource), or `allowed_devices`.
+  `tests/tf_compat_test.py` checks that the handles alias the variables.
+
+  Args:
+    handles: `VarHandleOp` outputs of one graph, all on one device.
+
+  Returns:
+    Handles in the same order, from one new op in the current name scope and
+    device; or None.
+  """
+  if _CREATE_OP is None or len(handles) < 2:
+    return None
+  graph = handles[0].graph
+  ops = [h.op for h in handles]
+  try:
+    from tensorflow.core.framework import attr_value_pb2  # pylint: disable=g-import-not-at-top
+    for op in ops:
+      if (op.type != 'VarHandleOp' or op.graph is not graph or
+          not op.get_attr('shared_name') or op.get_attr('allowed_devices')):
+        return None
+    ListValue = attr_value_pb2.AttrValue.ListValue  # pylint: disable=invalid-name
+    attrs = {
+        'containers': attr_value_pb2.AttrValue(list=ListValue(
+            s=[op.get_attr('container') for op in ops])),
+        'shared_names': attr_value_pb2.AttrValue(list=ListValue(
+            s=[op.get_attr('shared_name') for op in ops])),
+        'N': attr_value_pb2.AttrValue(i=len(ops)),
+        'dtypes': attr_value_pb2.AttrValue(list=ListValue(
+            type=[op.get_attr('dtype').as_datatype_enum for op in ops])),
+        'shapes': attr_value_pb2.AttrValue(list=ListValue(
+            shape=[tf.TensorShape(op.get_attr('shape')).as_proto()
+                   for op in ops])),
+    }
+    op = _CREATE_OP(graph, '_VarHandlesOp', [], [tf.resource] * len(ops),
+                    name='handles', attrs=attrs)
+  except (ValueError, TypeError, AttributeError, tf.errors.OpError):
+    return None
+  return list(op.outputs)

@@ -33,6 +33,13 @@ class CustomVariable(abc.ABC):
   assignment map, or call `register_custom_variable` so scope maps and regexes
   find it by `name`. warmstart restores the checkpoint tensor in its batched
   read and hands it to `restore_initializer`.
+
+  The op `restore_initializer` returns joins the graph's table initializers
+  (`tf.compat.v1.tables_initializer()`, which Scaffold's `local_init_op` runs
+  at every session creation). `wrap_model_fn` and `WarmStartHook(model_dir=...)`
+  build no restore op when `model_dir` already holds a checkpoint, so a restart
+  keeps the custom variable's saved state; when calling `init_from_checkpoint`
+  yourself under a `MonitoredTrainingSession`, do so only on a fresh start.
   """
 
   @property
