@@ -215,14 +215,6 @@ class _Placeholder:
 # --- TF's defects, pinned, next to warmstart's behaviour. -------------------
 
 
-def _build_docstring_source():
-  with tf.compat.v1.variable_scope('old_scope_1'):
-    tf.compat.v1.get_variable('var1', [20, 2])
-    tf.compat.v1.get_variable('var2', [50, 4])
-  with tf.compat.v1.variable_scope('old_scope_2'):
-    tf.compat.v1.get_variable('var3', [100, 100])
-
-
 def _build_docstring_target():
   zeros = tf.compat.v1.zeros_initializer()
   with tf.compat.v1.variable_scope('new_scope_1'):
@@ -240,7 +232,7 @@ class TfDefectsTest(tf.test.TestCase):
   def setUp(self):
     super().setUp()
     self.prefix, self.ckpt = test_util.save_checkpoint(
-        self.create_tempdir().full_path, _build_docstring_source)
+        self.create_tempdir().full_path, test_util.build_tf_docstring_source)
 
   def test_defect_1_scope_value_without_trailing_slash(self):
     with tf.Graph().as_default():

@@ -26,15 +26,6 @@ def _const(value):
   return tf.compat.v1.constant_initializer(value)
 
 
-def _build_docstring_source():
-  """The checkpoint of the example in TF's `init_from_checkpoint` docstring."""
-  with tf.compat.v1.variable_scope('old_scope_1'):
-    tf.compat.v1.get_variable('var1', [20, 2])
-    tf.compat.v1.get_variable('var2', [50, 4])
-  with tf.compat.v1.variable_scope('old_scope_2'):
-    tf.compat.v1.get_variable('var3', [100, 100])
-
-
 def _build_docstring_target():
   """The graph of TF's docstring example, plus one variable no map selects."""
   with tf.compat.v1.variable_scope('new_scope_1'):
@@ -115,7 +106,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
   )
   def test_docstring_example_form(self, make_map, restored):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
-                                             _build_docstring_source)
+                                             test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
       variables = _build_docstring_target()
       plan = warmstart.init_from_checkpoint(prefix, make_map(variables))
@@ -131,7 +122,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     # The docstring's calls each claim other variables when run one at a time;
     # run the disjoint ones one after the other on one graph.
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
-                                             _build_docstring_source)
+                                             test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
       v = _build_docstring_target()
       warmstart.init_from_checkpoint(prefix, {'old_scope_1/': 'new_scope_1/'})
@@ -220,7 +211,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_one_tensor_into_two_variables(self):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
-                                             _build_docstring_source)
+                                             test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
       _build_docstring_target()
       copy = tf.compat.v1.get_variable(
@@ -238,7 +229,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_single_part_object_restores_only_its_slice(self):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
-                                             _build_docstring_source)
+                                             test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
       v = _build_docstring_target()
       part1 = list(v['var3'])[1]
@@ -254,7 +245,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_shape_mismatch_under_scope_map_raises_at_call(self):
     # TF defect 4: TF checks no shape under a scope map; the session fails.
-    prefix, _ = test_util.save_checkpoint(self._dir(), _build_docstring_source)
+    prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
       var1 = tf.compat.v1.get_variable(
           'new_scope_1/var1', [20, 3], initializer=_ZEROS)
@@ -270,7 +261,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(np.zeros([20, 3]), got['new_scope_1/var1'])
 
   def test_dtype_mismatch_raises_at_call(self):
-    prefix, _ = test_util.save_checkpoint(self._dir(), _build_docstring_source)
+    prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
       tf.compat.v1.get_variable(
           'new_scope_1/var1', [20, 2], dtype=tf.float64, initializer=_ZEROS)
@@ -283,7 +274,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_scope_map_matching_nothing_raises(self):
     # TF defect 5: TF silently restores nothing.
-    prefix, _ = test_util.save_checkpoint(self._dir(), _build_docstring_source)
+    prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
       _build_docstring_target()
       with self.assertRaisesRegex(
@@ -295,7 +286,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_allow_unmatched(self):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
-                                             _build_docstring_source)
+                                             test_util.build_tf_docstring_source)
     assignment_map = {
         'old_scope_1/': 'nowhere/',
         'old_scope_1/var1': 'new_scope_1/var1'
@@ -313,9 +304,9 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_two_calls_claiming_one_variable_raise_conflict(self):
     prefix1, ckpt1 = test_util.save_checkpoint(
-        self._dir(), _build_docstring_source, seed=1)
+        self._dir(), test_util.build_tf_docstring_source, seed=1)
     prefix2, _ = test_util.save_checkpoint(
-        self._dir(), _build_docstring_source, seed=2)
+        self._dir(), test_util.build_tf_docstring_source, seed=2)
     with tf.Graph().as_default() as g:
       _build_docstring_target()
       warmstart.init_from_checkpoint(prefix1, {'old_scope_1/': 'new_scope_1/'})
@@ -332,7 +323,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
                            _DOCSTRING_INITIAL)
 
   def test_two_rules_of_one_map_claiming_one_variable_raise_conflict(self):
-    prefix, _ = test_util.save_checkpoint(self._dir(), _build_docstring_source)
+    prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
       _build_docstring_target()
       with self.assertRaisesRegex(
@@ -346,7 +337,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_missing_variable_names_it_and_suggests(self):
     # TF defect 6: TF names no close match.
-    prefix, _ = test_util.save_checkpoint(self._dir(), _build_docstring_source)
+    prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default():
       _build_docstring_target()
       with self.assertRaisesRegex(
@@ -357,7 +348,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
             prefix, {'old_scope_1/var1': 'new_scope_1/varr1'})
 
   def test_missing_tensor_names_it_and_suggests(self):
-    prefix, _ = test_util.save_checkpoint(self._dir(), _build_docstring_source)
+    prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default():
       _build_docstring_target()
       with self.assertRaisesRegex(
@@ -373,7 +364,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_missing_checkpoint_names_it_and_suggests(self):
     directory = self._dir()
-    test_util.save_checkpoint(directory, _build_docstring_source, global_step=1)
+    test_util.save_checkpoint(directory, test_util.build_tf_docstring_source, global_step=1)
     missing = os.path.join(directory, 'model.ckpt-2')
     with tf.Graph().as_default():
       _build_docstring_target()
@@ -389,7 +380,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
         warmstart.init_from_checkpoint(empty, {'/': '/'})
 
   def test_every_problem_is_reported_at_once(self):
-    prefix, _ = test_util.save_checkpoint(self._dir(), _build_docstring_source)
+    prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default():
       tf.compat.v1.get_variable('new_scope_1/var1', [20, 3])
       tf.compat.v1.get_variable('new_scope_1/var9', [2])
@@ -400,7 +391,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
         warmstart.init_from_checkpoint(prefix, {'old_scope_1/': 'new_scope_1/'})
 
   def test_errors_are_value_errors_like_tf(self):
-    prefix, _ = test_util.save_checkpoint(self._dir(), _build_docstring_source)
+    prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default():
       _build_docstring_target()
       with self.assertRaisesRegex(ValueError, 'nowhere/'):
@@ -587,7 +578,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
   # --- The returned Plan; make_plan then apply_plan. ------------------------
 
   def test_returned_plan(self):
-    prefix, _ = test_util.save_checkpoint(self._dir(), _build_docstring_source)
+    prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default():
       _build_docstring_target()
       plan = warmstart.init_from_checkpoint(prefix, {
@@ -623,7 +614,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_make_plan_is_a_dry_run_and_apply_plan_applies_it(self):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
-                                             _build_docstring_source)
+                                             test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
       v = _build_docstring_target()
       initializer = v['var1'].initializer
@@ -641,7 +632,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
                            _DOCSTRING_INITIAL)
 
   def test_make_plan_sees_earlier_warm_starts(self):
-    prefix, _ = test_util.save_checkpoint(self._dir(), _build_docstring_source)
+    prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
       _build_docstring_target()
       warmstart.init_from_checkpoint(prefix, {'old_scope_1/': 'new_scope_1/'})
@@ -650,7 +641,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
                           graph=g)
 
   def test_options_object_and_keywords(self):
-    prefix, _ = test_util.save_checkpoint(self._dir(), _build_docstring_source)
+    prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default():
       _build_docstring_target()
       with self.assertRaisesRegex(warmstart.SettingsError,
@@ -666,7 +657,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     # The initializers must not wait for ops of the training step (TF's do:
     # see differential_test).
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
-                                             _build_docstring_source)
+                                             test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
       _build_docstring_target()
       step_input = tf.compat.v1.placeholder(tf.float32, [], name='step_input')
@@ -678,7 +669,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_called_inside_a_cond_branch(self):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
-                                             _build_docstring_source)
+                                             test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
       _build_docstring_target()
 

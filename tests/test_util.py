@@ -100,3 +100,16 @@ def configure_logical_cpus(num: int = 2) -> list[str]:
   except RuntimeError:
     pass  # The runtime is already initialized.
   return [d.name for d in tf.config.list_logical_devices('CPU')]
+
+
+def build_tf_docstring_source() -> None:
+  """The source model of the example in TF's `init_from_checkpoint` docstring.
+
+  Tensors old_scope_1/var1 [20, 2], old_scope_1/var2 [50, 4] and
+  old_scope_2/var3 [100, 100].
+  """
+  with tf.compat.v1.variable_scope('old_scope_1'):
+    tf.compat.v1.get_variable('var1', [20, 2])
+    tf.compat.v1.get_variable('var2', [50, 4])
+  with tf.compat.v1.variable_scope('old_scope_2'):
+    tf.compat.v1.get_variable('var3', [100, 100])
