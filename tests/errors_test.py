@@ -105,6 +105,8 @@ class ProblemsTest(absltest.TestCase):
       problems.raise_if_any()
     self.assertEqual("Variable 'dense/kernel' has shape", str(cm.exception))
     self.assertNotIn('problems', str(cm.exception))
+    self.assertEqual(("Variable 'dense/kernel' has shape",),
+                     cm.exception.problems)
 
   def test_many_problems_listed_under_the_first_class(self):
     problems = _errors.Problems()
@@ -116,7 +118,18 @@ class ProblemsTest(absltest.TestCase):
         r"^3 problems with this warm start:\n"
         r"  - tensor 'a/w' is missing\n"
         r"  - tensor 'b/w' has shape \[3\]\n"
-        r"  - variable 'c/w' is claimed twice$"):
+        r"  - variable 'c/w' is claimed twice$") as cm:
+      problems.raise_if_any()
+    self.assertEqual(("tensor 'a/w' is missing", "tensor 'b/w' has shape [3]",
+                      "variable 'c/w' is claimed twice"),
+                     cm.exception.problems)
+
+  def test_what_names_the_operation(self):
+    problems = _errors.Problems('merge')
+    problems.add(_errors.ConflictError, "'x' from two sources")
+    problems.add(_errors.ConflictError, "'y' from two sources")
+    with self.assertRaisesRegex(_errors.ConflictError,
+                                r'^2 problems with this merge:\n'):
       problems.raise_if_any()
 
   def test_first_class_decides(self):

@@ -415,7 +415,7 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
 
     def builder(entry):
       seen.append((entry.variable, gc.isenabled()))
-      _restore._assign_op(  # pylint: disable=protected-access
+      _restore.assign_op(
           entry.target.parts[0], tf.zeros(entry.target.shape))
 
     _restore.register_action('gc_probe', builder)

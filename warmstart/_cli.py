@@ -41,7 +41,6 @@ from warmstart import flags as warmstart_flags
 
 PROG = 'warmstart'
 
-_MULTI_PROBLEMS = re.compile(r'\d+ problems with this (?:warm start|merge):')
 _OPTIMIZER_VARIABLE = re.compile(r'(^|/)beta[12]_power(_\d+)?$')
 
 
@@ -249,11 +248,7 @@ def _build_target(args: argparse.Namespace, graph: tf.Graph) -> str:
 
 def _problems_of(error: Exception) -> list[str]:
   """The problems a warmstart error lists (one message, or each of several)."""
-  message = str(error)
-  first, _, rest = message.partition('\n')
-  if _MULTI_PROBLEMS.fullmatch(first):
-    return [line[4:] for line in rest.split('\n') if line.startswith('  - ')]
-  return [message]
+  return list(getattr(error, 'problems', ()) or (str(error),))
 
 
 @contextlib.contextmanager
@@ -349,9 +344,10 @@ class _Failure(Exception):
 def _one_line(error: BaseException) -> str:
   message = str(error).strip() or type(error).__name__
   lines = message.split('\n')
-  if len(lines) > 1 and _MULTI_PROBLEMS.fullmatch(lines[0]):
+  problems = getattr(error, 'problems', ())
+  if len(problems) > 1:
     return '%s %s' % (lines[0], ' '.join(
-        '(%d) %s' % (i, l[4:]) for i, l in enumerate(lines[1:], 1)))
+        '(%d) %s' % (i, p) for i, p in enumerate(problems, 1)))
   return ' '.join(line.strip() for line in lines)
 
 

@@ -13,7 +13,14 @@ from collections.abc import Iterable
 
 
 class Error(Exception):
-  """Base class of every error warmstart raises on purpose."""
+  """Base class of every error warmstart raises on purpose.
+
+  Attributes:
+    problems: When raised for several problems found together (see
+      `Problems`), each problem's message; else empty.
+  """
+
+  problems: tuple[str, ...] = ()
 
 
 class CheckpointNotFoundError(Error, ValueError):
@@ -68,7 +75,13 @@ class Problems:
   fix them one training launch at a time.
   """
 
-  def __init__(self) -> None:
+  def __init__(self, what: str = 'warm start') -> None:
+    """Starts an empty collection.
+
+    Args:
+      what: What the problems are with, for the message ('merge', ...).
+    """
+    self._what = what
     self._problems: list[tuple[type[Error], str]] = []
 
   def add(self, error_class: type[Error], message: str) -> None:
@@ -83,7 +96,9 @@ class Problems:
       return
     error_class, message = self._problems[0]
     if len(self._problems) > 1:
-      message = '%d problems with this warm start:\n%s' % (
-          len(self._problems),
+      message = '%d problems with this %s:\n%s' % (
+          len(self._problems), self._what,
           '\n'.join('  - ' + m for _, m in self._problems))
-    raise error_class(message)
+    error = error_class(message)
+    error.problems = tuple(m for _, m in self._problems)
+    raise error

@@ -269,10 +269,8 @@ def plan_merge(sources: Sequence[Source],
   """
   pairs = _sources_of(sources)
   patterns = _patterns(exclude)
-  problems: list[tuple[type[_errors.Error], str]] = []
-
-  def add(error_class: type[_errors.Error], message: str) -> None:
-    problems.append((error_class, message))
+  problems = _errors.Problems('merge')
+  add = problems.add
 
   tensors: list[MergedTensor] = []
   dropped: list[tuple[str, str, str]] = []
@@ -335,12 +333,7 @@ def plan_merge(sources: Sequence[Source],
             'Exclude pattern %r matches no tensor name of any source (it is '
             'matched at the start of the name: write ".*%s" to match '
             'anywhere).' % (pattern.pattern, pattern.pattern))
-  if problems:
-    error_class, message = problems[0]
-    if len(problems) > 1:
-      message = '%d problems with this merge:\n%s' % (
-          len(problems), '\n'.join('  - ' + m for _, m in problems))
-    raise error_class(message)
+  problems.raise_if_any()
   if not tensors:
     raise _errors.SettingsError(
         'Nothing to merge: every tensor of %s is left out.' %

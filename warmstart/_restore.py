@@ -91,20 +91,24 @@ def _device_group_of(device: str) -> str:
   return spec.replace(device_type=None, device_index=None).to_string()
 
 
-def _device_group(variable: Any) -> str:
+def device_group(variable: Any) -> str:
   """The job/replica/task a variable lives on ('' when local)."""
   return _device_group_of(getattr(variable, 'device', '') or '')
 
 
 def _is_plain_resource(part: Any) -> bool:
-  """True for a part `_assign_op` loads with a bare AssignVariableOp."""
+  """True for a part `assign_op` loads with a bare AssignVariableOp."""
   return (not isinstance(part, _variables.CustomVariable) and
           not _tf_compat.is_distributed(part) and
           part.op.type == 'VarHandleOp')
 
 
-def _assign_op(part: Any, value: tf.Tensor) -> tf.Operation:
-  """Builds the op that loads `value` into one variable part."""
+def assign_op(part: Any, value: tf.Tensor) -> tf.Operation:
+  """Builds the op that loads `value` into one variable part.
+
+  Also makes it the part's initializer. Action builders (e.g. vocabulary
+  remapping) use it so every kind of variable is loaded the same way.
+  """
   if isinstance(part, _variables.CustomVariable):
     op = part.restore_initializer(value)
     # A custom variable has no initializer of its own to replace: its restore
@@ -122,7 +126,7 @@ def _assign_op(part: Any, value: tf.Tensor) -> tf.Operation:
       share = tf.cast(value / part.distribute_strategy.num_replicas_in_sync,
                       part.dtype)
     ops = [
-        _assign_op(c, share) for c in _tf_compat.distributed_components(part)
+        assign_op(c, share) for c in _tf_compat.distributed_components(part)
     ]
     op = tf.group(*ops, name='assign_replicas')
     _tf_compat.set_initializer(part, op, value)
@@ -173,7 +177,7 @@ def _build_reads(prefix: str, device: str, reads: Sequence[_Read]) -> None:
         shape_and_slices=[r.slice_spec for r in reads],
         dtypes=[r.dtype for r in reads],
         name='restore')
-  # Plain resource variables get the same assign as `_assign_op` builds, but
+  # Plain resource variables get the same assign as `assign_op` builds, but
   # per device one scope and, where TF allows, one batched handle op for all
   # of them (half the nodes the first session.run must set up).
   by_device: dict[str, list[tuple[Any, tf.Tensor]]] = {}
@@ -183,7 +187,7 @@ def _build_reads(prefix: str, device: str, reads: Sequence[_Read]) -> None:
       by_device.setdefault(read.part.handle.device, []).append(
           (read.part, value))
     else:
-      _assign_op(read.part, value)
+      assign_op(read.part, value)
   for handle_device, items in by_device.items():
     with tf.device(handle_device):
       handles = _tf_compat.batched_handles([p.handle for p, _ in items])
@@ -237,7 +241,7 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options,
       custom.append(entry)
       continue
     for i, (part, slice_spec) in enumerate(zip(target.parts, entry.slices)):
-      key = (entry.source, _device_group(part))
+      key = (entry.source, device_group(part))
       groups.setdefault(key, []).append(
           _Read(entry.tensor, slice_spec, target.dtype, _part_shape(target, i),
                 part))

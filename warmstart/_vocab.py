@@ -542,9 +542,9 @@ def build(entry: _plan.Entry) -> None:
         'Plan entry %r (action %r) was not built by warmstart.VocabInfo '
         'planning; rebuild the plan in this graph.' % (entry.variable, ACTION))
   for index, part in enumerate(target.parts):
-    with tf.device(_restore._device_group(part)), tf.device('/cpu:0'):  # pylint: disable=protected-access
+    with tf.device(_restore.device_group(part)), tf.device('/cpu:0'):
       value = _part_value(entry, index)
-    _restore._assign_op(part, value)  # pylint: disable=protected-access
+    _restore.assign_op(part, value)
   logging.debug('Remapping %s from %s tensor %r by vocabulary.',
                 entry.variable, entry.source, entry.tensor)
 
