@@ -121,8 +121,11 @@ class Scenario:
 
 def _value(results: Results, scenario: str, method: str,
            metric: str) -> Optional[float]:
+  """A method's best (least) `metric` over its runs."""
   row = results.get(scenario, {}).get(method)
-  return None if row is None or 'error' in row else row[metric]
+  if row is None or 'error' in row:
+    return None
+  return min(row.get('all_' + metric) or [row[metric]])
 
 
 def _faster_than(scenario: str, other: str, factor: float) -> Check:
@@ -327,7 +330,8 @@ def run_scenario(scenario: Scenario, methods: Sequence[str], repeats: int,
   for method, results in runs.items():
     good = [r for r in results if 'error' not in r]
     if good:
-      row = dict(min(good, key=lambda r: r['total_s']))
+      # The run a warm start is judged by first: its call + first run.
+      row = dict(min(good, key=lambda r: r['setup_s']))
       row['all_total_s'] = [r['total_s'] for r in good]
       row['all_setup_s'] = [r['setup_s'] for r in good]
       row['all_setup_cpu_s'] = [r['setup_cpu_s'] for r in good]
@@ -401,8 +405,10 @@ def _environment() -> str:
 
 
 _LEGEND = (
-    'Each run is a fresh process (%s); each row is the fastest of a '
-    'method\'s runs (the number is given per scenario). "total": from after '
+    'Each run is a fresh process (%s); each row is the run of a method '
+    'with the fastest "call + run" (the number of runs is given per '
+    'scenario); the targets compare each metric\'s best run. "total": from '
+    'after '
     '`import tensorflow` to after the first initialization: the model\'s '
     '`get_variable` calls ("model build", the same for every method), the '
     'method\'s call (`saver_restore`: building the `Saver`), then '

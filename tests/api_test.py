@@ -17,6 +17,7 @@ import tensorflow as tf
 import warmstart
 
 _PUBLIC = [
+    'CUSTOM_RESTORES',
     'CheckpointNotFoundError',
     'ConflictError',
     'CustomVariable',
@@ -61,6 +62,9 @@ class ApiTest(absltest.TestCase):
       self.assertIn(name, namespace)
       self.assertIs(getattr(warmstart, name), namespace[name])
       value = getattr(warmstart, name)
+      if isinstance(value, str):  # A constant: a graph collection key.
+        self.assertTrue(name.isupper(), name)
+        continue
       # Defined in the package (not re-exported from TF or absl).
       if inspect.ismodule(value):
         self.assertEqual('warmstart.' + name, value.__name__)

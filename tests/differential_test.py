@@ -412,5 +412,90 @@ class TfDefectsTest(tf.test.TestCase):
     self.assertEqual(0, got['ours'])
 
 
+class ValidateShapeFalseTest(tf.test.TestCase, parameterized.TestCase):
+  """Variables made with `validate_shape=False` take any checkpoint shape."""
+
+  def _source(self):
+
+    def build_a():
+      tf.compat.v1.get_variable('grown', [2, 3])
+      tf.compat.v1.get_variable('fixed', [4])
+      tf.compat.v1.get_variable('other', [3], dtype=tf.float64)
+
+    return test_util.save_checkpoint(self.create_tempdir().full_path, build_a)
+
+  def _target(self, use_resource):
+    grown = tf.compat.v1.get_variable(
+        'grown', initializer=tf.zeros([5, 5]), validate_shape=False,
+        use_resource=use_resource)
+    fixed = tf.compat.v1.get_variable('fixed', [4], use_resource=use_resource,
+                                      initializer=tf.constant_initializer(7.0))
+    return grown, fixed
+
+  @parameterized.named_parameters(('resource', True), ('ref', False))
+  def test_same_values_as_tf(self, use_resource):
+    # A scope map: TF's name map refuses the declared [5, 5] of a resource
+    # variable at the call, its scope map loads the checkpoint's [2, 3].
+    prefix, ckpt = self._source()
+    got = {}
+    for name, init in (('tf', tf.compat.v1.train.init_from_checkpoint),
+                       ('ours', warmstart.init_from_checkpoint)):
+      with tf.Graph().as_default() as g:
+        self._target(use_resource)
+        init(prefix, {'/': '/'})
+        got[name] = test_util.initialize(g)
+    self.assertEqual((2, 3), got['tf']['grown'].shape)
+    for variable in ('grown', 'fixed'):
+      self.assertAllEqual(got['tf'][variable], got['ours'][variable])
+      self.assertAllClose(ckpt[variable], got['ours'][variable])
+
+  @parameterized.named_parameters(('resource', True), ('ref', False))
+  def test_name_map_loads_what_tf_refuses(self, use_resource):
+    prefix, ckpt = self._source()
+    with tf.Graph().as_default() as g:
+      self._target(use_resource)
+      warmstart.init_from_checkpoint(prefix, {'grown': 'grown'})
+      got = test_util.initialize(g)
+    self.assertAllClose(ckpt['grown'], got['grown'])
+    self.assertAllClose(np.full([4], 7.0), got['fixed'])
+
+  @parameterized.named_parameters(('resource', True), ('ref', False))
+  def test_plan_shows_the_checkpoint_shape(self, use_resource):
+    prefix, ckpt = self._source()
+    with tf.Graph().as_default() as g:
+      grown, _ = self._target(use_resource)
+      plan = warmstart.init_from_checkpoint(prefix, {'/': '/'})
+      got = test_util.initialize(g)
+    self.assertEqual((2, 3), plan.entry('grown').shape)
+    self.assertEqual('restore', plan.entry('grown').action)
+    self.assertAllClose(ckpt['grown'], got['grown'])
+    self.assertAllClose(ckpt['fixed'], got['fixed'])
+    self.assertFalse(warmstart.Plan.from_json(plan.to_json()).entry(
+        'grown').skipped)
+    if use_resource:
+      self.assertEqual([5, 5], grown.shape.as_list())  # As after TF's restore.
+
+  def test_dtype_is_still_checked(self):
+    prefix, _ = self._source()
+    with tf.Graph().as_default() as g:
+      tf.compat.v1.get_variable('other', initializer=tf.zeros([3]),
+                                validate_shape=False)
+      with self.assertRaisesRegex(
+          warmstart.MismatchError,
+          r"'other'.*dtype float64 in the checkpoint, float32 in the graph"):
+        warmstart.init_from_checkpoint(prefix, {'other': 'other'})
+      self.assertEmpty(_restore_ops(g))
+
+  def test_a_validating_variable_still_rejects_another_shape(self):
+    prefix, _ = self._source()
+    with tf.Graph().as_default() as g:
+      tf.compat.v1.get_variable('grown', [5, 5])
+      with self.assertRaisesRegex(
+          warmstart.MismatchError,
+          r"'grown'.*shape \(2, 3\) in the checkpoint, \(5, 5\) in the graph"):
+        warmstart.init_from_checkpoint(prefix, {'grown': 'grown'})
+      self.assertEmpty(_restore_ops(g))
+
+
 if __name__ == '__main__':
   tf.test.main()

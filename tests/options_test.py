@@ -48,9 +48,18 @@ class OptionsTest(parameterized.TestCase):
         'Option %s must be True or False, got %s' % (field, repr(value))):
       warmstart.Options(**{field: value})
 
+  @parameterized.named_parameters(('numpy_int64', np.int64(4096)),
+                                  ('numpy_int32', np.int32(4096)))
+  def test_numpy_int_chunk_bytes_stored_as_int(self, value):
+    options = warmstart.Options(max_chunk_bytes=value)
+    self.assertEqual(4096, options.max_chunk_bytes)
+    self.assertIs(type(options.max_chunk_bytes), int)
+    self.assertEqual(warmstart.Options(max_chunk_bytes=4096), options)
+
   @parameterized.named_parameters(
       ('zero', 0), ('negative', -5), ('bool', True), ('float', 1024.0),
-      ('string', '64M'), ('none', None))
+      ('string', '64M'), ('none', None), ('numpy_zero', np.int64(0)),
+      ('numpy_bool', np.bool_(True)), ('numpy_float', np.float32(1024)))
   def test_bad_chunk_bytes(self, value):
     with self.assertRaisesRegex(
         warmstart.SettingsError,

@@ -527,7 +527,50 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
     with graph.as_default(), tf.compat.v1.Session() as sess:
       sess.run([tf.compat.v1.global_variables_initializer(),
                 tf.compat.v1.tables_initializer()])
+      sess.run(tf.compat.v1.get_collection(warmstart.CUSTOM_RESTORES))
       return sess.run(fetches)
+
+  def test_custom_restore_is_not_a_table_initializer(self):
+    prefix, ckpt = self._custom_source()
+    with tf.Graph().as_default() as g:
+      custom = _PrivateVariable('new/table', [5])
+      warmstart.init_from_checkpoint(prefix, {'old/table': custom})
+      self.assertEmpty(g.get_collection(
+          tf.compat.v1.GraphKeys.TABLE_INITIALIZERS))
+      self.assertLen(g.get_collection(warmstart.CUSTOM_RESTORES), 1)
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.get_collection(warmstart.CUSTOM_RESTORES))
+        self.assertAllClose(ckpt['old/table'], sess.run(custom.read()))
+
+  def _train_custom_under_monitored_session(self, prefix, model_dir):
+    """One MonitoredTrainingSession life: warm start in the graph, as in a
+    model_fn, then a step that overwrites the table; returns what the session
+    saw first."""
+    with tf.Graph().as_default():
+      step = tf.compat.v1.train.get_or_create_global_step()
+      custom = _HashTableVariable('new/table', 5)
+      warmstart.init_from_checkpoint(prefix, {'old/table': custom})
+      train = tf.group(
+          custom.table.insert(tf.range(5, dtype=tf.int64), tf.fill([5], 9.0)),
+          step.assign_add(1))
+      read = custom.read()
+      with tf.compat.v1.train.MonitoredTrainingSession(
+          checkpoint_dir=model_dir, save_checkpoint_steps=1,
+          save_summaries_steps=None, log_step_count_steps=None) as sess:
+        first = sess.run(read)
+        sess.run(train)
+    return first
+
+  def test_custom_variable_restart_keeps_its_saved_state(self):
+    # A model_fn calls init_from_checkpoint on every (re)start, like TF's;
+    # the restart must resume the table from model_dir, not warm-start it.
+    prefix, ckpt = self._custom_source()
+    model_dir = self._dir()
+    fresh = self._train_custom_under_monitored_session(prefix, model_dir)
+    self.assertAllClose(ckpt['old/table'], fresh)
+    self.assertIsNotNone(tf.train.latest_checkpoint(model_dir))
+    restarted = self._train_custom_under_monitored_session(prefix, model_dir)
+    self.assertAllClose(np.full([5], 9.0), restarted)
 
   @parameterized.named_parameters(('private_variable', _PrivateVariable),
                                   ('hash_table', _HashTableVariable))

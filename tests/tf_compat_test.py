@@ -157,6 +157,23 @@ class SetInitializerTest(tf.test.TestCase):
     self._check(use_resource=True)
 
 
+class ValidatesShapeTest(tf.test.TestCase):
+
+  def test_reads_the_variables_choice(self):
+    # Fails if TF stops recording validate_shape=False where we look for it.
+    for use_resource in (True, False):
+      with tf.Graph().as_default():
+        strict = tf.compat.v1.get_variable('strict', [2],
+                                           use_resource=use_resource)
+        loose = tf.compat.v1.get_variable(
+            'loose', initializer=tf.zeros([2]), validate_shape=False,
+            use_resource=use_resource)
+        keras_style = tf.Variable(tf.zeros([3]), name='v')
+        self.assertTrue(_tf_compat.validates_shape(strict))
+        self.assertFalse(_tf_compat.validates_shape(loose), use_resource)
+        self.assertTrue(_tf_compat.validates_shape(keras_style))
+
+
 class DistributedTest(tf.test.TestCase):
 
   def test_mirrored_variable(self):

@@ -238,6 +238,28 @@ class CollectTest(tf.test.TestCase):
     # Its storage is in no collection, so it is not a target of its own.
     self.assertNotIn('lookup/table_storage', targets)
 
+  def test_custom_variable_named_like_a_graph_variable_is_a_conflict(self):
+    with tf.Graph().as_default() as g:
+      tf.compat.v1.get_variable('emb/table', [3, 2])
+      warmstart.register_custom_variable(_Table('emb/table', [3, 2]))
+      with self.assertRaisesRegex(
+          warmstart.ConflictError,
+          r"Custom variable 'emb/table' \(_Table\) has the name of a "
+          r'variable of the graph'):
+        _variables.collect(g)
+      with self.assertRaisesRegex(warmstart.ConflictError, "'emb/table'"):
+        warmstart.make_plan(self.create_tempdir().full_path, {'/': '/'})
+
+  def test_two_custom_variables_with_one_name_are_a_conflict(self):
+    with tf.Graph().as_default() as g:
+      warmstart.register_custom_variable(_Table('t', [1]))
+      warmstart.register_custom_variable(_Table('t', [2]))
+      with self.assertRaisesRegex(
+          warmstart.ConflictError,
+          r"Custom variable 't' \(_Table\) has the name of another "
+          r'registered custom variable'):
+        _variables.collect(g)
+
   def test_register_custom_variable_on_another_graph(self):
     other = tf.Graph()
     with tf.Graph().as_default() as g:

@@ -10,8 +10,8 @@ Public API (everything else is private and may change):
 * `wrap_model_fn`, `WarmStartHook`: Estimator and MonitoredTrainingSession.
 * `write_plan`, `read_plan`: the plan kept next to a run.
 * `merge_checkpoints`: several checkpoints into a new one.
-* `CustomVariable`, `register_custom_variable`: warm-start your own variable
-  types.
+* `CustomVariable`, `register_custom_variable`, `CUSTOM_RESTORES`: warm-start
+  your own variable types.
 * `flags`: absl flags (`define_flags`, `settings_from_flags`).
 * `Error` and its subclasses.
 """
@@ -37,8 +37,9 @@ from warmstart._plan import Plan
 from warmstart._report import read_plan
 from warmstart._report import write_plan
 from warmstart._restore import apply_plan
-from warmstart._variables import CustomVariable
 from warmstart._settings import WarmStartSettings
+from warmstart._variables import CUSTOM_RESTORES
+from warmstart._variables import CustomVariable
 from warmstart._variables import register_custom_variable
 from warmstart._vocab import VocabInfo
 from warmstart._warm_start import apply_settings
@@ -48,6 +49,7 @@ from warmstart._warm_start import warm_start
 __version__ = '0.1.0'
 
 __all__ = [
+    'CUSTOM_RESTORES',
     'CheckpointNotFoundError',
     'ConflictError',
     'CustomVariable',

@@ -23,6 +23,7 @@ from warmstart import _errors
 from warmstart import _hook
 from warmstart import _plan
 from warmstart import _settings
+from warmstart import _variables
 from warmstart import _warm_start
 
 try:
@@ -142,11 +143,15 @@ def _warm_scaffold(scaffold: tf.compat.v1.train.Scaffold,
 
   # In a replica context (MirroredStrategy) this goes through merge_call:
   # built once, for every replica.
+  custom_before = len(graph.get_collection(_variables.CUSTOM_RESTORES))
   plan = _warm_start.apply_settings(settings, graph)
   if init_op is not None:
+    # Nor does it run the custom variables' restores of this warm start.
+    custom = graph.get_collection(_variables.CUSTOM_RESTORES)[custom_before:]
     scaffold = tf.compat.v1.train.Scaffold(
         init_fn=_hook.init_fn_after(
-            _hook.restore_initializers(plan).values(), scaffold.init_fn),
+            list(_hook.restore_initializers(plan).values()) + custom,
+            scaffold.init_fn),
         copy_from_scaffold=scaffold)
   return plan, scaffold
 

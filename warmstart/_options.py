@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Any
 
 from warmstart import _errors
@@ -37,11 +38,13 @@ class Options:
       if not isinstance(value, bool):
         raise _errors.SettingsError(
             'Option %s must be True or False, got %r.' % (field, value))
-    if (not isinstance(self.max_chunk_bytes, int) or
+    # Any integer type (numpy's too, e.g. from a config), stored as an int.
+    if (not isinstance(self.max_chunk_bytes, numbers.Integral) or
         isinstance(self.max_chunk_bytes, bool) or self.max_chunk_bytes <= 0):
       raise _errors.SettingsError(
           'Option max_chunk_bytes must be a positive int (bytes), got %r.' %
           (self.max_chunk_bytes,))
+    object.__setattr__(self, 'max_chunk_bytes', int(self.max_chunk_bytes))
 
 
 def make(options: Any = None, **kwargs: Any) -> Options:

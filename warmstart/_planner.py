@@ -22,7 +22,8 @@ from warmstart import _variables
 
 
 def _shape(shape: tf.TensorShape) -> tuple[Optional[int], ...]:
-  return tuple(shape.as_list()) if shape.rank is not None else ()
+  # An unknown rank is shown as one unknown dimension, never as a scalar.
+  return tuple(shape.as_list()) if shape.rank is not None else (None,)
 
 
 def skipped_entry(target: _variables.Target, source: str, tensor: str,
@@ -54,8 +55,10 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
   ckpt_shape = tf.TensorShape(checkpoint.shapes[tensor])
   ckpt_dtype = checkpoint.dtypes[tensor]
   mismatch = []
-  if not (target.shape.is_compatible_with(ckpt_shape) and
-          target.shape.rank == ckpt_shape.rank):
+  # A variable made with validate_shape=False takes any shape.
+  if target.validate_shape and not (
+      target.shape.is_compatible_with(ckpt_shape) and
+      target.shape.rank == ckpt_shape.rank):
     mismatch.append('shape %s in the checkpoint, %s in the graph' %
                     (ckpt_shape, target.shape))
   if ckpt_dtype.base_dtype != target.dtype:

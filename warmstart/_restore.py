@@ -112,10 +112,9 @@ def assign_op(part: Any, value: tf.Tensor) -> tf.Operation:
   if isinstance(part, _variables.CustomVariable):
     op = part.restore_initializer(value)
     # A custom variable has no initializer of its own to replace: its restore
-    # op joins the table initializers, which `tf.compat.v1.tables_initializer()`
-    # and Scaffold's local_init_op (MonitoredSession, Estimator) run.
-    tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.TABLE_INITIALIZERS,
-                                   op)
+    # op joins the collection Scaffold's default init op runs with the
+    # variables' initializers, so on a fresh start only.
+    tf.compat.v1.add_to_collection(_variables.CUSTOM_RESTORES, op)
     return op
   if _tf_compat.is_distributed(part):
     share = value
@@ -135,7 +134,8 @@ def assign_op(part: Any, value: tf.Tensor) -> tf.Operation:
     with tf.device(part.handle.device):
       op = _tf_compat.assign_variable(part.handle, value)
   else:
-    op = tf.compat.v1.assign(part, value).op
+    op = tf.compat.v1.assign(
+        part, value, validate_shape=_tf_compat.validates_shape(part)).op
   _tf_compat.set_initializer(part, op, value)
   return op
 
@@ -143,15 +143,21 @@ def assign_op(part: Any, value: tf.Tensor) -> tf.Operation:
 class _Read:
   """One tensor (or slice) to read, and the part it fills."""
 
-  __slots__ = ('tensor', 'slice_spec', 'dtype', 'shape', 'part', 'nbytes')
+  __slots__ = ('tensor', 'slice_spec', 'dtype', 'shape', 'part', 'nbytes',
+               'static_shape')
 
-  def __init__(self, tensor, slice_spec, dtype, shape, part):
+  def __init__(self, tensor, slice_spec, dtype, shape, part,
+               static_shape=True):
     self.tensor = tensor
     self.slice_spec = slice_spec
     self.dtype = dtype
     self.shape = shape
     self.part = part
     self.nbytes = _num_bytes(shape, dtype)
+    # False for a variable made with validate_shape=False: its handle keeps
+    # the declared shape, which graph-time shape inference of the assign
+    # would hold against another checkpoint shape (as TF, leave it unset).
+    self.static_shape = static_shape
 
 
 def _chunks(reads: Sequence[_Read], max_bytes: int) -> list[list[_Read]]:
@@ -182,7 +188,8 @@ def _build_reads(prefix: str, device: str, reads: Sequence[_Read]) -> None:
   # of them (half the nodes the first session.run must set up).
   by_device: dict[str, list[tuple[Any, tf.Tensor]]] = {}
   for read, value in zip(reads, values):
-    value.set_shape(read.shape)
+    if read.static_shape:
+      value.set_shape(read.shape)
     if _is_plain_resource(read.part):
       by_device.setdefault(read.part.handle.device, []).append(
           (read.part, value))
@@ -242,9 +249,13 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options,
       continue
     for i, (part, slice_spec) in enumerate(zip(target.parts, entry.slices)):
       key = (entry.source, device_group(part))
-      groups.setdefault(key, []).append(
-          _Read(entry.tensor, slice_spec, target.dtype, _part_shape(target, i),
-                part))
+      if target.validate_shape:
+        read = _Read(entry.tensor, slice_spec, target.dtype,
+                     _part_shape(target, i), part)
+      else:  # Any shape loads: the checkpoint's, whatever the variable's.
+        read = _Read(entry.tensor, slice_spec, target.dtype,
+                     tf.TensorShape(entry.shape), part, static_shape=False)
+      groups.setdefault(key, []).append(read)
   # Like variables' own initializers, the restore ops are built outside any
   # control-flow branch and free of the caller's control dependencies.
   with graph.as_default(), tf.init_scope(), tf.name_scope('warm_start'):

@@ -46,6 +46,19 @@ def save_slice_info(variable: Any) -> Optional[Any]:
   return getattr(variable, '_save_slice_info', None)
 
 
+def validates_shape(variable: Any) -> bool:
+  """False for a variable made with `validate_shape=False`.
+
+  Such a variable takes a value of any shape, and TF's restore loads a
+  checkpoint tensor of another shape into it. A ref variable made so has an
+  unknown shape; a resource variable keeps its declared shape and records the
+  choice in `_validate_shape`.
+  """
+  if variable.shape.rank is None:
+    return False
+  return getattr(variable, '_validate_shape', True) is not False
+
+
 def is_distributed(variable: Any) -> bool:
   """True for a variable of a `tf.distribute` strategy (e.g. mirrored)."""
   return isinstance(variable, tf.distribute.DistributedValues)

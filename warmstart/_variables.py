@@ -24,6 +24,12 @@ from warmstart import _tf_compat
 # string-keyed collections, and these objects are not graph nodes.
 CUSTOM_VARIABLES = ('warmstart_custom_variables',)
 
+#: Graph collection of the restore ops of custom variables. It is the one a
+#: `Scaffold`'s default init op runs besides the variables' and resources'
+#: initializers (TF fills it with a loaded SavedModel's initializers), so the
+#: restores run exactly when variables are initialized: on a fresh start.
+CUSTOM_RESTORES = 'saved_model_initializers'
+
 
 class CustomVariable(abc.ABC):
   """A variable type with its own storage that can be warm-started.
@@ -34,12 +40,18 @@ class CustomVariable(abc.ABC):
   find it by `name`. warmstart restores the checkpoint tensor in its batched
   read and hands it to `restore_initializer`.
 
-  The op `restore_initializer` returns joins the graph's table initializers
-  (`tf.compat.v1.tables_initializer()`, which Scaffold's `local_init_op` runs
-  at every session creation). `wrap_model_fn` and `WarmStartHook(model_dir=...)`
-  build no restore op when `model_dir` already holds a checkpoint, so a restart
-  keeps the custom variable's saved state; when calling `init_from_checkpoint`
-  yourself under a `MonitoredTrainingSession`, do so only on a fresh start.
+  The op `restore_initializer` returns joins the graph's
+  `CUSTOM_RESTORES` collection ('saved_model_initializers'), which the
+  default init op of a `Scaffold` (Estimator, `MonitoredTrainingSession`)
+  runs with the variables' initializers: on a fresh start only. On a restart,
+  `SessionManager` runs that collection before restoring its own checkpoint,
+  so the saved state of a custom variable whose storage the `Saver` covers
+  wins, as for every other variable. With a plain `Session`, run
+  `tf.compat.v1.get_collection(warmstart.CUSTOM_RESTORES)` after
+  `global_variables_initializer()` (and after the custom variable's own
+  initializer, if it has one). Storage with an initializer in the table
+  initializers (Scaffold's `local_init_op`, which runs after the init op)
+  would overwrite the warm start: give it none, like `MutableHashTable`.
   """
 
   @property
@@ -97,6 +109,9 @@ class Target:
     shape: The full shape.
     dtype: The base dtype.
     trainable: Whether the variable is trainable.
+    validate_shape: False for a variable made with `validate_shape=False`:
+      a checkpoint tensor of any shape (and its dtype) loads into it, as
+      with TF's restore.
   """
 
   name: str
@@ -105,6 +120,7 @@ class Target:
   shape: tf.TensorShape
   dtype: tf.DType
   trainable: bool = True
+  validate_shape: bool = True
 
   @property
   def is_partitioned(self) -> bool:
@@ -122,7 +138,8 @@ def _whole(variable: Any) -> Target:
                   tf.as_dtype(variable.dtype).base_dtype)
   return Target(var_name(variable), (variable,), ('',), variable.shape,
                 variable.dtype.base_dtype,
-                bool(getattr(variable, 'trainable', True)))
+                bool(getattr(variable, 'trainable', True)),
+                _tf_compat.validates_shape(variable))
 
 
 def _grouped(full_name: str, parts: Sequence[Any]) -> Target:
@@ -207,6 +224,10 @@ def collect(graph: Optional[tf.Graph] = None) -> Mapping[str, Target]:
 
   Returns:
     An insertion-ordered mapping from full name to `Target`.
+
+  Raises:
+    ConflictError: a registered custom variable has the name of another
+      variable.
   """
   graph = graph or tf.compat.v1.get_default_graph()
   trainable = {id(v) for v in graph.get_collection(
@@ -244,7 +265,15 @@ def collect(graph: Optional[tf.Graph] = None) -> Mapping[str, Target]:
       target = dataclasses.replace(target, trainable=False)
     targets[full_name] = target
   for custom in graph.get_collection(CUSTOM_VARIABLES):
-    targets.setdefault(custom.name, _whole(custom))
+    if custom.name in targets:
+      clash = targets[custom.name]
+      raise _errors.ConflictError(
+          'Custom variable %r (%s) has the name of %s: maps and regexes '
+          'could not tell them apart. Give the custom variable another name.'
+          % (custom.name, type(custom).__name__,
+             'another registered custom variable' if clash.is_custom else
+             'a variable of the graph'))
+    targets[custom.name] = _whole(custom)
   return targets
 
 
