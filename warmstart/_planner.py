@@ -7,6 +7,7 @@ variable is claimed twice. Every problem is reported at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
@@ -24,6 +25,12 @@ from warmstart import _variables
 def _shape(shape: tf.TensorShape) -> tuple[Optional[int], ...]:
   # An unknown rank is shown as one unknown dimension, never as a scalar.
   return tuple(shape.as_list()) if shape.rank is not None else (None,)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tensor_shape(dims: tuple[int, ...]) -> tf.TensorShape:
+  """The TensorShape of a checkpoint shape (few distinct ones per model)."""
+  return tf.TensorShape(dims)
 
 
 def skipped_entry(target: _variables.Target, source: str, tensor: str,
@@ -52,11 +59,13 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
         (target.name, pair.rule, reason,
          _errors.did_you_mean(tensor, checkpoint.shapes)))
     return None
-  ckpt_shape = tf.TensorShape(checkpoint.shapes[tensor])
+  dims = tuple(checkpoint.shapes[tensor])
+  ckpt_shape = _tensor_shape(dims)
   ckpt_dtype = checkpoint.dtypes[tensor]
   mismatch = []
-  # A variable made with validate_shape=False takes any shape.
-  if target.validate_shape and not (
+  # A variable made with validate_shape=False takes any shape. Equal shapes
+  # (the common case) are told apart without the general compatibility test.
+  if target.validate_shape and target.shape != ckpt_shape and not (
       target.shape.is_compatible_with(ckpt_shape) and
       target.shape.rank == ckpt_shape.rank):
     mismatch.append('shape %s in the checkpoint, %s in the graph' %
@@ -72,7 +81,7 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
                  (target.name, pair.rule, reason))
     return None
   return _plan.Entry(
-      variable=target.name, shape=_shape(ckpt_shape), dtype=target.dtype.name,
+      variable=target.name, shape=dims, dtype=target.dtype.name,
       source=checkpoint.prefix, tensor=tensor, slices=target.slices,
       rule=pair.rule, target=target)
 

@@ -48,17 +48,9 @@ def register_action(action: str, builder: Callable[[_plan.Entry],
   _ACTION_BUILDERS[action] = builder
 
 
-def _part_shape(target: _variables.Target, index: int) -> tf.TensorShape:
-  part = target.parts[index]
-  info = _tf_compat.save_slice_info(part)
-  if info is not None:
-    return tf.TensorShape(info.var_shape)
-  return tf.TensorShape(target.shape)
-
-
-def _num_bytes(shape: tf.TensorShape, dtype: tf.DType) -> int:
+def _num_bytes(dims: Sequence[Optional[int]], dtype: tf.DType) -> int:
   size = 1
-  for dim in shape.as_list() if shape.rank is not None else ():
+  for dim in dims:
     size *= dim or 1
   return size * (64 if dtype == tf.string else dtype.size)
 
@@ -143,21 +135,35 @@ def assign_op(part: Any, value: tf.Tensor) -> tf.Operation:
 class _Read:
   """One tensor (or slice) to read, and the part it fills."""
 
-  __slots__ = ('tensor', 'slice_spec', 'dtype', 'shape', 'part', 'nbytes',
-               'static_shape')
+  __slots__ = ('tensor', 'slice_spec', 'dtype', 'shape', 'part', 'nbytes')
 
-  def __init__(self, tensor, slice_spec, dtype, shape, part,
-               static_shape=True):
+  def __init__(self, tensor: str, slice_spec: str, dtype: tf.DType,
+               shape: Optional[tf.TensorShape], part: Any, nbytes: int):
     self.tensor = tensor
     self.slice_spec = slice_spec
     self.dtype = dtype
+    # The static shape to give the value read, or None to leave it unknown.
     self.shape = shape
     self.part = part
-    self.nbytes = _num_bytes(shape, dtype)
-    # False for a variable made with validate_shape=False: its handle keeps
-    # the declared shape, which graph-time shape inference of the assign
-    # would hold against another checkpoint shape (as TF, leave it unset).
-    self.static_shape = static_shape
+    self.nbytes = nbytes
+
+
+def _read_of_part(entry: _plan.Entry, index: int) -> _Read:
+  """The read that fills part `index` of `entry`'s target."""
+  target = entry.target
+  part = target.parts[index]
+  info = _tf_compat.save_slice_info(part) if entry.slices[index] else None
+  if info is not None:
+    dims = tuple(info.var_shape)
+    shape = tf.TensorShape(dims)
+  else:
+    dims = entry.shape  # The checkpoint's, equal to the variable's...
+    # ...unless it was made with validate_shape=False: its handle keeps the
+    # declared shape, which the assign's graph-time shape inference would
+    # hold against the checkpoint's (as TF, leave the value's unknown).
+    shape = target.shape if target.validate_shape else None
+  return _Read(entry.tensor, entry.slices[index], target.dtype, shape, part,
+               _num_bytes(dims, target.dtype))
 
 
 def _chunks(reads: Sequence[_Read], max_bytes: int) -> list[list[_Read]]:
@@ -188,7 +194,7 @@ def _build_reads(prefix: str, device: str, reads: Sequence[_Read]) -> None:
   # of them (half the nodes the first session.run must set up).
   by_device: dict[str, list[tuple[Any, tf.Tensor]]] = {}
   for read, value in zip(reads, values):
-    if read.static_shape:
+    if read.shape is not None:
       value.set_shape(read.shape)
     if _is_plain_resource(read.part):
       by_device.setdefault(read.part.handle.device, []).append(
@@ -247,15 +253,9 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options,
                                         sorted(_ACTION_BUILDERS))))
       custom.append(entry)
       continue
-    for i, (part, slice_spec) in enumerate(zip(target.parts, entry.slices)):
-      key = (entry.source, device_group(part))
-      if target.validate_shape:
-        read = _Read(entry.tensor, slice_spec, target.dtype,
-                     _part_shape(target, i), part)
-      else:  # Any shape loads: the checkpoint's, whatever the variable's.
-        read = _Read(entry.tensor, slice_spec, target.dtype,
-                     tf.TensorShape(entry.shape), part, static_shape=False)
-      groups.setdefault(key, []).append(read)
+    for i, part in enumerate(target.parts):
+      groups.setdefault((entry.source, device_group(part)), []).append(
+          _read_of_part(entry, i))
   # Like variables' own initializers, the restore ops are built outside any
   # control-flow branch and free of the caller's control dependencies.
   with graph.as_default(), tf.init_scope(), tf.name_scope('warm_start'):
