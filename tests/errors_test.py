@@ -124,6 +124,24 @@ class ProblemsTest(absltest.TestCase):
                       "variable 'c/w' is claimed twice"),
                      cm.exception.problems)
 
+  def test_message_lists_at_most_max_listed(self):
+    problems = _errors.Problems()
+    total = _errors.MAX_LISTED + 7
+    for i in range(total):
+      problems.add(_errors.TensorNotFoundError, "tensor 't%03d' is missing" % i)
+    self.assertLen(problems, total)
+    with self.assertRaises(_errors.TensorNotFoundError) as cm:
+      problems.raise_if_any()
+    message = str(cm.exception)
+    self.assertStartsWith(message, '%d problems with this warm start:\n' % total)
+    self.assertIn("'t%03d'" % (_errors.MAX_LISTED - 1), message)
+    self.assertNotIn("'t%03d'" % _errors.MAX_LISTED, message)
+    self.assertEndsWith(message, "  ... and 7 more (the error's `problems` "
+                        'attribute lists them all).')
+    self.assertLen(cm.exception.problems, total)
+    self.assertEqual("tensor 't%03d' is missing" % (total - 1),
+                     cm.exception.problems[-1])
+
   def test_what_names_the_operation(self):
     problems = _errors.Problems('merge')
     problems.add(_errors.ConflictError, "'x' from two sources")

@@ -300,6 +300,94 @@ class SourcesOfTest(tf.test.TestCase):
       _planner.sources_of('/ckpt/model', None)
 
 
+class ManyMissingTensorsTest(tf.test.TestCase):
+  """A wrong scope on a large model: one problem per rule, quickly."""
+
+  _NUM = 300
+
+  def setUp(self):
+    super().setUp()
+
+    def build_a():
+      for i in range(self._NUM):
+        tf.compat.v1.get_variable('old/layer%03d/w' % i, [2])
+
+    self.prefix, _ = test_util.save_checkpoint(
+        self.create_tempdir().full_path, build_a)
+
+  def _graph(self, scope='new'):
+    for i in range(self._NUM):
+      tf.compat.v1.get_variable('%s/layer%03d/w' % (scope, i), [2])
+
+  def test_wrong_scope_is_one_problem_naming_the_right_scope(self):
+    with tf.Graph().as_default() as g:
+      self._graph()
+      with self.assertRaisesRegex(
+          warmstart.TensorNotFoundError,
+          r"^Rule 'new/: new/': 300 of the 300 tensors it needs are not in "
+          r"checkpoint .*: 'new/layer000/w', 'new/layer001/w', .*\(295 more\) "
+          r"\(for variables 'new/layer000/w', .*\)\. The checkpoint holds 50 "
+          r"of the first 50 under 'old/' instead of 'new/' \(e\.g\. "
+          r"'old/layer000/w' for 'new/layer000/w'\): did you mean that "
+          r'scope\?$') as cm:
+        _planner.make_plan([(self.prefix, {'new/': 'new/'})], _STRICT, g)
+    self.assertLen(cm.exception.problems, 1)
+
+  def test_part_of_a_scope_missing(self):
+    with tf.Graph().as_default() as g:
+      self._graph(scope='old')
+      for i in range(12):
+        tf.compat.v1.get_variable('old/extra%02d/w' % i, [2])
+      with self.assertRaisesRegex(
+          warmstart.TensorNotFoundError,
+          r"^Rule 'old/: old/': 12 of the 312 tensors it needs are not in "
+          r"checkpoint .*'old/extra00/w'"):
+        _planner.make_plan([(self.prefix, {'old/': 'old/'})], _STRICT, g)
+
+  def test_a_few_missing_are_listed_one_by_one_with_suggestions(self):
+    with tf.Graph().as_default() as g:
+      self._graph(scope='old')
+      for i in range(9):
+        tf.compat.v1.get_variable('old/layer%03d/v' % i, [2])
+      with self.assertRaises(warmstart.TensorNotFoundError) as cm:
+        _planner.make_plan([(self.prefix, {'old/': 'old/'})], _STRICT, g)
+    self.assertLen(cm.exception.problems, 9)
+    self.assertRegex(
+        cm.exception.problems[0],
+        r"^Variable 'old/layer000/v' \(rule 'old/: old/'\): tensor "
+        r"'old/layer000/v' is not in checkpoint .*\. Did you mean: "
+        r"'old/layer000/w'")
+
+  def test_suggestions_only_for_the_listed_problems(self):
+    # One explicit name per rule: no grouping; past MAX_LISTED problems the
+    # costly "Did you mean" search stops, every problem is still reported.
+    with tf.Graph().as_default() as g:
+      self._graph()
+      assignment_map = {'new/layer%03d/w' % i: 'new/layer%03d/w' % i
+                        for i in range(self._NUM)}
+      with self.assertRaises(warmstart.TensorNotFoundError) as cm:
+        _planner.make_plan([(self.prefix, assignment_map)], _STRICT, g)
+    problems = cm.exception.problems
+    self.assertLen(problems, self._NUM)
+    self.assertIn("Did you mean: 'old/layer000/w'", problems[0])
+    self.assertIn('Did you mean', problems[_errors.MAX_LISTED - 1])
+    self.assertNotIn('Did you mean', problems[_errors.MAX_LISTED])
+    self.assertIn("'new/layer299/w'", problems[-1])
+    self.assertIn('... and %d more' % (self._NUM - _errors.MAX_LISTED),
+                  str(cm.exception))
+
+  def test_settings_regex_groups_too(self):
+    with tf.Graph().as_default():
+      self._graph()
+      with self.assertRaisesRegex(
+          warmstart.TensorNotFoundError,
+          r"300 of the 300 tensors it needs .* under 'old/' instead of "
+          r"'new/'") as cm:
+        warmstart.make_settings_plan(
+            warmstart.WarmStartSettings(self.prefix, 'new/.*'))
+    self.assertLen(cm.exception.problems, 1)
+
+
 class MakePlanTest(tf.test.TestCase):
 
   def setUp(self):

@@ -68,6 +68,11 @@ def preview(names: Iterable[str], limit: int = 10) -> str:
   return shown or '(none)'
 
 
+#: The most problems an error message lists (`Error.problems` has them all),
+#: and the most "Did you mean" searches a plan runs (each scans every name).
+MAX_LISTED = 50
+
+
 class Problems:
   """Collects every problem a plan has, then raises them together.
 
@@ -90,15 +95,25 @@ class Problems:
   def __bool__(self) -> bool:
     return bool(self._problems)
 
+  def __len__(self) -> int:
+    return len(self._problems)
+
   def raise_if_any(self) -> None:
-    """Raises the first problem's class with every message, if any."""
+    """Raises the first problem's class with the messages, if any.
+
+    The message lists the first `MAX_LISTED` problems; the error's `problems`
+    attribute holds every one.
+    """
     if not self._problems:
       return
     error_class, message = self._problems[0]
     if len(self._problems) > 1:
+      listed = ['  - ' + m for _, m in self._problems[:MAX_LISTED]]
+      if len(self._problems) > MAX_LISTED:
+        listed.append('  ... and %d more (the error\'s `problems` attribute '
+                      'lists them all).' % (len(self._problems) - MAX_LISTED))
       message = '%d problems with this %s:\n%s' % (
-          len(self._problems), self._what,
-          '\n'.join('  - ' + m for _, m in self._problems))
+          len(self._problems), self._what, '\n'.join(listed))
     error = error_class(message)
     error.problems = tuple(m for _, m in self._problems)
     raise error

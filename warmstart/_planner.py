@@ -7,6 +7,7 @@ variable is claimed twice. Every problem is reported at once.
 
 from __future__ import annotations
 
+import collections
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
@@ -53,11 +54,11 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
     reason = 'tensor %r is not in checkpoint %s' % (tensor, checkpoint.prefix)
     if options.skip_missing:
       return skipped_entry(target, checkpoint.prefix, tensor, pair.rule, reason)
-    problems.add(
-        _errors.TensorNotFoundError,
-        'Variable %r (rule %r): %s.%s' %
-        (target.name, pair.rule, reason,
-         _errors.did_you_mean(tensor, checkpoint.shapes)))
+    # Each search scans every tensor name: only for problems that get listed.
+    hint = (_errors.did_you_mean(tensor, checkpoint.shapes)
+            if len(problems) < _errors.MAX_LISTED else '')
+    problems.add(_errors.TensorNotFoundError, 'Variable %r (rule %r): %s.%s' %
+                 (target.name, pair.rule, reason, hint))
     return None
   dims = tuple(checkpoint.shapes[tensor])
   ckpt_shape = _tensor_shape(dims)
@@ -84,6 +85,84 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
       variable=target.name, shape=dims, dtype=target.dtype.name,
       source=checkpoint.prefix, tensor=tensor, slices=target.slices,
       rule=pair.rule, target=target)
+
+
+#: A rule missing this many tensors is reported as one problem, not one per
+#: variable (a wrong scope on a large model would list thousands).
+_GROUP_MISSING_AT = 10
+
+
+def check_pairs(pairs: Sequence[_assignment_map.Pair],
+                checkpoint: _sources.Checkpoint, options: _options.Options,
+                problems: _errors.Problems) -> list[Optional[_plan.Entry]]:
+  """`check_pair` of each pair, in order; a rule's many missing tensors are
+  one problem, with where the checkpoint holds them if it does elsewhere."""
+  missing: dict[str, list[_assignment_map.Pair]] = {}
+  needed: collections.Counter[str] = collections.Counter()
+  if not options.skip_missing:
+    for pair in pairs:
+      needed[pair.rule] += 1
+      if pair.tensor not in checkpoint:
+        missing.setdefault(pair.rule, []).append(pair)
+  grouped = {rule for rule, group in missing.items()
+             if len(group) >= _GROUP_MISSING_AT}
+  for rule in grouped:
+    problems.add(_errors.TensorNotFoundError, _missing_group_message(
+        rule, missing[rule], needed[rule], checkpoint))
+  return [None if pair.rule in grouped and pair.tensor not in checkpoint else
+          check_pair(pair, checkpoint, options, problems) for pair in pairs]
+
+
+def _missing_group_message(rule: str, group: Sequence[_assignment_map.Pair],
+                           needed: int, checkpoint: _sources.Checkpoint) -> str:
+  tensors = [p.tensor for p in group]
+  hint = (_moved_scope_hint(tensors, checkpoint) or
+          _errors.did_you_mean(tensors[0], checkpoint.shapes))
+  return ('Rule %r: %d of the %d tensors it needs are not in checkpoint %s: '
+          '%s (for variables %s).%s' % (
+              rule, len(group), needed, checkpoint.prefix,
+              _errors.preview(tensors, 5),
+              _errors.preview([p.target.name for p in group], 5), hint))
+
+
+def _moved_scope_hint(tensors: Sequence[str], checkpoint: _sources.Checkpoint,
+                      sample: int = 50) -> str:
+  """' The checkpoint holds them under ...' when one scope explains most.
+
+  For each of the first `sample` missing names, finds checkpoint names that
+  share its longest trailing path (e.g. 'old/layer/w' for 'new/layer/w') and
+  counts the (missing scope, checkpoint scope) replacements; a replacement
+  that explains at least half of them is suggested.
+  """
+  by_last: dict[str, list[str]] = {}
+  for name in checkpoint.shapes:
+    by_last.setdefault(name.rsplit('/', 1)[-1], []).append(name)
+  counts: collections.Counter[tuple[str, str]] = collections.Counter()
+  examples: dict[tuple[str, str], tuple[str, str]] = {}
+  tried = list(tensors[:sample])
+  for tensor in tried:
+    parts = tensor.split('/')
+    candidates = by_last.get(parts[-1], ())
+    for cut in range(len(parts)):
+      tail = '/'.join(parts[cut:])
+      hits = [c for c in candidates
+              if c == tail or c.endswith('/' + tail)]
+      if hits:
+        for hit in hits:
+          key = (tensor[:len(tensor) - len(tail)], hit[:len(hit) - len(tail)])
+          counts[key] += 1
+          examples.setdefault(key, (tensor, hit))
+        break
+  if not counts:
+    return ''
+  (missing_scope, ckpt_scope), count = counts.most_common(1)[0]
+  if count < max(2, (len(tried) + 1) // 2):
+    return ''
+  tensor, hit = examples[(missing_scope, ckpt_scope)]
+  return (' The checkpoint holds %d of the first %d under %r instead of %r '
+          '(e.g. %r for %r): did you mean that scope?' % (
+              count, len(tried), ckpt_scope or '/', missing_scope or '/', hit,
+              tensor))
 
 
 def check_conflicts(entries: Iterable[_plan.Entry],
@@ -174,10 +253,9 @@ def make_plan(sources: Sequence[Source],
         assignment_map, targets, problems,
         allow_unmatched=options.allow_unmatched, global_steps=global_steps,
         local_names=local_names, source=checkpoint.prefix)
-    for pair in pairs:
-      entry = check_pair(pair, checkpoint, options, problems)
-      if entry is not None:
-        entries.append(entry)
+    entries.extend(entry for entry in check_pairs(pairs, checkpoint, options,
+                                                  problems)
+                   if entry is not None)
   check_conflicts(entries, problems, earlier)
   problems.raise_if_any()
   return _plan.Plan(tuple(entries), num_variables=len(targets))

@@ -345,6 +345,9 @@ def _source_entries(settings: _settings.WarmStartSettings,
     if primary in vocab and name not in vocab:
       # A slot of a remapped variable follows its vocabulary.
       vocab[name] = _vocab.for_slot(vocab[primary])
+  plain = [pair for pair in pairs if pair.target.name not in vocab]
+  checked = dict(zip(map(id, plain), _planner.check_pairs(
+      plain, checkpoint, options, problems)))
   entries = []
   for pair in pairs:
     info = vocab.get(pair.target.name)
@@ -352,7 +355,7 @@ def _source_entries(settings: _settings.WarmStartSettings,
       entry = _vocab.plan_entry(pair.target, pair.tensor, checkpoint, info,
                                 options, problems, pair.rule)
     else:
-      entry = _planner.check_pair(pair, checkpoint, options, problems)
+      entry = checked[id(pair)]
     if entry is not None:
       entries.append(entry)
   return entries
