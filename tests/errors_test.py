@@ -142,6 +142,15 @@ class ProblemsTest(absltest.TestCase):
     self.assertEqual("tensor 't%03d' is missing" % (total - 1),
                      cm.exception.problems[-1])
 
+  def test_did_you_mean_stops_past_the_listed_problems(self):
+    problems = _errors.Problems()
+    self.assertEqual(" Did you mean: 'dense/kernel'?",
+                     problems.did_you_mean('dense/kernal', ['dense/kernel']))
+    for i in range(_errors.MAX_LISTED):
+      problems.add(_errors.VariableNotFoundError, 'problem %d' % i)
+    self.assertEqual('', problems.did_you_mean('dense/kernal',
+                                               ['dense/kernel']))
+
   def test_what_names_the_operation(self):
     problems = _errors.Problems('merge')
     problems.add(_errors.ConflictError, "'x' from two sources")

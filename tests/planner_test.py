@@ -376,6 +376,20 @@ class ManyMissingTensorsTest(tf.test.TestCase):
     self.assertIn('... and %d more' % (self._NUM - _errors.MAX_LISTED),
                   str(cm.exception))
 
+  def test_many_unknown_variable_names(self):
+    with tf.Graph().as_default() as g:
+      self._graph()
+      assignment_map = {'old/layer%03d/w' % i: 'nwe/layer%03d/w' % i
+                        for i in range(self._NUM)}
+      with self.assertRaises(warmstart.VariableNotFoundError) as cm:
+        _planner.make_plan([(self.prefix, assignment_map)], _STRICT, g)
+    problems = cm.exception.problems
+    self.assertLen(problems, self._NUM)
+    self.assertRegex(problems[0], r"no variable 'nwe/layer000/w' .*Did you "
+                     r"mean: 'new/layer000/w'")
+    self.assertNotIn('Did you mean', problems[-1])
+    self.assertIn("'nwe/layer299/w'", problems[-1])
+
   def test_settings_regex_groups_too(self):
     with tf.Graph().as_default():
       self._graph()

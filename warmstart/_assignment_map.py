@@ -133,7 +133,7 @@ def expand(assignment_map: AssignmentMap,
             _errors.UnmatchedRuleError,
             'Assignment map entry %r: no variable of the graph is under scope '
             '%r.%s Scopes in the graph: %s.' %
-            (rule, scope, _errors.did_you_mean(scope, _scope_names(targets)),
+            (rule, scope, problems.did_you_mean(scope, _scope_names(targets)),
              _errors.preview(_scope_names(targets))))
       for target in matched:
         pairs.append(Pair(ckpt_prefix + target.name[len(scope):], target, rule))
@@ -151,7 +151,7 @@ def expand(assignment_map: AssignmentMap,
       problems.add(
           _errors.VariableNotFoundError,
           'Assignment map entry %r: the graph has no variable %r (source %s).%s'
-          % (rule, name, source, _errors.did_you_mean(name, targets)))
+          % (rule, name, source, problems.did_you_mean(name, targets)))
       continue
     pairs.append(Pair(key, target, rule))
   return pairs

@@ -98,6 +98,17 @@ class Problems:
   def __len__(self) -> int:
     return len(self._problems)
 
+  def did_you_mean(self, name: str, candidates: Iterable[str]) -> str:
+    """`did_you_mean`, for a problem the message will list; else ''.
+
+    Each search scans every candidate: past `MAX_LISTED` problems (thousands
+    of wrong names in a generated map), the search would cost minutes for
+    suggestions nobody sees.
+    """
+    if len(self._problems) >= MAX_LISTED:
+      return ''
+    return did_you_mean(name, candidates)
+
   def raise_if_any(self) -> None:
     """Raises the first problem's class with the messages, if any.
 

@@ -54,11 +54,9 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
     reason = 'tensor %r is not in checkpoint %s' % (tensor, checkpoint.prefix)
     if options.skip_missing:
       return skipped_entry(target, checkpoint.prefix, tensor, pair.rule, reason)
-    # Each search scans every tensor name: only for problems that get listed.
-    hint = (_errors.did_you_mean(tensor, checkpoint.shapes)
-            if len(problems) < _errors.MAX_LISTED else '')
     problems.add(_errors.TensorNotFoundError, 'Variable %r (rule %r): %s.%s' %
-                 (target.name, pair.rule, reason, hint))
+                 (target.name, pair.rule, reason,
+                  problems.did_you_mean(tensor, checkpoint.shapes)))
     return None
   dims = tuple(checkpoint.shapes[tensor])
   ckpt_shape = _tensor_shape(dims)

@@ -168,7 +168,8 @@ class _Selector:
         _errors.UnmatchedRuleError,
         '%s matches no %svariable of the graph.%s%s Viable names: %s' %
         (rule, 'trainable ' if trainable_only else '', hint,
-         _errors.did_you_mean(pattern_text, viable), _errors.preview(viable)))
+         self.problems.did_you_mean(pattern_text, viable),
+         _errors.preview(viable)))
 
   def _by_objects(self, values: tuple[Any, ...]) -> None:
     groups: dict[str, list[Any]] = {}
@@ -227,7 +228,7 @@ class _Selector:
         self._unmatched(
             _errors.VariableNotFoundError,
             '%s names no variable of the graph.%s Selected variables: %s' %
-            (where, _errors.did_you_mean(key, self.targets),
+            (where, self.problems.did_you_mean(key, self.targets),
              _errors.preview(self.selected)))
 
   def select(self) -> dict[str, tuple[_variables.Target, str]]:
