@@ -376,6 +376,34 @@ class ManyMissingTensorsTest(tf.test.TestCase):
     self.assertIn('... and %d more' % (self._NUM - _errors.MAX_LISTED),
                   str(cm.exception))
 
+  def test_scope_hint_counts_each_missing_tensor_once(self):
+
+    def build_two_copies():
+      for scope in ('b', 'a'):
+        for i in range(12):
+          tf.compat.v1.get_variable('%s/layer%03d/w' % (scope, i), [2])
+
+    prefix, _ = test_util.save_checkpoint(self.create_tempdir().full_path,
+                                          build_two_copies)
+    with tf.Graph().as_default() as g:
+      for i in range(12):
+        tf.compat.v1.get_variable('new/layer%03d/w' % i, [2])
+      with self.assertRaisesRegex(
+          warmstart.TensorNotFoundError,
+          r"holds 12 of the first 12 under 'a/' instead of 'new/' \(e\.g\. "
+          r"'a/layer000/w' for 'new/layer000/w'\)"):
+        _planner.make_plan([(prefix, {'new/': 'new/'})], _STRICT, g)
+
+  def test_no_scope_hint_without_a_common_scope(self):
+    with tf.Graph().as_default() as g:
+      for i in range(12):
+        tf.compat.v1.get_variable('new/unrelated%02d' % i, [2])
+      with self.assertRaises(warmstart.TensorNotFoundError) as cm:
+        _planner.make_plan([(self.prefix, {'new/': 'new/'})], _STRICT, g)
+    self.assertRegex(str(cm.exception),
+                     r"^Rule 'new/: new/': 12 of the 12 tensors it needs")
+    self.assertNotIn('did you mean that scope', str(cm.exception))
+
   def test_many_unknown_variable_names(self):
     with tf.Graph().as_default() as g:
       self._graph()

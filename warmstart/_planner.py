@@ -93,8 +93,12 @@ _GROUP_MISSING_AT = 10
 def check_pairs(pairs: Sequence[_assignment_map.Pair],
                 checkpoint: _sources.Checkpoint, options: _options.Options,
                 problems: _errors.Problems) -> list[Optional[_plan.Entry]]:
-  """`check_pair` of each pair, in order; a rule's many missing tensors are
-  one problem, with where the checkpoint holds them if it does elsewhere."""
+  """Checks each pair (`check_pair`); returns their entries, in order.
+
+  A rule missing `_GROUP_MISSING_AT` tensors or more is one problem (not one
+  per variable) that says under which scope the checkpoint holds them, when
+  one scope explains most of them.
+  """
   missing: dict[str, list[_assignment_map.Pair]] = {}
   needed: collections.Counter[str] = collections.Counter()
   if not options.skip_missing:
@@ -146,10 +150,13 @@ def _moved_scope_hint(tensors: Sequence[str], checkpoint: _sources.Checkpoint,
       hits = [c for c in candidates
               if c == tail or c.endswith('/' + tail)]
       if hits:
-        for hit in hits:
-          key = (tensor[:len(tensor) - len(tail)], hit[:len(hit) - len(tail)])
-          counts[key] += 1
+        scope = tensor[:len(tensor) - len(tail)]
+        keys = {}  # Each replacement counts once per missing tensor.
+        for hit in sorted(hits):
+          keys.setdefault((scope, hit[:len(hit) - len(tail)]), hit)
+        for key, hit in keys.items():
           examples.setdefault(key, (tensor, hit))
+        counts.update(keys.keys())
         break
   if not counts:
     return ''
