@@ -300,6 +300,12 @@ class SourcesOfTest(tf.test.TestCase):
       _planner.sources_of('/ckpt/model', None)
 
 
+def _layers(scope, count, leaf='w'):
+  """Variables SCOPE/layerNNN/LEAF for NNN < count."""
+  for i in range(count):
+    tf.compat.v1.get_variable('%s/layer%03d/%s' % (scope, i, leaf), [2])
+
+
 class ManyMissingTensorsTest(tf.test.TestCase):
   """A wrong scope on a large model: one problem per rule, quickly."""
 
@@ -307,17 +313,11 @@ class ManyMissingTensorsTest(tf.test.TestCase):
 
   def setUp(self):
     super().setUp()
-
-    def build_a():
-      for i in range(self._NUM):
-        tf.compat.v1.get_variable('old/layer%03d/w' % i, [2])
-
     self.prefix, _ = test_util.save_checkpoint(
-        self.create_tempdir().full_path, build_a)
+        self.create_tempdir().full_path, lambda: _layers('old', self._NUM))
 
   def _graph(self, scope='new'):
-    for i in range(self._NUM):
-      tf.compat.v1.get_variable('%s/layer%03d/w' % (scope, i), [2])
+    _layers(scope, self._NUM)
 
   def test_wrong_scope_is_one_problem_naming_the_right_scope(self):
     with tf.Graph().as_default() as g:
@@ -336,19 +336,17 @@ class ManyMissingTensorsTest(tf.test.TestCase):
   def test_part_of_a_scope_missing(self):
     with tf.Graph().as_default() as g:
       self._graph(scope='old')
-      for i in range(12):
-        tf.compat.v1.get_variable('old/extra%02d/w' % i, [2])
+      _layers('old/extra', 12)
       with self.assertRaisesRegex(
           warmstart.TensorNotFoundError,
           r"^Rule 'old/: old/': 12 of the 312 tensors it needs are not in "
-          r"checkpoint .*'old/extra00/w'"):
+          r"checkpoint .*'old/extra/layer000/w'"):
         _planner.make_plan([(self.prefix, {'old/': 'old/'})], _STRICT, g)
 
   def test_a_few_missing_are_listed_one_by_one_with_suggestions(self):
     with tf.Graph().as_default() as g:
       self._graph(scope='old')
-      for i in range(9):
-        tf.compat.v1.get_variable('old/layer%03d/v' % i, [2])
+      _layers('old', 9, leaf='v')
       with self.assertRaises(warmstart.TensorNotFoundError) as cm:
         _planner.make_plan([(self.prefix, {'old/': 'old/'})], _STRICT, g)
     self.assertLen(cm.exception.problems, 9)
@@ -379,15 +377,13 @@ class ManyMissingTensorsTest(tf.test.TestCase):
   def test_scope_hint_counts_each_missing_tensor_once(self):
 
     def build_two_copies():
-      for scope in ('b', 'a'):
-        for i in range(12):
-          tf.compat.v1.get_variable('%s/layer%03d/w' % (scope, i), [2])
+      _layers('b', 12)
+      _layers('a', 12)
 
     prefix, _ = test_util.save_checkpoint(self.create_tempdir().full_path,
                                           build_two_copies)
     with tf.Graph().as_default() as g:
-      for i in range(12):
-        tf.compat.v1.get_variable('new/layer%03d/w' % i, [2])
+      _layers('new', 12)
       with self.assertRaisesRegex(
           warmstart.TensorNotFoundError,
           r"holds 12 of the first 12 under 'a/' instead of 'new/' \(e\.g\. "
