@@ -128,12 +128,21 @@ def _value(results: Results, scenario: str, method: str,
   return min(row.get('all_' + metric) or [row[metric]])
 
 
+def _ours_and(results: Results, scenario: str, other: str, metric: str
+             ) -> tuple[Optional[float], Optional[float]]:
+  """(ours, other's) best `metric`, or (None, None) unless both ran."""
+  ours, theirs = (_value(results, scenario, OURS, metric),
+                  _value(results, scenario, other, metric))
+  if ours is None or theirs is None:
+    return None, None
+  return ours, theirs
+
+
 def _faster_than(scenario: str, other: str, factor: float) -> Check:
   """Ours at least `factor` times faster than `other`."""
   def judge(results, metric):
-    ours, theirs = (_value(results, scenario, OURS, metric),
-                    _value(results, scenario, other, metric))
-    if ours is None or theirs is None:
+    ours, theirs = _ours_and(results, scenario, other, metric)
+    if ours is None:
       return None, 'not measured'
     detail = '%s %.2f s / ours %.2f s = %.2fx' % (other, theirs, ours,
                                                   theirs / ours)
@@ -150,9 +159,8 @@ def _faster_than(scenario: str, other: str, factor: float) -> Check:
 
 def _as_fast_as(scenario: str, other: str) -> Check:
   def judge(results, metric):
-    ours, theirs = (_value(results, scenario, OURS, metric),
-                    _value(results, scenario, other, metric))
-    if ours is None or theirs is None:
+    ours, theirs = _ours_and(results, scenario, other, metric)
+    if ours is None:
       return None, 'not measured'
     return ours <= theirs, 'ours %.2f s, %s %.2f s' % (ours, other, theirs)
   # Wall time only: parallel reads spend more CPU to finish sooner.
@@ -179,9 +187,8 @@ def _linear(scenario: str, small: str, factor: float) -> Check:
 
 def _peak_rss_at_most(scenario: str, other: str, factor: float) -> Check:
   def judge(results, metric):
-    ours, theirs = (_value(results, scenario, OURS, metric),
-                    _value(results, scenario, other, metric))
-    if ours is None or theirs is None:
+    ours, theirs = _ours_and(results, scenario, other, metric)
+    if ours is None:
       return None, 'not measured'
     return (ours <= factor * theirs,
             'ours %.0f MiB, %s %.0f MiB = %.2fx' % (ours, other, theirs,

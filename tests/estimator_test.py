@@ -26,6 +26,7 @@ import warmstart
 from warmstart import _estimator
 from warmstart import _report
 from warmstart import _settings
+from tests import test_util
 
 ModeKeys = tf.estimator.ModeKeys
 WarmStartSettings = _settings.WarmStartSettings
@@ -101,11 +102,16 @@ def _warm_start_restores(graph):
           if op.type == 'RestoreV2' and op.name.startswith('warm_start')]
 
 
+def _variables_named(graph, *names):
+  """The named global variables of `graph`."""
+  variables = {v.op.name: v for v in graph.get_collection(
+      tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)}
+  return [variables[n] for n in names]
+
+
 def _read(session, *names):
   """Values of the named global variables of the session's graph."""
-  variables = {v.op.name: v for v in session.graph.get_collection(
-      tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)}
-  return session.run([variables[n] for n in names])
+  return session.run(_variables_named(session.graph, *names))
 
 
 def _write_vocab(path, tokens):
@@ -421,6 +427,34 @@ class EstimatorTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(np.full([2], _INIT), bias)
         self.assertLen(calls, 1)
         self.assertIsInstance(calls[0], tf.compat.v1.train.Scaffold)
+
+  def test_user_init_op_is_followed_by_the_custom_restores(self):
+    # An init op built by the model_fn runs neither the variables' new
+    # initializers nor warmstart.CUSTOM_RESTORES: init_fn must run both.
+    with tf.Graph().as_default() as graph:
+      tf.compat.v1.train.get_or_create_global_step()
+      tables = []
+
+      def scaffold_fn():
+        tables.append(test_util.PrivateVariable('custom/w', [3, 1]))
+        warmstart.register_custom_variable(tables[0])
+        return tf.compat.v1.train.Scaffold(
+            init_op=tf.compat.v1.global_variables_initializer())
+
+      settings = WarmStartSettings(
+          self.src['src1'], ['linear/w', 'custom/w'],
+          var_name_to_prev_var_name={'custom/w': 'linear/w'})
+      spec = _estimator.wrap_model_fn(
+          make_model_fn(scaffold_fn=scaffold_fn), settings)(
+              features=tf.constant(_X), labels=tf.constant(_Y),
+              mode=ModeKeys.TRAIN, config=None)
+      read = tables[0].read()
+      with tf.compat.v1.Session(graph=graph) as session:
+        session.run(spec.scaffold.init_op)
+        spec.scaffold.init_fn(session)
+        custom, w = session.run([read] + _variables_named(graph, 'linear/w'))
+    self.assertAllClose(self.ckpt['src1']['linear/w'], custom)
+    self.assertAllClose(self.ckpt['src1']['linear/w'], w)
 
   def test_collection_init_op_is_followed_by_the_restores(self):
     with tf.Graph().as_default() as graph:

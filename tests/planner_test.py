@@ -306,6 +306,35 @@ def _layers(scope, count, leaf='w'):
     tf.compat.v1.get_variable('%s/layer%03d/%s' % (scope, i, leaf), [2])
 
 
+class MovedScopeHintTest(tf.test.TestCase):
+
+  def _hint(self, missing, held):
+    checkpoint = _sources.Checkpoint(
+        prefix='/ckpt/model', origin='/ckpt/model',
+        shapes={name: (1,) for name in held},
+        dtypes={name: tf.float32 for name in held})
+    # pylint: disable-next=protected-access
+    return _planner._moved_scope_hint(missing, checkpoint)
+
+  def test_scope_explaining_most(self):
+    self.assertEqual(
+        " The checkpoint holds 3 of the first 4 under 'old/' instead of "
+        "'new/' (e.g. 'old/enc/a' for 'new/enc/a'): did you mean that scope?",
+        self._hint(['new/enc/a', 'new/enc/b', 'new/enc/c', 'new/enc/zz'],
+                   ['old/enc/a', 'old/enc/b', 'old/enc/c', 'old/head/w']))
+
+  def test_root_scope(self):
+    self.assertIn("under '/' instead of 'new/'",
+                  self._hint(['new/a', 'new/b'], ['a', 'b']))
+
+  def test_no_hint_below_half(self):
+    self.assertEqual('', self._hint(
+        ['new/a', 'new/b', 'new/c', 'new/d', 'new/e'], ['old/a', 'old/b']))
+
+  def test_no_hint_without_any_match(self):
+    self.assertEqual('', self._hint(['new/a', 'new/b'], ['old/x']))
+
+
 class ManyMissingTensorsTest(tf.test.TestCase):
   """A wrong scope on a large model: one problem per rule, quickly."""
 

@@ -40,35 +40,7 @@ def _partitioner(parts, axis=0):
   return tf.compat.v1.fixed_size_partitioner(parts, axis=axis)
 
 
-class _PrivateVariable(warmstart.CustomVariable):
-  """A value kept in a resource variable that no collection lists."""
-
-  def __init__(self, name, shape):
-    self._name = name
-    self._shape = tf.TensorShape(shape)
-    self.storage = tf.compat.v1.Variable(
-        tf.zeros(shape), name=name + '_storage', collections=[],
-        use_resource=True, trainable=False)
-    self.values = []
-
-  @property
-  def name(self):
-    return self._name
-
-  @property
-  def shape(self):
-    return self._shape
-
-  @property
-  def dtype(self):
-    return tf.float32
-
-  def restore_initializer(self, value):
-    self.values.append(value)
-    return self.storage.assign(value, read_value=False)
-
-  def read(self):
-    return self.storage.read_value()
+_PrivateVariable = test_util.PrivateVariable
 
 
 class _HashTableVariable(warmstart.CustomVariable):

@@ -17,6 +17,8 @@ from typing import Any, Optional
 import numpy as np
 import tensorflow as tf
 
+import warmstart
+
 
 def save_checkpoint(directory: str,
                     build: Callable[[], Any],
@@ -113,3 +115,38 @@ def build_tf_docstring_source() -> None:
     tf.compat.v1.get_variable('var2', [50, 4])
   with tf.compat.v1.variable_scope('old_scope_2'):
     tf.compat.v1.get_variable('var3', [100, 100])
+
+
+class PrivateVariable(warmstart.CustomVariable):
+  """A custom variable kept in a resource variable that no collection lists.
+
+  Records each value handed to `restore_initializer` in `values`.
+  """
+
+  def __init__(self, name: str, shape: Any, dtype: tf.DType = tf.float32):
+    self._name = name
+    self._shape = tf.TensorShape(shape)
+    self._dtype = dtype
+    self.storage = tf.compat.v1.Variable(
+        tf.zeros(shape, dtype), name=name + '_storage', collections=[],
+        use_resource=True, trainable=False)
+    self.values = []
+
+  @property
+  def name(self) -> str:
+    return self._name
+
+  @property
+  def shape(self) -> tf.TensorShape:
+    return self._shape
+
+  @property
+  def dtype(self) -> tf.DType:
+    return self._dtype
+
+  def restore_initializer(self, value: tf.Tensor) -> tf.Operation:
+    self.values.append(value)
+    return self.storage.assign(value, read_value=False)
+
+  def read(self) -> tf.Tensor:
+    return self.storage.read_value()

@@ -16,31 +16,7 @@ from tests import test_util
 _CPUS = test_util.configure_logical_cpus(2)
 
 
-class _Table(warmstart.CustomVariable):
-  """A CustomVariable backed by a plain resource variable."""
-
-  def __init__(self, name, shape, dtype=tf.float32):
-    self._name = name
-    self._shape = tf.TensorShape(shape)
-    self._dtype = dtype
-    self.storage = tf.compat.v1.Variable(
-        tf.zeros(shape, dtype), name=name + '_storage', use_resource=True,
-        collections=[])
-
-  @property
-  def name(self):
-    return self._name
-
-  @property
-  def shape(self):
-    return self._shape
-
-  @property
-  def dtype(self):
-    return self._dtype
-
-  def restore_initializer(self, value):
-    return self.storage.assign(value).op
+_Table = test_util.PrivateVariable
 
 
 def _part_names(target):
@@ -244,7 +220,7 @@ class CollectTest(tf.test.TestCase):
       warmstart.register_custom_variable(_Table('emb/table', [3, 2]))
       with self.assertRaisesRegex(
           warmstart.ConflictError,
-          r"Custom variable 'emb/table' \(_Table\) has the name of a "
+          r"Custom variable 'emb/table' \(PrivateVariable\) has the name of a "
           r'variable of the graph'):
         _variables.collect(g)
       with self.assertRaisesRegex(warmstart.ConflictError, "'emb/table'"):
@@ -256,7 +232,7 @@ class CollectTest(tf.test.TestCase):
       warmstart.register_custom_variable(_Table('t', [2]))
       with self.assertRaisesRegex(
           warmstart.ConflictError,
-          r"Custom variable 't' \(_Table\) has the name of another "
+          r"Custom variable 't' \(PrivateVariable\) has the name of another "
           r'registered custom variable'):
         _variables.collect(g)
 

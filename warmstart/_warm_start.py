@@ -346,9 +346,11 @@ def _source_entries(settings: _settings.WarmStartSettings,
     if primary in vocab and name not in vocab:
       # A slot of a remapped variable follows its vocabulary.
       vocab[name] = _vocab.for_slot(vocab[primary])
-  plain = [pair for pair in pairs if pair.target.name not in vocab]
-  checked = dict(zip(map(id, plain), _planner.check_pairs(
-      plain, checkpoint, options, problems)))
+  # The pairs without vocabulary are checked together (in order), so a rule
+  # missing many tensors is reported once.
+  checked = iter(_planner.check_pairs(
+      [pair for pair in pairs if pair.target.name not in vocab], checkpoint,
+      options, problems))
   entries = []
   for pair in pairs:
     info = vocab.get(pair.target.name)
@@ -356,7 +358,7 @@ def _source_entries(settings: _settings.WarmStartSettings,
       entry = _vocab.plan_entry(pair.target, pair.tensor, checkpoint, info,
                                 options, problems, pair.rule)
     else:
-      entry = checked[id(pair)]
+      entry = next(checked)
     if entry is not None:
       entries.append(entry)
   return entries
