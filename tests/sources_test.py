@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 import warmstart
+from warmstart import _index
 from warmstart import _sources
 from tests import test_util
 
@@ -119,6 +120,36 @@ class ResolveTest(tf.test.TestCase):
     with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
                                 re.escape(repr(directory))):
       _sources.load(directory)
+    state_file = os.path.join(directory, 'checkpoint')
+    with self.assertRaisesRegex(
+        warmstart.CheckpointNotFoundError,
+        re.escape("state file %r names 'model.ckpt-7'" % state_file) +
+        '.*holds no checkpoint files'):
+      _sources.load(directory)
+
+  def test_stale_state_file_lists_what_is_there(self):
+    directory = self.create_tempdir('stale').full_path
+    test_util.save_checkpoint(directory, _build_small, global_step=9)
+    test_util.save_checkpoint(directory, _build_small, global_step=10)
+    for step in (9, 10):  # Same mtime: the higher step comes first.
+      os.utime(os.path.join(directory, 'model.ckpt-%d.index' % step),
+               ns=(10**9, 10**9))
+    with open(os.path.join(directory, 'checkpoint'), 'w') as f:
+      f.write('model_checkpoint_path: "model.ckpt-7"\n')
+    with self.assertRaisesRegex(
+        warmstart.CheckpointNotFoundError,
+        re.escape("names 'model.ckpt-7' (%s.index), which does not exist" %
+                  os.path.join(directory, 'model.ckpt-7')) +
+        ".*newest first: 'model.ckpt-10', 'model.ckpt-9'. Pass one "
+        'explicitly, e.g. ' + re.escape(repr(os.path.join(directory,
+                                                          'model.ckpt-10')))):
+      _sources.load(directory)
+
+  def test_prefix_before_directory(self):
+    # Filesystems such as ram:// call any prefix of a file name a directory.
+    with mock.patch.object(tf.io.gfile, 'isdir', return_value=True):
+      self.assertEqual(self.prefix, _sources.resolve_prefix(self.prefix))
+      self.assertEqual(self.prefix, _sources.load(self.prefix).prefix)
 
   def test_missing_path_suggests_a_nearby_prefix(self):
     missing = os.path.join(self.dir, 'model.ckpt-10')
@@ -213,6 +244,60 @@ class IndexTest(tf.test.TestCase):
       checkpoint.num_bytes('nope')
 
 
+class DataFilesTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.prefix, _ = test_util.save_checkpoint(
+        self.create_tempdir().full_path, _build_small)
+
+  def test_layout_is_read_once_and_files_checked_every_load(self):
+    with mock.patch.object(_index, 'read_index',
+                           wraps=_index.read_index) as read, \
+        mock.patch.object(_sources, '_check_data_files',
+                          wraps=_sources._check_data_files) as check:
+      for _ in range(3):
+        _sources.load(self.prefix)
+    self.assertEqual(1, read.call_count)
+    self.assertEqual(3, check.call_count)
+
+  def test_index_the_reader_cannot_parse_loads_unchecked(self):
+    error = _index.FormatError('compression type 1')
+    with mock.patch.object(_index, 'layout', side_effect=error), \
+        self.assertLogs(level='WARNING') as logs:
+      checkpoint = _sources.load(self.prefix)
+    self.assertIn('dense/kernel', checkpoint)
+    self.assertRegex('\n'.join(logs.output),
+                     'Cannot check the data files of .*compression type 1')
+
+  def test_data_file_that_cannot_be_read(self):
+    stat = tf.io.gfile.stat
+
+    def denied(path):
+      if '.data-' in path:
+        raise tf.errors.PermissionDeniedError(None, None, 'no access')
+      return stat(path)
+
+    with mock.patch.object(tf.io.gfile, 'stat', side_effect=denied):
+      with self.assertRaisesRegex(
+          warmstart.CheckpointNotFoundError,
+          re.escape("data file '%s.data-00000-of-00001' cannot be read: no "
+                    'access' % self.prefix)):
+        _sources.load(self.prefix)
+
+  def test_v1_checkpoint_has_no_index_to_check(self):
+    directory = self.create_tempdir().full_path
+    with tf.Graph().as_default():
+      _build_small()
+      saver = tf.compat.v1.train.Saver(
+          write_version=tf.compat.v1.train.SaverDef.V1)
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        prefix = saver.save(sess, os.path.join(directory, 'v1.ckpt'))
+    self.assertFalse(os.path.exists(prefix + '.index'))
+    self.assertEqual((2, 3), _sources.load(prefix).shapes['dense/kernel'])
+
+
 class CacheTest(tf.test.TestCase):
 
   def _spy(self):
@@ -262,6 +347,29 @@ class CacheTest(tf.test.TestCase):
     self.assertEqual({'other/w': (4, 1), 'other/b': (1,)},
                      dict(after.shapes))
     self.assertEqual(tf.float64, after.dtypes['other/b'])
+
+  def test_no_cache_where_the_filesystem_records_no_mtime(self):
+    # ram:// reports mtime 0: a rewrite of the same size would look unchanged.
+    local = self.create_tempdir().full_path
+    ram = 'ram://sources_test_no_mtime'
+    prefix = ram + '/model.ckpt'
+    tf.io.gfile.makedirs(ram)
+    self.addCleanup(tf.io.gfile.rmtree, ram)
+
+    def copy(build):
+      source, _ = test_util.save_checkpoint(local, build)
+      for suffix in ('.index', '.data-00000-of-00001'):
+        if tf.io.gfile.exists(prefix + suffix):
+          tf.io.gfile.remove(prefix + suffix)  # ram:// appends otherwise.
+        tf.io.gfile.copy(source + suffix, prefix + suffix)
+      return tf.io.gfile.stat(prefix + '.index')
+
+    first = copy(lambda: tf.compat.v1.get_variable('w', [2, 3]))
+    self.assertEqual(0, first.mtime_nsec)
+    self.assertEqual((2, 3), _sources.load(prefix).shapes['w'])
+    second = copy(lambda: tf.compat.v1.get_variable('w', [3, 2]))
+    self.assertEqual(first.length, second.length)
+    self.assertEqual((3, 2), _sources.load(prefix).shapes['w'])
 
 
 if __name__ == '__main__':

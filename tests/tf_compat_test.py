@@ -12,6 +12,7 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
+from warmstart import _index
 from warmstart import _tf_compat
 from tests import test_util
 
@@ -342,6 +343,32 @@ class BatchedHandlesTest(tf.test.TestCase):
       self.assertIsNone(_tf_compat.batched_handles([a.handle, anonymous]))
       self.assertIsNone(
           _tf_compat.batched_handles([a.handle, tf.constant(0.0)]))
+
+
+
+class TensorBundleProtosTest(tf.test.TestCase):
+  """`warmstart._index` parses a checkpoint index's values with these."""
+
+  def test_field_numbers_of_the_index_format(self):
+    header_proto, entry_proto = _tf_compat.tensor_bundle_protos()
+    header = header_proto.DESCRIPTOR.fields_by_name
+    self.assertEqual(1, header['num_shards'].number)
+    entry = entry_proto.DESCRIPTOR.fields_by_name
+    self.assertEqual({'shard_id': 3, 'offset': 4, 'size': 5, 'slices': 7},
+                     {name: entry[name].number
+                      for name in ('shard_id', 'offset', 'size', 'slices')})
+
+  def test_parses_what_tf_writes(self):
+    prefix, values = test_util.save_checkpoint(
+        self.get_temp_dir(), lambda: tf.compat.v1.get_variable('w', [3, 4]))
+    header_proto, entry_proto = _tf_compat.tensor_bundle_protos()
+    entries = dict(_index.table_entries(_index.read_index(prefix + '.index')))
+    self.assertEqual(1, header_proto.FromString(entries[b'']).num_shards)
+    entry = entry_proto.FromString(entries[b'w'])
+    self.assertEqual((0, 0, values['w'].nbytes),
+                     (entry.shard_id, entry.offset, entry.size))
+    self.assertEqual(tf.float32.as_datatype_enum, entry.dtype)
+    self.assertEqual([3, 4], [d.size for d in entry.shape.dim])
 
 
 if __name__ == '__main__':

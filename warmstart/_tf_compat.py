@@ -179,3 +179,15 @@ def batched_handles(handles: list[tf.Tensor]) -> Optional[list[tf.Tensor]]:
   except (ValueError, TypeError, AttributeError, tf.errors.OpError):
     return None
   return list(op.outputs)
+
+
+def tensor_bundle_protos() -> tuple[type, type]:
+  """Returns TF's `(BundleHeaderProto, BundleEntryProto)` classes.
+
+  A checkpoint index maps the empty key to a header (`num_shards`) and each
+  tensor to an entry (`shard_id`, `offset`, `size`); `warmstart._index` reads
+  them to check the data files. The generated module is not exported under
+  `tf.*`; `tests/tf_compat_test.py` pins the fields used.
+  """
+  from tensorflow.core.protobuf import tensor_bundle_pb2  # pylint: disable=g-import-not-at-top
+  return tensor_bundle_pb2.BundleHeaderProto, tensor_bundle_pb2.BundleEntryProto
