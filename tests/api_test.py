@@ -16,6 +16,25 @@ import tensorflow as tf
 
 import warmstart
 
+_FLAGS_PUBLIC = [
+    'DEFAULT_VARS',
+    'EXCLUDE',
+    'FLAG_NAMES',
+    'FROM',
+    'MAP',
+    'MAP_SYNTAX',
+    'MapEntry',
+    'OPTION_FLAGS',
+    'POLICIES',
+    'VARS',
+    'define_flags',
+    'maps_by_source',
+    'parse_map_entry',
+    'settings_from_flags',
+    'settings_from_strings',
+    'vars_regex',
+]
+
 _PUBLIC = [
     'CUSTOM_RESTORES',
     'CheckpointNotFoundError',
@@ -26,6 +45,7 @@ _PUBLIC = [
     'MismatchError',
     'Options',
     'Plan',
+    'SCAFFOLD_INIT_COLLECTION',
     'SettingsError',
     'TensorNotFoundError',
     'UnmatchedRuleError',
@@ -96,6 +116,21 @@ class ApiTest(absltest.TestCase):
       if isinstance(value, types.ModuleType) and name not in _PUBLIC:
         self.assertStartsWith(name, '_')
         self.assertIs(value, importlib.import_module('warmstart.' + name))
+
+  def test_flags_all_is_pinned_and_sorted(self):
+    ws_flags = warmstart.flags
+    self.assertEqual(_FLAGS_PUBLIC, ws_flags.__all__)
+    namespace = {}
+    exec('from warmstart.flags import *', namespace)  # pylint: disable=exec-used
+    for name in _FLAGS_PUBLIC:
+      self.assertIs(getattr(ws_flags, name), namespace[name])
+    for name in dir(ws_flags):
+      if not name.startswith('_') and name not in _FLAGS_PUBLIC:
+        value = getattr(ws_flags, name)
+        # Only imported modules and typing helpers may be public otherwise.
+        self.assertTrue(
+            inspect.ismodule(value) or name in ('annotations', 'Optional'),
+            'warmstart.flags.%s is public but not in its __all__.' % name)
 
   def test_version(self):
     self.assertRegex(warmstart.__version__, r'^\d+\.\d+\.\d+')

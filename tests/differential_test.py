@@ -215,18 +215,6 @@ class _Placeholder:
 # --- TF's defects, pinned, next to warmstart's behaviour. -------------------
 
 
-def _build_docstring_target():
-  zeros = tf.compat.v1.zeros_initializer()
-  with tf.compat.v1.variable_scope('new_scope_1'):
-    var1 = tf.compat.v1.get_variable('var1', shape=[20, 2], initializer=zeros)
-  with tf.compat.v1.variable_scope('new_scope_2'):
-    var2 = tf.compat.v1.get_variable('var2', shape=[50, 4], initializer=zeros)
-    var3 = tf.compat.v1.get_variable(
-        name='var3', shape=[100, 100], initializer=zeros,
-        partitioner=lambda shape, dtype: [5, 1])
-  return {'var1': var1, 'var2': var2, 'var3': var3}
-
-
 class TfDefectsTest(tf.test.TestCase):
 
   def setUp(self):
@@ -236,7 +224,7 @@ class TfDefectsTest(tf.test.TestCase):
 
   def test_defect_1_scope_value_without_trailing_slash(self):
     with tf.Graph().as_default():
-      _build_docstring_target()
+      test_util.build_tf_docstring_target()
       with self.assertRaisesRegex(
           ValueError,
           r'Tensor old_scope_1/ew_scope_1/var1 \(ew_scope_1/var1 in '
@@ -244,7 +232,7 @@ class TfDefectsTest(tf.test.TestCase):
         tf.compat.v1.train.init_from_checkpoint(
             self.prefix, {'old_scope_1/': 'new_scope_1'})
     with tf.Graph().as_default() as g:
-      _build_docstring_target()
+      test_util.build_tf_docstring_target()
       warmstart.init_from_checkpoint(self.prefix,
                                      {'old_scope_1/': 'new_scope_1'})
       got = test_util.initialize(g)
@@ -253,14 +241,14 @@ class TfDefectsTest(tf.test.TestCase):
 
   def test_defect_2_partitioned_variable_object(self):
     with tf.Graph().as_default():
-      v = _build_docstring_target()
+      v = test_util.build_tf_docstring_target()
       with self.assertRaisesRegex(
           TypeError, re.escape("unsupported operand type(s) for +: "
                                "'PartitionedVariable' and 'str'")):
         tf.compat.v1.train.init_from_checkpoint(
             self.prefix, {'old_scope_2/var3': v['var3']})
     with tf.Graph().as_default() as g:
-      v = _build_docstring_target()
+      v = test_util.build_tf_docstring_target()
       warmstart.init_from_checkpoint(self.prefix,
                                      {'old_scope_2/var3': v['var3']})
       got = test_util.initialize(g)
@@ -337,14 +325,14 @@ class TfDefectsTest(tf.test.TestCase):
 
   def test_defect_5_scope_map_matching_nothing(self):
     with tf.Graph().as_default() as g:
-      _build_docstring_target()
+      test_util.build_tf_docstring_target()
       tf.compat.v1.train.init_from_checkpoint(self.prefix,
                                               {'old_scope_1/': 'new_scope3/'})
       self.assertEmpty(_restore_ops(g))  # Silently nothing.
       theirs = test_util.initialize(g)
     self.assertAllClose(np.zeros([20, 2]), theirs['new_scope_1/var1'])
     with tf.Graph().as_default():
-      _build_docstring_target()
+      test_util.build_tf_docstring_target()
       with self.assertRaisesRegex(warmstart.UnmatchedRuleError,
                                   r"'new_scope3/'.*Did you mean"):
         warmstart.init_from_checkpoint(self.prefix,
@@ -352,7 +340,7 @@ class TfDefectsTest(tf.test.TestCase):
 
   def test_defect_6_missing_tensor_message(self):
     with tf.Graph().as_default():
-      _build_docstring_target()
+      test_util.build_tf_docstring_target()
       # TF dumps the checkpoint's whole name -> shape map, suggests nothing.
       with self.assertRaisesRegex(
           ValueError,
@@ -375,7 +363,7 @@ class TfDefectsTest(tf.test.TestCase):
     for name, init in (('tf', tf.compat.v1.train.init_from_checkpoint),
                        ('ours', warmstart.init_from_checkpoint)):
       with tf.Graph().as_default() as g:
-        _build_docstring_target()
+        test_util.build_tf_docstring_target()
         step_input = tf.compat.v1.placeholder(tf.float32, [], name='step_input')
         with tf.control_dependencies([step_input]):
           init(self.prefix, {'old_scope_1/': 'new_scope_1/'})

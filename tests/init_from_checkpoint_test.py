@@ -26,19 +26,6 @@ def _const(value):
   return tf.compat.v1.constant_initializer(value)
 
 
-def _build_docstring_target():
-  """The graph of TF's docstring example, plus one variable no map selects."""
-  with tf.compat.v1.variable_scope('new_scope_1'):
-    var1 = tf.compat.v1.get_variable('var1', shape=[20, 2], initializer=_ZEROS)
-  with tf.compat.v1.variable_scope('new_scope_2'):
-    var2 = tf.compat.v1.get_variable('var2', shape=[50, 4], initializer=_ZEROS)
-    var3 = tf.compat.v1.get_variable(
-        name='var3', shape=[100, 100], initializer=_ZEROS,
-        partitioner=lambda shape, dtype: [5, 1])
-  tf.compat.v1.get_variable('other/keep', [3], initializer=_const(3.0))
-  return {'var1': var1, 'var2': var2, 'var3': var3}
-
-
 # Initial values of the docstring target (what "unchanged" means).
 _DOCSTRING_INITIAL = {
     'new_scope_1/var1': np.zeros([20, 2]),
@@ -108,7 +95,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
                                              test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
-      variables = _build_docstring_target()
+      variables = test_util.build_tf_docstring_target(unmapped=True)
       plan = warmstart.init_from_checkpoint(prefix, make_map(variables))
       got = test_util.initialize(g)
     self.assertWarmStarted(got, ckpt, restored, _DOCSTRING_INITIAL)
@@ -124,7 +111,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
                                              test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
-      v = _build_docstring_target()
+      v = test_util.build_tf_docstring_target(unmapped=True)
       warmstart.init_from_checkpoint(prefix, {'old_scope_1/': 'new_scope_1/'})
       warmstart.init_from_checkpoint(prefix, {'old_scope_1/var2': v['var2']})
       warmstart.init_from_checkpoint(prefix,
@@ -213,7 +200,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
                                              test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       copy = tf.compat.v1.get_variable(
           'copy/var1', [20, 2], initializer=_const(1.0))
       plan = warmstart.init_from_checkpoint(
@@ -231,7 +218,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
                                              test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
-      v = _build_docstring_target()
+      v = test_util.build_tf_docstring_target(unmapped=True)
       part1 = list(v['var3'])[1]
       warmstart.init_from_checkpoint(prefix, {'old_scope_2/var3': part1})
       got = test_util.initialize(g)
@@ -276,7 +263,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     # TF defect 5: TF silently restores nothing.
     prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       with self.assertRaisesRegex(
           warmstart.UnmatchedRuleError,
           r"'old_scope_1/: new_scope1/'.*no variable of the graph is under "
@@ -292,7 +279,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
         'old_scope_1/var1': 'new_scope_1/var1'
     }
     with tf.Graph().as_default() as g:
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       with self.assertRaisesRegex(warmstart.UnmatchedRuleError, "'nowhere/'"):
         warmstart.init_from_checkpoint(prefix, assignment_map)
       plan = warmstart.init_from_checkpoint(
@@ -308,7 +295,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     prefix2, _ = test_util.save_checkpoint(
         self._dir(), test_util.build_tf_docstring_source, seed=2)
     with tf.Graph().as_default() as g:
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       warmstart.init_from_checkpoint(prefix1, {'old_scope_1/': 'new_scope_1/'})
       with self.assertRaisesRegex(
           warmstart.ConflictError,
@@ -325,7 +312,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
   def test_two_rules_of_one_map_claiming_one_variable_raise_conflict(self):
     prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       with self.assertRaisesRegex(
           warmstart.ConflictError,
           r"'new_scope_1/var1' is claimed twice.*rule 'old_scope_1/var1: "
@@ -339,7 +326,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     # TF defect 6: TF names no close match.
     prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default():
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       with self.assertRaisesRegex(
           warmstart.VariableNotFoundError,
           r"the graph has no variable 'new_scope_1/varr1'.* Did you mean: "
@@ -350,7 +337,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
   def test_missing_tensor_names_it_and_suggests(self):
     prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default():
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       with self.assertRaisesRegex(
           warmstart.TensorNotFoundError,
           r"'new_scope_1/var1'.*tensor 'old_scope_1/vr1' is not in checkpoint "
@@ -367,7 +354,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     test_util.save_checkpoint(directory, test_util.build_tf_docstring_source, global_step=1)
     missing = os.path.join(directory, 'model.ckpt-2')
     with tf.Graph().as_default():
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       with self.assertRaisesRegex(
           warmstart.CheckpointNotFoundError,
           r"No checkpoint at %s.* Did you mean: 'model.ckpt-1'" %
@@ -393,7 +380,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
   def test_errors_are_value_errors_like_tf(self):
     prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default():
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       with self.assertRaisesRegex(ValueError, 'nowhere/'):
         warmstart.init_from_checkpoint(prefix, {'old_scope_1/': 'nowhere/'})
 
@@ -580,7 +567,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
   def test_returned_plan(self):
     prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default():
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       plan = warmstart.init_from_checkpoint(prefix, {
           'old_scope_1/var1': 'new_scope_1/var1',
           'old_scope_2/var3': 'new_scope_2/var3',
@@ -616,7 +603,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
                                              test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
-      v = _build_docstring_target()
+      v = test_util.build_tf_docstring_target(unmapped=True)
       initializer = v['var1'].initializer
       num_ops = len(g.get_operations())
       plan = warmstart.make_plan(prefix, {'old_scope_1/': 'new_scope_1/'})
@@ -634,7 +621,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
   def test_make_plan_sees_earlier_warm_starts(self):
     prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       warmstart.init_from_checkpoint(prefix, {'old_scope_1/': 'new_scope_1/'})
     with self.assertRaisesRegex(warmstart.ConflictError, "'new_scope_1/var1'"):
       warmstart.make_plan(prefix, {'old_scope_1/var1': 'new_scope_1/var1'},
@@ -643,7 +630,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
   def test_options_object_and_keywords(self):
     prefix, _ = test_util.save_checkpoint(self._dir(), test_util.build_tf_docstring_source)
     with tf.Graph().as_default():
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       with self.assertRaisesRegex(warmstart.SettingsError,
                                   r'skip_mising.*Did you mean.*skip_missing'):
         warmstart.init_from_checkpoint(prefix, {'/': '/'}, skip_mising=True)
@@ -659,7 +646,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
                                              test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
       step_input = tf.compat.v1.placeholder(tf.float32, [], name='step_input')
       with tf.control_dependencies([step_input]):
         warmstart.init_from_checkpoint(prefix, {'old_scope_1/': 'new_scope_1/'})
@@ -671,7 +658,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
                                              test_util.build_tf_docstring_source)
     with tf.Graph().as_default() as g:
-      _build_docstring_target()
+      test_util.build_tf_docstring_target(unmapped=True)
 
       def branch():
         warmstart.init_from_checkpoint(prefix, {'old_scope_1/': 'new_scope_1/'})

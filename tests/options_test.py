@@ -106,8 +106,8 @@ class MakeTest(absltest.TestCase):
     with self.assertRaisesRegex(
         warmstart.SettingsError,
         r"Unknown option\(s\) skip_mising\. Did you mean: 'skip_missing'.*"
-        'Valid options: allow_unmatched, max_chunk_bytes, skip_mismatched, '
-        'skip_missing'):
+        'Valid options: allow_unmatched, include_global_step, include_slots, '
+        'max_chunk_bytes, skip_mismatched, skip_missing'):
       _options.make(skip_mising=True)
 
   def test_unknown_options_are_all_named(self):

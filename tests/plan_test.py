@@ -9,7 +9,7 @@ import tensorflow as tf
 import warmstart
 from warmstart import _options
 from warmstart import _plan
-from warmstart import _planner
+from warmstart import _planning
 from tests import test_util
 
 
@@ -26,7 +26,7 @@ def _entries():
       _plan.Entry(variable='words', shape=(None, 8), dtype='string',
                   source='/ckpt/c', tensor='vocab_emb', action='vocab_remap',
                   rule='vocab', reason='remapped 3 of 5 rows',
-                  options={'old_vocab': '/v/old.txt', 'num_oov': 1}),
+                  action_params={'old_vocab': '/v/old.txt', 'num_oov': 1}),
   )
 
 
@@ -41,7 +41,7 @@ class EntryTest(tf.test.TestCase):
     self.assertFalse(entry.skipped)
     self.assertEqual('', entry.rule)
     self.assertEqual('', entry.reason)
-    self.assertEqual({}, entry.options)
+    self.assertEqual({}, entry.action_params)
     self.assertIsNone(entry.target)
     self.assertIs(warmstart.Entry, _plan.Entry)
 
@@ -160,7 +160,7 @@ class PlanTest(tf.test.TestCase):
     self.assertEqual(self.plan.table(), back.table())
     self.assertEqual(text, back.to_json())
     self.assertEqual({'old_vocab': '/v/old.txt', 'num_oov': 1},
-                     back.entry('words').options)
+                     back.entry('words').action_params)
     self.assertNotIn('\n', self.plan.to_json(indent=None))
 
   def test_merged_and_concat(self):
@@ -195,7 +195,7 @@ class RealPlanTest(tf.test.TestCase):
       tf.compat.v1.get_variable('dense/bias', [2])
       tf.compat.v1.get_variable(
           'emb', [6, 2], partitioner=tf.compat.v1.fixed_size_partitioner(3))
-      plan = _planner.make_plan(
+      plan = _planning.plan_map_sources(
           [(prefix, {'/': '/'})], _options.Options(skip_missing=True), g)
     self.assertEqual(['dense/kernel', 'dense/bias', 'emb'],
                      [e.variable for e in plan])

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import warmstart
 from tests import test_util
+from warmstart import _assign
 from warmstart import _restore
 from warmstart import _tf_compat
 
@@ -387,7 +388,7 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
 
     def builder(entry):
       seen.append((entry.variable, gc.isenabled()))
-      _restore.assign_op(
+      _assign.assign_op(
           entry.target.parts[0], tf.zeros(entry.target.shape))
 
     _restore.register_action('gc_probe', builder)
@@ -460,7 +461,7 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
         value = tf.raw_ops.RestoreV2(
             prefix=entry.source, tensor_names=[entry.tensor],
             shape_and_slices=[''], dtypes=[tf.float32])[0]
-      value = value * entry.options['factor']
+      value = value * entry.action_params['factor']
       _tf_compat.set_initializer(
           part, part.assign(value, read_value=False), value)
 
@@ -471,7 +472,7 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
       self._small_target()
       plan = warmstart.make_plan(prefix, {'w': 'w', 'u': 'u'})
       scaled = dataclasses.replace(
-          plan.entry('w'), action='test_scale', options={'factor': 3.0})
+          plan.entry('w'), action='test_scale', action_params={'factor': 3.0})
       warmstart.apply_plan(warmstart.Plan((scaled, plan.entry('u')), 2))
       self.assertLen(_restore_ops(g), 2)  # The builder's and the batched one.
       got = test_util.initialize(g)

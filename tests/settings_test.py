@@ -18,7 +18,7 @@ import tensorflow as tf
 
 import warmstart
 from warmstart import _settings
-from warmstart import _vocab
+from warmstart import _vocab_info
 
 WSS = _settings.WarmStartSettings
 
@@ -145,7 +145,7 @@ class WarmStartSettingsTest(tf.test.TestCase, parameterized.TestCase):
     tf_info = _tf_vocab(backup_initializer=tf.compat.v1.ones_initializer())
     s = WSS('/c', var_name_to_vocab_info={'emb:0': tf_info})
     info = s.var_name_to_vocab_info['emb']
-    self.assertIsInstance(info, _vocab.VocabInfo)
+    self.assertIsInstance(info, _vocab_info.VocabInfo)
     self.assertEqual(tuple(tf_info), tuple(info))
 
   @parameterized.named_parameters(

@@ -117,6 +117,53 @@ def build_tf_docstring_source() -> None:
     tf.compat.v1.get_variable('var3', [100, 100])
 
 
+def build_tf_docstring_target(unmapped: bool = False) -> dict[str, Any]:
+  """The target model of TF's `init_from_checkpoint` docstring example.
+
+  Zero-initialized new_scope_1/var1 [20, 2], new_scope_2/var2 [50, 4] and
+  new_scope_2/var3 [100, 100] in 5 partitions.
+
+  Args:
+    unmapped: Also make `other/keep` [3] (initialized to 3.0), which no map
+      of the example selects.
+
+  Returns:
+    {'var1': ..., 'var2': ..., 'var3': ...}: the variable objects.
+  """
+  zeros = tf.compat.v1.zeros_initializer()
+  with tf.compat.v1.variable_scope('new_scope_1'):
+    var1 = tf.compat.v1.get_variable('var1', shape=[20, 2], initializer=zeros)
+  with tf.compat.v1.variable_scope('new_scope_2'):
+    var2 = tf.compat.v1.get_variable('var2', shape=[50, 4], initializer=zeros)
+    var3 = tf.compat.v1.get_variable(
+        name='var3', shape=[100, 100], initializer=zeros,
+        partitioner=lambda shape, dtype: [5, 1])
+  if unmapped:
+    tf.compat.v1.get_variable(
+        'other/keep', [3], initializer=tf.compat.v1.constant_initializer(3.0))
+  return {'var1': var1, 'var2': var2, 'var3': var3}
+
+
+def run_graph(build: Callable[[], Any],
+              warm: Optional[Callable[[], Any]] = None,
+              seed: int = 2) -> tuple[dict[str, np.ndarray], Any]:
+  """Builds a fresh graph (B), calls `warm()`, and initializes it.
+
+  Args:
+    build: Creates graph B's variables.
+    warm: The warm start to test (None: a cold start).
+    seed: Graph-level random seed of graph B.
+
+  Returns:
+    ({variable name: value} after the initializers, `warm()`'s result).
+  """
+  with tf.Graph().as_default() as graph:
+    tf.compat.v1.set_random_seed(seed)
+    build()
+    result = warm() if warm is not None else None
+    return initialize(graph), result
+
+
 class PrivateVariable(warmstart.CustomVariable):
   """A custom variable kept in a resource variable that no collection lists.
 

@@ -24,10 +24,11 @@ from warmstart import _plan
 from warmstart import _restore
 from warmstart import _settings
 from warmstart import _variables
-from warmstart import _vocab
+from warmstart import _vocab_info
+from warmstart import _vocab_remap
 from warmstart import _warm_start
 
-VocabInfo = _vocab.VocabInfo
+VocabInfo = _vocab_info.VocabInfo
 
 _OLD = ['a', 'b', 'c', 'd']
 _NEW = ['c', 'x', 'a', 'y', 'd', 'z']  # Grown and reordered.
@@ -81,11 +82,7 @@ class VocabTestCase(tf.test.TestCase, parameterized.TestCase):
                      old_size, init, axis)
 
   def run_b(self, build, warm=None, seed=2):
-    with tf.Graph().as_default() as g:
-      tf.compat.v1.set_random_seed(seed)
-      build()
-      result = warm() if warm is not None else None
-      return test_util.initialize(g), result
+    return test_util.run_graph(build, warm, seed)
 
   def differential(self, build, *args):
     """Runs TF's and our warm_start on graph B; they must agree exactly."""
@@ -148,31 +145,31 @@ class VocabInfoTest(VocabTestCase):
 
   def test_as_vocab_info(self):
     theirs = tf.compat.v1.train.VocabInfo('n.txt', 3, 1, 'o.txt', axis=1)
-    ours = _vocab.as_vocab_info(theirs, 'where')
+    ours = _vocab_info.as_vocab_info(theirs, 'where')
     self.assertIsInstance(ours, VocabInfo)
     self.assertEqual(tuple(theirs), tuple(ours))
-    self.assertIs(ours, _vocab.as_vocab_info(ours, 'where'))
+    self.assertIs(ours, _vocab_info.as_vocab_info(ours, 'where'))
     with self.assertRaisesRegex(warmstart.SettingsError,
                                 "here: VocabInfo.old_vocab must be"):
-      _vocab.as_vocab_info(
+      _vocab_info.as_vocab_info(
           tf.compat.v1.train.VocabInfo('n.txt', 3, 1, ''), 'here')
 
   def test_describe_initializer(self):
-    self.assertIsNone(_vocab.describe_initializer(None))
+    self.assertIsNone(_vocab_info.describe_initializer(None))
     self.assertEqual(
         "Constant(value=0.5)",
-        _vocab.describe_initializer(tf.keras.initializers.Constant(0.5)))
+        _vocab_info.describe_initializer(tf.keras.initializers.Constant(0.5)))
     self.assertIn('Zeros(dtype=',
-                  _vocab.describe_initializer(tf.compat.v1.zeros_initializer()))
+                  _vocab_info.describe_initializer(tf.compat.v1.zeros_initializer()))
 
     def my_init(shape, dtype=None, partition_info=None):
       del dtype, partition_info
       return tf.zeros(shape)
 
-    self.assertEqual('my_init', _vocab.describe_initializer(my_init))
+    self.assertEqual('my_init', _vocab_info.describe_initializer(my_init))
 
   def test_builder_is_registered(self):
-    self.assertIs(_vocab.build, _restore._ACTION_BUILDERS[_vocab.ACTION])  # pylint: disable=protected-access
+    self.assertIs(_vocab_remap.build, _restore._ACTION_BUILDERS[_vocab_remap.ACTION])  # pylint: disable=protected-access
 
 
 class DifferentialTest(VocabTestCase):
@@ -184,12 +181,12 @@ class DifferentialTest(VocabTestCase):
     expected = _remap_rows(self.ckpt['emb'], _OLD, _NEW, 1, 0.0)
     np.testing.assert_array_equal(expected, got['emb'])
     entry = plan.entry('emb')
-    self.assertEqual(_vocab.ACTION, entry.action)
+    self.assertEqual(_vocab_remap.ACTION, entry.action)
     self.assertEqual(
         {'new_vocab': self.vocab('new'), 'new_vocab_size': 6,
          'num_oov_buckets': 1, 'old_vocab': self.vocab('old'),
          'old_vocab_size': -1, 'backup_initializer': None, 'axis': 0,
-         'checkpoint_shape': [4, 3]}, dict(entry.options))
+         'checkpoint_shape': [4, 3]}, dict(entry.action_params))
 
   def test_old_vocab_size(self):
     build = lambda: tf.compat.v1.get_variable('emb', [8, 3])
@@ -217,7 +214,7 @@ class DifferentialTest(VocabTestCase):
         self.assertLess(np.max(np.abs(got['emb'][i])), 0.21)
         self.assertGreater(np.max(np.abs(got['emb'][i])), 0)
     self.assertIn('TruncatedNormal(',
-                  plan.entry('emb').options['backup_initializer'])
+                  plan.entry('emb').action_params['backup_initializer'])
 
   def test_axis_1_output_layer(self):
     build = lambda: tf.compat.v1.get_variable('out', [4, 5])
@@ -416,7 +413,7 @@ class SlotsTest(VocabTestCase):
         prefix, 'emb', {'emb': info}, include_slots=True))
     self.assertEqual(['emb', 'emb/Adagrad'], [e.variable for e in plan])
     self.assertEqual('own_initial_value',
-                     plan.entry('emb/Adagrad').options['backup_initializer'])
+                     plan.entry('emb/Adagrad').action_params['backup_initializer'])
     np.testing.assert_array_equal(
         _remap_rows(reader.get_tensor('emb'), _OLD, _NEW, 1, 1.0),
         got['emb'])
@@ -569,7 +566,7 @@ class PlanTest(VocabTestCase):
         assignment_map={'/': 'new/'})
     got, plan = self.run_b(build,
                            lambda: _warm_start.apply_settings(settings))
-    self.assertEqual(_vocab.ACTION, plan.entry('new/emb').action)
+    self.assertEqual(_vocab_remap.ACTION, plan.entry('new/emb').action)
     self.assertEqual('emb', plan.entry('new/emb').tensor)
     np.testing.assert_array_equal(
         _remap_rows(self.ckpt['emb'], _OLD, _NEW, 1, 0.0), got['new/emb'])
@@ -586,14 +583,14 @@ class PlanTest(VocabTestCase):
   def test_plan_json_and_foreign_entries(self):
     plan = self.plan(self.emb(), {'emb': self.info(6, 1)})
     entry = _plan.Plan.from_json(plan.to_json()).entry('emb')
-    self.assertEqual(_vocab.ACTION, entry.action)
-    self.assertEqual(plan.entry('emb').options, entry.options)
+    self.assertEqual(_vocab_remap.ACTION, entry.action)
+    self.assertEqual(plan.entry('emb').action_params, entry.action_params)
     # An entry that planning did not make cannot be built.
     with tf.Graph().as_default():
       target = _variables.target_of(tf.compat.v1.get_variable('emb', [7, 3]))
       foreign = _plan.Entry('emb', (7, 3), 'float32', self.prefix, 'emb',
-                            action=_vocab.ACTION, options=entry.options,
-                            target=target)
+                            action=_vocab_remap.ACTION,
+                            action_params=entry.action_params, target=target)
       with self.assertRaisesRegex(
           warmstart.SettingsError,
           "Plan entry 'emb' .*was not built by warmstart.VocabInfo planning"):

@@ -19,6 +19,7 @@ import tensorflow as tf
 import warmstart
 from tests import test_util
 from warmstart import _settings
+from warmstart import _slots
 from warmstart import _warm_start
 
 # Before anything initializes the TF runtime: two CPUs for MirroredStrategy.
@@ -102,12 +103,7 @@ class WarmStartTestCase(tf.test.TestCase):
                                      lambda: _model(_adam), seed=5)
 
   def run_b(self, build, warm=None, seed=2):
-    """Builds graph B, calls `warm()`, returns (values, warm's result)."""
-    with tf.Graph().as_default() as g:
-      tf.compat.v1.set_random_seed(seed)
-      build()
-      result = warm() if warm is not None else None
-      return test_util.initialize(g), result
+    return test_util.run_graph(build, warm, seed)
 
   def assertWarmStarted(self, got, fresh, ckpt, restored):
     """`restored` ({variable: tensor}) hold the checkpoint, all else `fresh`."""
@@ -364,7 +360,7 @@ class SlotsTest(WarmStartTestCase):
       tf.compat.v1.train.FtrlOptimizer(0.1).minimize(
           tf.reduce_sum(_var('dnn/kernel')))
       tf.compat.v1.get_variable('dnn/kernel_norm', [2], trainable=False)
-      aux = _warm_start.auxiliary_variables(warmstart._variables.collect())
+      aux = _slots.auxiliary_variables(warmstart._variables.collect())
     self.assertEqual('dnn/kernel', aux['dnn/kernel/Adam_1'])
     self.assertEqual('dnn/kernel', aux['dnn/kernel/Ftrl_1'])
     self.assertEqual('emb', aux['emb/Adam'])

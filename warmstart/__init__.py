@@ -4,14 +4,17 @@ Public API (everything else is private and may change):
 
 * `init_from_checkpoint`: drop-in for `tf.compat.v1.train.init_from_checkpoint`.
 * `make_plan`, `apply_plan`, `Plan`, `Entry`: the dry run and its result.
-* `Options`: strictness and read chunking.
+* `Options`: every option of every entry point (strictness, what is
+  selected beyond the rules, read chunking), declared once.
 * `WarmStartSettings`, `VocabInfo`, `warm_start`, `make_settings_plan`:
   `tf.estimator.WarmStartSettings` / `tf.compat.v1.train.warm_start`, checked.
 * `wrap_model_fn`, `WarmStartHook`: Estimator and MonitoredTrainingSession.
 * `write_plan`, `read_plan`: the plan kept next to a run.
 * `merge_checkpoints`: several checkpoints into a new one.
-* `CustomVariable`, `register_custom_variable`, `CUSTOM_RESTORES`: warm-start
-  your own variable types.
+* `CustomVariable`, `register_custom_variable`: warm-start your own variable
+  types; their restores join `SCAFFOLD_INIT_COLLECTION` (TF's
+  'saved_model_initializers', which a Scaffold's init op runs; also under
+  its earlier name `CUSTOM_RESTORES`).
 * `flags`: absl flags (`define_flags`, `settings_from_flags`).
 * `Error` and its subclasses.
 """
@@ -38,10 +41,11 @@ from warmstart._report import read_plan
 from warmstart._report import write_plan
 from warmstart._restore import apply_plan
 from warmstart._settings import WarmStartSettings
+from warmstart._tf_compat import SCAFFOLD_INIT_COLLECTION
 from warmstart._variables import CUSTOM_RESTORES
 from warmstart._variables import CustomVariable
 from warmstart._variables import register_custom_variable
-from warmstart._vocab import VocabInfo
+from warmstart._vocab_info import VocabInfo
 from warmstart._warm_start import apply_settings
 from warmstart._warm_start import make_settings_plan
 from warmstart._warm_start import warm_start
@@ -58,6 +62,7 @@ __all__ = [
     'MismatchError',
     'Options',
     'Plan',
+    'SCAFFOLD_INIT_COLLECTION',
     'SettingsError',
     'TensorNotFoundError',
     'UnmatchedRuleError',

@@ -21,7 +21,10 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
+from absl import logging
+
 from warmstart import _errors
+from warmstart import _names
 from warmstart import _variables
 
 AssignmentMap = Union[Mapping[str, Any], Iterable[tuple[str, Any]]]
@@ -128,13 +131,16 @@ def expand(assignment_map: AssignmentMap,
           if name.startswith(scope) and name not in global_steps and
           name not in local_names
       ]
-      if not matched and not allow_unmatched:
-        problems.add(
-            _errors.UnmatchedRuleError,
+      if not matched:
+        message = (
             'Assignment map entry %r: no variable of the graph is under scope '
-            '%r.%s Scopes in the graph: %s.' %
+            '%r.%s Scopes in the graph: %s' %
             (rule, scope, problems.did_you_mean(scope, _scope_names(targets)),
              _errors.preview(_scope_names(targets))))
+        if allow_unmatched:
+          logging.warning('%s; ignored (allow_unmatched=True).', message)
+        else:
+          problems.add(_errors.UnmatchedRuleError, message + '.')
       for target in matched:
         pairs.append(Pair(ckpt_prefix + target.name[len(scope):], target, rule))
       continue
@@ -145,7 +151,7 @@ def expand(assignment_map: AssignmentMap,
           'write %r to map a scope, or name one variable as the value.' %
           (rule, key, value, key + '/'))
       continue
-    name = value[:-2] if value.endswith(':0') else value
+    name = _names.strip_output(value)
     target = targets.get(name)
     if target is None:
       problems.add(

@@ -20,9 +20,9 @@ import argparse
 import contextlib
 import dataclasses
 import importlib
+import inspect
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
@@ -33,15 +33,16 @@ from absl import logging
 
 from warmstart import _errors
 from warmstart import _inspect
+from warmstart import _map_syntax
 from warmstart import _merge
+from warmstart import _object_graph
+from warmstart import _options
 from warmstart import _settings
+from warmstart import _slots
 from warmstart import _sources
 from warmstart import _warm_start
-from warmstart import flags as warmstart_flags
 
 PROG = 'warmstart'
-
-_OPTIMIZER_VARIABLE = re.compile(r'(^|/)beta[12]_power(_\d+)?$')
 
 
 class UsageError(Exception):
@@ -59,31 +60,65 @@ class _Parser(argparse.ArgumentParser):
     raise UsageError('%s (see %s --help)' % (message, self.prog))
 
 
+def _add_options(parser: argparse.ArgumentParser,
+                 declarations: Sequence[_options.Declaration]) -> None:
+  """One option per declaration: `--NAME` and its flag's name as an alias."""
+  for d in declarations:
+    names = ('--' + d.name, '--' + d.flag)
+    if d.kind == _options.BOOL:
+      parser.add_argument(*names, dest=d.name, action='store_true',
+                          help=d.help)
+    else:
+      parser.add_argument(*names, dest=d.name, type=_positive_int,
+                          default=d.default, metavar='BYTES',
+                          help='%s Default: %d.' % (d.help, d.default))
+
+
+def _positive_int(text: str) -> int:
+  try:
+    value = int(text)
+  except ValueError:
+    value = 0
+  if value <= 0:
+    raise argparse.ArgumentTypeError('must be a positive int, got %r' % text)
+  return value
+
+
 def _add_selection_options(parser: argparse.ArgumentParser) -> None:
-  """The options of `warmstart.flags`, under their names and short aliases."""
+  """The selection flags of `warmstart.flags` and every option.
+
+  Each under its flag's name and a short alias (`--from`, `--map`, ...).
+  """
   parser.add_argument(
-      '--from', '--' + warmstart_flags.FROM, dest='sources', action='append',
+      '--from', '--' + _map_syntax.FROM, dest='sources', action='append',
       required=True, metavar='PATH',
       help='Source checkpoint prefix, checkpoint directory or SavedModel '
       'directory. Repeat for several sources (0, 1, ... in order).')
   parser.add_argument(
-      '--map', '--' + warmstart_flags.MAP, dest='map', action='append',
+      '--map', '--' + _map_syntax.MAP, dest='map', action='append',
       default=[], metavar='ENTRY',
       help='Map entry %s, as an init_from_checkpoint assignment map entry '
-      '(scopes end with "/"). Repeatable.' % warmstart_flags.MAP_SYNTAX)
+      '(scopes end with "/"). Repeatable.' % _map_syntax.MAP_SYNTAX)
   parser.add_argument(
-      '--vars', '--' + warmstart_flags.VARS, dest='vars',
-      default=warmstart_flags.DEFAULT_VARS, metavar='REGEX',
+      '--vars', '--' + _map_syntax.VARS, dest='vars',
+      default=_map_syntax.DEFAULT_VARS, metavar='REGEX',
       help='Regex (re.match) of the variables to warm-start from sources '
       'without map entries (default: every trainable variable).')
   parser.add_argument(
-      '--exclude', '--' + warmstart_flags.EXCLUDE, dest='exclude',
+      '--exclude', '--' + _map_syntax.EXCLUDE, dest='exclude',
       action='append', default=[], metavar='REGEX',
       help='Regex (re.match) of variables not to warm-start. Repeatable.')
-  for flag, field in warmstart_flags.POLICIES.items():
-    parser.add_argument('--' + field, '--' + flag, dest=field,
-                        action='store_true',
-                        help='WarmStartSettings.%s=True.' % field)
+  _add_options(parser, _options.DECLARATIONS)
+
+
+def _given_options(args: argparse.Namespace,
+                   declarations: Sequence[_options.Declaration]
+                  ) -> dict[str, Any]:
+  return {d.name: getattr(args, d.name) for d in declarations}
+
+
+#: The options `merge` takes (those that say how merge applies them).
+_MERGE_OPTIONS = tuple(d for d in _options.DECLARATIONS if d.merge)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,14 +175,13 @@ def _parser() -> argparse.ArgumentParser:
       '--map', action='append', default=[], metavar='ENTRY',
       help='Rename %s: "enc/=teacher/enc/" renames a scope, "/=teacher/" puts '
       'a whole source under a scope, "w=v" one tensor. SOURCE_INDEX is needed '
-      'with several sources. Repeatable.' % warmstart_flags.MAP_SYNTAX.replace(
+      'with several sources. Repeatable.' % _map_syntax.MAP_SYNTAX.replace(
           'VAR_NAME_OR_SCOPE', 'NEW_NAME_OR_SCOPE'))
   merge.add_argument(
       '--exclude', action='append', default=[], metavar='REGEX',
       help='Leave out source tensors whose name this regex matches (re.match). '
       'Repeatable.')
-  merge.add_argument('--allow_unmatched', action='store_true',
-                     help='Allow renames and excludes that match nothing.')
+  _add_options(merge, _MERGE_OPTIONS)
   merge.add_argument('--overwrite', action='store_true',
                      help='Replace an existing output checkpoint.')
   merge.add_argument('--dry_run', action='store_true',
@@ -197,12 +231,12 @@ def _variables_from_checkpoint(checkpoint: _sources.Checkpoint) -> None:
   `<other tensor>/<suffix>` (an optimizer slot, a moving average) and Adam's
   `beta1_power`/`beta2_power` are not trainable.
   """
-  names = set(checkpoint.shapes) - {_merge.OBJECT_GRAPH}
+  names = set(checkpoint.shapes) - {_object_graph.OBJECT_GRAPH_KEY}
   for name in sorted(names):
     pieces = name.split('/')
     auxiliary = any('/'.join(pieces[:i]) in names
-                    for i in range(1, len(pieces))) or bool(
-                        _OPTIMIZER_VARIABLE.search(name))
+                    for i in range(1, len(pieces))) or (
+                        _slots.is_optimizer_variable(name))
     collections = [tf.compat.v1.GraphKeys.GLOBAL_VARIABLES]
     if name == 'global_step':
       collections.append(tf.compat.v1.GraphKeys.GLOBAL_STEP)
@@ -262,16 +296,15 @@ def _log_level(level: int):
 
 
 def _lenient(settings: Sequence[_settings.WarmStartSettings]):
-  return tuple(
-      dataclasses.replace(s, skip_missing=True, skip_mismatched=True,
-                          allow_unmatched=True) for s in settings)
+  """The settings with every check that can be relaxed relaxed."""
+  relaxed = {name: True for name in _options.RELAXING}
+  return tuple(dataclasses.replace(s, **relaxed) for s in settings)
 
 
 def _run_plan(args: argparse.Namespace) -> int:
-  settings = warmstart_flags.settings_from_strings(
+  settings = _map_syntax.settings_from_strings(
       args.sources, args.map, args.vars, args.exclude,
-      **{field: getattr(args, field)
-         for field in warmstart_flags.POLICIES.values()})
+      **_given_options(args, _options.DECLARATIONS))
   graph = tf.Graph()
   target = _build_target(args, graph)
   problems: list[str] = []
@@ -316,20 +349,29 @@ def _run_plan(args: argparse.Namespace) -> int:
 # --- merge -------------------------------------------------------------------
 
 
+def _accepted(function: Callable[..., Any],
+              arguments: dict[str, Any]) -> dict[str, Any]:
+  """The `arguments` that `function` takes by keyword."""
+  parameters = inspect.signature(function).parameters
+  return {k: v for k, v in arguments.items() if k in parameters}
+
+
 def _run_merge(args: argparse.Namespace) -> int:
   try:
-    renames = warmstart_flags.maps_by_source(args.map, len(args.sources),
-                                             sources_flag='the SRC arguments')
+    renames = _map_syntax.maps_by_source(args.map, len(args.sources),
+                                         sources_flag='the SRC arguments')
   except ValueError as e:
     raise UsageError(str(e)) from None
   sources = [(s, r or None) for s, r in zip(args.sources, renames)]
+  options = _options.merge_arguments(_given_options(args, _MERGE_OPTIONS))
   if args.dry_run:
-    result = _merge.plan_merge(sources, exclude=args.exclude,
-                               allow_unmatched=args.allow_unmatched)
+    result = _merge.plan_merge(
+        sources, exclude=args.exclude,
+        **_accepted(_merge.plan_merge, options))
   else:
     result = _merge.merge_checkpoints(
         sources, args.output, overwrite=args.overwrite, exclude=args.exclude,
-        allow_unmatched=args.allow_unmatched)
+        **options)
   print(result.to_json() if args.json else result.table())
   return 0
 

@@ -20,8 +20,9 @@ from typing import Any
 import tensorflow as tf
 
 from warmstart import _errors
-from warmstart import _hook
+from warmstart import _plan_hook
 from warmstart import _plan
+from warmstart import _scaffold
 from warmstart import _settings
 from warmstart import _variables
 from warmstart import _warm_start
@@ -139,7 +140,7 @@ def _warm_scaffold(scaffold: tf.compat.v1.train.Scaffold,
   graph = tf.compat.v1.get_default_graph()
   init_op = scaffold.init_op
   if init_op is None:
-    init_op = _hook.collection_init_op(graph)
+    init_op = _scaffold.collection_init_op(graph)
 
   # In a replica context (MirroredStrategy) this goes through merge_call:
   # built once, for every replica.
@@ -149,8 +150,8 @@ def _warm_scaffold(scaffold: tf.compat.v1.train.Scaffold,
     # Nor does it run the custom variables' restores of this warm start.
     custom = graph.get_collection(_variables.CUSTOM_RESTORES)[custom_before:]
     scaffold = tf.compat.v1.train.Scaffold(
-        init_fn=_hook.init_fn_after(
-            list(_hook.restore_initializers(plan).values()) + custom,
+        init_fn=_scaffold.init_fn_after(
+            list(_scaffold.restore_initializers(plan).values()) + custom,
             scaffold.init_fn),
         copy_from_scaffold=scaffold)
   return plan, scaffold
@@ -165,13 +166,13 @@ def _warm_started(spec: Any, settings: tuple[_settings.WarmStartSettings, ...],
                   mode: str, config: Any, who: str) -> Any:
   """Returns `spec` with the warm start applied (or `spec` on a restart)."""
   model_dir = getattr(config, 'model_dir', None)
-  if _hook.resume_checkpoint(model_dir, who):
+  if _scaffold.resume_checkpoint(model_dir, who):
     return spec
   report_dir = None
   if mode == ModeKeys.TRAIN and model_dir and getattr(config, 'is_chief',
                                                       True):
     report_dir = model_dir
-  check = _hook.PlanHook(who, report_dir)
+  check = _plan_hook.PlanHook(who, report_dir)
   if _is_tpu_spec(spec):
     user_scaffold_fn = spec.scaffold_fn
 
@@ -232,7 +233,8 @@ def wrap_model_fn(
     model_fn: Callable[..., Any],
     settings: Any,
     *,
-    modes: Iterable[str] = (ModeKeys.TRAIN,)) -> Callable[..., Any]:
+    modes: Iterable[str] = (ModeKeys.TRAIN,),
+    **options: Any) -> Callable[..., Any]:
   """Returns a model_fn that warm-starts the graph `model_fn` builds.
 
   Pass the result to any `tf.estimator.Estimator` (with `warm_start_from`
@@ -286,6 +288,8 @@ def wrap_model_fn(
       with an empty model_dir (Estimator then initializes instead of
       restoring). A `checkpoint_path` given to `predict`/`evaluate` wins: the
       session restores it and never runs the restores.
+    **options: Options of `warmstart.Options` (e.g. `skip_mismatched=True`,
+      `max_chunk_bytes=...`), for every source; they override the settings'.
 
   Returns:
     The wrapping model_fn. It takes `features`, `mode`, `config`, and
@@ -294,10 +298,10 @@ def wrap_model_fn(
   Raises:
     TypeError: `model_fn` is not callable.
     ValueError: `model_fn` takes no `features` or an unknown argument.
-    SettingsError: malformed settings or modes.
+    SettingsError: malformed settings, options or modes.
   """
   accepted = model_fn_args(model_fn)
-  normalized = _settings.normalize(settings)
+  normalized = _settings.normalize(settings, **options)
   modes = _check_modes(modes)
   name = _name(model_fn)
   who = 'wrap_model_fn(%s)' % name

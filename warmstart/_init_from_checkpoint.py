@@ -9,7 +9,7 @@ import tensorflow as tf
 from warmstart import _assignment_map
 from warmstart import _options
 from warmstart import _plan
-from warmstart import _planner
+from warmstart import _planning
 from warmstart import _restore
 
 
@@ -37,8 +37,8 @@ def make_plan(ckpt_dir_or_file: Any,
   """
   options = _options.make(options, **kwargs)
   graph = graph or tf.compat.v1.get_default_graph()
-  return _planner.make_plan(
-      _planner.sources_of(ckpt_dir_or_file, assignment_map), options, graph,
+  return _planning.plan_map_sources(
+      _planning.sources_of(ckpt_dir_or_file, assignment_map), options, graph,
       earlier=_restore.applied_entries(graph))
 
 
@@ -74,7 +74,8 @@ def init_from_checkpoint(ckpt_dir_or_file: Any,
     assignment_map: Dict or list of pairs from checkpoint names/scopes to
       variables, variable names or scopes (see the README).
     options: A `warmstart.Options`; keyword options override its fields.
-    **kwargs: Fields of `warmstart.Options`, e.g. `skip_missing=True`.
+    **kwargs: Fields of `warmstart.Options`, e.g. `skip_missing=True` (see
+      its docs: every option of every entry point).
 
   Returns:
     The applied `warmstart.Plan`.
@@ -85,7 +86,7 @@ def init_from_checkpoint(ckpt_dir_or_file: Any,
   """
   options = _options.make(options, **kwargs)
 
-  def build(_=None):
+  def build() -> _plan.Plan:
     # Planning and building allocate many objects over a large graph: no
     # full garbage collections over the caller's heap in between.
     with _restore.no_gc():
@@ -93,8 +94,4 @@ def init_from_checkpoint(ckpt_dir_or_file: Any,
       _restore.apply_plan(plan, options)
     return plan
 
-  if tf.distribute.in_cross_replica_context():
-    return build()
-  # merge_call runs `build` once (in the first replica's call) and hands its
-  # result to every replica: each replica's call returns that plan.
-  return tf.distribute.get_replica_context().merge_call(build)
+  return _restore.once_for_all_replicas(build)

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from warmstart import _errors
 from warmstart import _sources
+from warmstart import _table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,15 +70,9 @@ class Listing:
     """Returns a fixed-width table with one line per tensor and a total."""
     rows = [('tensor', 'shape', 'dtype', 'size')]
     for t in self.tensors:
-      rows.append((t.name, '[' + ','.join(str(d) for d in t.shape) + ']',
-                   t.dtype, format_bytes(t.num_bytes)))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = []
-    for row in rows:
-      cells = [c.ljust(w) for c, w in zip(row[:3], widths)]
-      cells.append(row[3].rjust(widths[3]))
-      lines.append('  '.join(cells).rstrip())
-    lines.insert(1, '  '.join('-' * w for w in widths))
+      rows.append((t.name, _table.format_shape(t.shape), t.dtype,
+                   format_bytes(t.num_bytes)))
+    lines = _table.format_table(rows, right_aligned=(3,))
     lines.append('%d tensors, %s, in checkpoint %s' %
                  (len(self.tensors), format_bytes(self.num_bytes), self.prefix))
     return '\n'.join(lines)

@@ -1,50 +1,182 @@
-"""Options shared by every warm-start entry point. Strict by default."""
+"""Every option of a warm start, declared once: default, help and validation.
+
+`Options` is the one declaration. Everything else is derived from its fields:
+the keyword options of `init_from_checkpoint` / `make_plan` / `warm_start`,
+the option fields of `WarmStartSettings`, the absl flags `--warm_start_<name>`
+(`warmstart.flags`), the options of `python -m warmstart plan` (and of
+`merge`, for the options whose `merge` metadata says how merge takes them),
+and the README's option table (`markdown_table`, checked by a test). Adding
+an option is one field here plus the code that acts on it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Optional
 
 from warmstart import _errors
 
 #: Default bound on the bytes one batched RestoreV2 reads.
 DEFAULT_CHUNK_BYTES = 64 << 20
 
+#: The kinds of option value, each with its validation and its flag type.
+BOOL = 'bool'
+BYTES = 'bytes'
+
+
+def _option(default: Any, kind: str, help_text: str, *,
+            merge: Optional[str] = None, relaxes: bool = False) -> Any:
+  """Declares one option field.
+
+  Args:
+    default: Its default (strict).
+    kind: `BOOL` or `BYTES`.
+    help_text: One line: what it does. Shown by flags, CLI and README.
+    merge: The `merge_checkpoints` argument it sets, if it applies to merge.
+    relaxes: True for an option whose True turns an error into a warning
+      (`plan` shows what would happen with all of them set).
+  """
+  return dataclasses.field(
+      default=default,
+      metadata={'kind': kind, 'help': help_text, 'merge': merge,
+                'relaxes': relaxes})
+
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-  """How strict a warm start is, and how it reads.
+  """How strict a warm start is, what it selects beyond the rules, how it reads.
+
+  Every entry point takes these, by the same names: keyword options of
+  `init_from_checkpoint`, `make_plan` and `warm_start`, fields of
+  `WarmStartSettings`, flags `--warm_start_<name>`, options of
+  `python -m warmstart plan`.
 
   Attributes:
     skip_missing: Skip (with a warning) variables whose tensor is missing
       from the checkpoint, instead of raising `TensorNotFoundError`.
     skip_mismatched: Skip (with a warning) variables whose checkpoint tensor
       has another shape or dtype, instead of raising `MismatchError`.
-    allow_unmatched: Allow a scope map, regex or rename that selects no
-      variable, instead of raising `UnmatchedRuleError`.
+    allow_unmatched: Allow a scope map, regex, rename or vocabulary key that
+      selects nothing (with a warning), instead of raising
+      `UnmatchedRuleError`.
     max_chunk_bytes: Upper bound on the bytes one batched RestoreV2 reads (a
       larger single tensor gets a read of its own). Bounds peak memory.
+    include_slots: Also warm-start the optimizer slots (and other auxiliary
+      variables named `<variable>/<suffix>`, such as moving averages) of the
+      selected variables, from `<tensor>/<suffix>`, and the optimizer's own
+      variables such as Adam's `beta1_power`. Without it, settings' regexes
+      and scope maps leave them out; `init_from_checkpoint`'s scope maps, like
+      TF's, take every variable under the scope, slots included.
+    include_global_step: Also warm-start the global step. Without it, regexes
+      and scope maps never select it (naming it explicitly still does).
   """
 
-  skip_missing: bool = False
-  skip_mismatched: bool = False
-  allow_unmatched: bool = False
-  max_chunk_bytes: int = DEFAULT_CHUNK_BYTES
+  skip_missing: bool = _option(
+      False, BOOL, 'Skip (with a warning) variables whose tensor is missing '
+      'from the checkpoint instead of failing.', relaxes=True)
+  skip_mismatched: bool = _option(
+      False, BOOL, 'Skip (with a warning) variables whose checkpoint tensor '
+      'has another shape or dtype instead of failing.', relaxes=True)
+  allow_unmatched: bool = _option(
+      False, BOOL, 'Allow regexes, map entries and renames that select no '
+      'variable (with a warning) instead of failing.',
+      merge='allow_unmatched', relaxes=True)
+  max_chunk_bytes: int = _option(
+      DEFAULT_CHUNK_BYTES, BYTES, 'Upper bound on the bytes one batched '
+      'checkpoint read (or merge write) holds in memory.',
+      merge='max_batch_bytes')
+  include_slots: bool = _option(
+      False, BOOL, 'Also warm-start the optimizer slots of the selected '
+      'variables (from <tensor>/<slot>) and the optimizer\'s own variables.')
+  include_global_step: bool = _option(
+      False, BOOL, 'Also warm-start the global step.')
 
   def __post_init__(self):
-    for field in ('skip_missing', 'skip_mismatched', 'allow_unmatched'):
-      value = getattr(self, field)
-      if not isinstance(value, bool):
-        raise _errors.SettingsError(
-            'Option %s must be True or False, got %r.' % (field, value))
-    # Any integer type (numpy's too, e.g. from a config), stored as an int.
-    if (not isinstance(self.max_chunk_bytes, numbers.Integral) or
-        isinstance(self.max_chunk_bytes, bool) or self.max_chunk_bytes <= 0):
-      raise _errors.SettingsError(
-          'Option max_chunk_bytes must be a positive int (bytes), got %r.' %
-          (self.max_chunk_bytes,))
-    object.__setattr__(self, 'max_chunk_bytes', int(self.max_chunk_bytes))
+    for name, value in dataclasses.asdict(self).items():
+      object.__setattr__(self, name, check(name, value))
+
+
+@dataclasses.dataclass(frozen=True)
+class Declaration:
+  """One option as the entry points derive it.
+
+  Attributes:
+    name: The field name (`skip_missing`).
+    default: Its default.
+    kind: `BOOL` or `BYTES`.
+    help: Its one-line help.
+    merge: The `merge_checkpoints` argument it sets, or None.
+  """
+
+  name: str
+  default: Any
+  kind: str
+  help: str
+  merge: Optional[str]
+
+  @property
+  def flag(self) -> str:
+    """The absl flag (and CLI long option alias) name."""
+    return 'warm_start_' + self.name
+
+
+#: Every option, in declaration order.
+DECLARATIONS: tuple[Declaration, ...] = tuple(
+    Declaration(f.name, f.default, f.metadata['kind'], f.metadata['help'],
+                f.metadata['merge']) for f in dataclasses.fields(Options))
+
+#: Option names, in declaration order.
+NAMES: tuple[str, ...] = tuple(d.name for d in DECLARATIONS)
+
+#: The options whose True turns an error into a warning.
+RELAXING: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(Options) if f.metadata['relaxes'])
+
+_KINDS = {d.name: d.kind for d in DECLARATIONS}
+
+
+def check(name: str, value: Any, label: str = 'Option %s') -> Any:
+  """Returns the validated (normalized) value of option `name`.
+
+  Args:
+    name: An option name.
+    value: Its value.
+    label: How the option is named in messages, with `%s` for its name.
+
+  Raises:
+    SettingsError: a bad value, naming the option and what is valid.
+  """
+  where = label % name
+  if _KINDS[name] == BOOL:
+    if not isinstance(value, bool):
+      raise _errors.SettingsError('%s must be True or False, got %r.' %
+                                  (where, value))
+    return value
+  # Any integer type (numpy's too, e.g. from a config), stored as an int.
+  if (not isinstance(value, numbers.Integral) or isinstance(value, bool) or
+      value <= 0):
+    raise _errors.SettingsError('%s must be a positive int (bytes), got %r.' %
+                                (where, value))
+  return int(value)
+
+
+def check_names(names: Any, valid: tuple[str, ...] = NAMES,
+                who: Optional[str] = None) -> None:
+  """Raises `SettingsError` naming every unknown option of `names`.
+
+  Args:
+    names: The option names given.
+    valid: The names accepted.
+    who: What was called, to start the message with (e.g. 'warm_start').
+  """
+  unknown = sorted(set(names) - set(valid))
+  if unknown:
+    raise _errors.SettingsError(
+        '%s option(s) %s.%s Valid options: %s.' %
+        ('%s got unknown' % who if who else 'Unknown', ', '.join(unknown),
+         _errors.did_you_mean(unknown[0], valid), ', '.join(sorted(valid))))
 
 
 def make(options: Any = None, **kwargs: Any) -> Options:
@@ -56,11 +188,28 @@ def make(options: Any = None, **kwargs: Any) -> Options:
   if options is not None and not isinstance(options, Options):
     raise _errors.SettingsError(
         'options must be a warmstart.Options, got %r.' % (options,))
-  fields = {f.name for f in dataclasses.fields(Options)}
-  unknown = sorted(set(kwargs) - fields)
-  if unknown:
-    raise _errors.SettingsError(
-        'Unknown option(s) %s.%s Valid options: %s.' %
-        (', '.join(unknown), _errors.did_you_mean(unknown[0], fields),
-         ', '.join(sorted(fields))))
+  check_names(kwargs)
   return dataclasses.replace(options or Options(), **kwargs)
+
+
+def as_dict(options: Options) -> dict[str, Any]:
+  """{option name: value}, in declaration order."""
+  return {name: getattr(options, name) for name in NAMES}
+
+
+def merge_arguments(values: Mapping[str, Any]) -> dict[str, Any]:
+  """The `merge_checkpoints` keyword arguments of the options that apply."""
+  return {d.merge: values[d.name] for d in DECLARATIONS
+          if d.merge and d.name in values}
+
+
+def markdown_table() -> str:
+  """The README's option table (`tests/readme_test.py` keeps them equal)."""
+  lines = ['| option | flag | default | meaning |', '|---|---|---|---|']
+  for d in DECLARATIONS:
+    default = ('`%d` (%d MiB)' % (d.default, d.default >> 20)
+               if d.kind == BYTES else '`%r`' % (d.default,))
+    lines.append('| `%s` | `--%s` | %s | %s%s |' %
+                 (d.name, d.flag, default, d.help,
+                  ' Also `merge --%s`.' % d.name if d.merge else ''))
+  return '\n'.join(lines)

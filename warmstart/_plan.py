@@ -12,9 +12,14 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Optional
 
-#: Entry actions. Adapters (vocabulary remapping, ...) add their own.
+from warmstart import _table
+
+#: Entry actions: a batched restore, a skip, a vocabulary remap
+#: (`_vocab_remap`). Extensions may register their own with
+#: `_restore.register_action`.
 RESTORE = 'restore'
 SKIP = 'skip'
+VOCAB_REMAP = 'vocab_remap'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +36,8 @@ class Entry:
     action: `RESTORE`, `SKIP`, or an adapter's action (e.g. 'vocab_remap').
     rule: The assignment-map entry, regex or rename that selected it.
     reason: Why it is skipped, or what the adapter does.
-    options: Adapter parameters (JSON-compatible values).
+    action_params: The parameters of a non-batched action, such as the
+      vocabulary files of a remap (JSON-compatible values).
     target: The graph object(s) to fill; not serialized, not compared.
   """
 
@@ -44,7 +50,7 @@ class Entry:
   action: str = RESTORE
   rule: str = ''
   reason: str = ''
-  options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  action_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   target: Any = dataclasses.field(
       default=None, repr=False, compare=False, hash=False)
 
@@ -64,7 +70,7 @@ class Entry:
         'action': self.action,
         'rule': self.rule,
         'reason': self.reason,
-        'options': dict(self.options),
+        'action_params': dict(self.action_params),
     }
 
   @classmethod
@@ -80,7 +86,9 @@ class Entry:
         action=data.get('action', RESTORE),
         rule=data.get('rule', ''),
         reason=data.get('reason', ''),
-        options=dict(data.get('options', {})))
+        # 'options': the key's name in plans written by warmstart 0.1.
+        action_params=dict(
+            data.get('action_params', data.get('options', {}))))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,17 +177,12 @@ class Plan:
               'note')
     rows = [header]
     for e in self.entries:
-      shape = '[' + ','.join('?' if d is None else str(d) for d in e.shape) + ']'
+      shape = _table.format_shape(e.shape)
       if len(e.slices) > 1:
         shape += ' in %d parts' % len(e.slices)
       rows.append((e.variable, shape, e.dtype, e.action, e.tensor, e.source,
                    e.reason))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [
-        '  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows
-    ]
-    lines.insert(1, '  '.join('-' * w for w in widths))
-    return '\n'.join(lines + [self.summary()])
+    return '\n'.join(_table.format_table(rows) + [self.summary()])
 
   def __str__(self) -> str:
     return self.table()

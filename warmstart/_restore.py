@@ -11,19 +11,19 @@ with one read op per group instead of one per variable.
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 import tensorflow as tf
 from absl import logging
 
+from warmstart import _assign
 from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
 from warmstart import _tf_compat
-from warmstart import _variables
+from warmstart import _vocab_remap
 
 #: Collection holding the entries applied to a graph (conflict detection).
 #: A tuple key, like TF's variable store: graphs export only string-keyed
@@ -31,7 +31,9 @@ from warmstart import _variables
 APPLIED_ENTRIES = ('warmstart_applied_entries',)
 
 #: action name -> function(entry) that builds that entry's initializers.
-_ACTION_BUILDERS: dict[str, Callable[[_plan.Entry], None]] = {}
+_ACTION_BUILDERS: dict[str, Callable[[_plan.Entry], None]] = {
+    _vocab_remap.ACTION: _vocab_remap.build,
+}
 
 
 def register_action(action: str, builder: Callable[[_plan.Entry],
@@ -77,59 +79,21 @@ def no_gc() -> Iterator[None]:
       gc.enable()
 
 
-@functools.lru_cache(maxsize=None)
-def _device_group_of(device: str) -> str:
-  spec = tf.DeviceSpec.from_string(device)
-  return spec.replace(device_type=None, device_index=None).to_string()
+_T = TypeVar('_T')
 
 
-def device_group(variable: Any) -> str:
-  """The job/replica/task a variable lives on ('' when local)."""
-  return _device_group_of(getattr(variable, 'device', '') or '')
+def once_for_all_replicas(build: Callable[[], _T]) -> _T:
+  """Runs `build` once, in cross-replica context, and returns its result.
 
-
-def _is_plain_resource(part: Any) -> bool:
-  """True for a part `assign_op` loads with a bare AssignVariableOp."""
-  return (not isinstance(part, _variables.CustomVariable) and
-          not _tf_compat.is_distributed(part) and
-          part.op.type == 'VarHandleOp')
-
-
-def assign_op(part: Any, value: tf.Tensor) -> tf.Operation:
-  """Builds the op that loads `value` into one variable part.
-
-  Also makes it the part's initializer. Action builders (e.g. vocabulary
-  remapping) use it so every kind of variable is loaded the same way.
+  In a replica context of a `tf.distribute` strategy (a model_fn under
+  `MirroredStrategy`), `merge_call` runs `build` once, in the first replica's
+  call, and hands its result to every replica, as TF's `init_from_checkpoint`
+  does. `build` is plain Python that builds ops: it is not autograph-converted.
   """
-  if isinstance(part, _variables.CustomVariable):
-    op = part.restore_initializer(value)
-    # A custom variable has no initializer of its own to replace: its restore
-    # op joins the collection Scaffold's default init op runs with the
-    # variables' initializers, so on a fresh start only.
-    tf.compat.v1.add_to_collection(_variables.CUSTOM_RESTORES, op)
-    return op
-  if _tf_compat.is_distributed(part):
-    share = value
-    if (part.synchronization == tf.VariableSynchronization.ON_READ and
-        part.aggregation == tf.VariableAggregation.SUM):
-      # Read back as the sum over replicas: each replica holds its share, as
-      # after TF's own restore of such a variable.
-      share = tf.cast(value / part.distribute_strategy.num_replicas_in_sync,
-                      part.dtype)
-    ops = [
-        assign_op(c, share) for c in _tf_compat.distributed_components(part)
-    ]
-    op = tf.group(*ops, name='assign_replicas')
-    _tf_compat.set_initializer(part, op, value)
-    return op
-  if part.op.type == 'VarHandleOp':
-    with tf.device(part.handle.device):
-      op = _tf_compat.assign_variable(part.handle, value)
-  else:
-    op = tf.compat.v1.assign(
-        part, value, validate_shape=_tf_compat.validates_shape(part)).op
-  _tf_compat.set_initializer(part, op, value)
-  return op
+  if tf.distribute.in_cross_replica_context():
+    return build()
+  return tf.distribute.get_replica_context().merge_call(
+      tf.autograph.experimental.do_not_convert(lambda _: build()))
 
 
 class _Read:
@@ -196,11 +160,11 @@ def _build_reads(prefix: str, device: str, reads: Sequence[_Read]) -> None:
   for read, value in zip(reads, values):
     if read.shape is not None:
       value.set_shape(read.shape)
-    if _is_plain_resource(read.part):
+    if _assign.is_plain_resource(read.part):
       by_device.setdefault(read.part.handle.device, []).append(
           (read.part, value))
     else:
-      assign_op(read.part, value)
+      _assign.assign_op(read.part, value)
   for handle_device, items in by_device.items():
     with tf.device(handle_device):
       handles = _tf_compat.batched_handles([p.handle for p, _ in items])
@@ -254,7 +218,7 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options,
       custom.append(entry)
       continue
     for i, part in enumerate(target.parts):
-      groups.setdefault((entry.source, device_group(part)), []).append(
+      groups.setdefault((entry.source, _assign.device_group(part)), []).append(
           _read_of_part(entry, i))
   # Like variables' own initializers, the restore ops are built outside any
   # control-flow branch and free of the caller's control dependencies.

@@ -12,17 +12,18 @@ a tuple of `WarmStartSettings`, one per source checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
-import re
 from collections.abc import Mapping
 from typing import Any, Optional, Union
 
 from warmstart import _assignment_map
 from warmstart import _errors
+from warmstart import _names
 from warmstart import _options
 from warmstart import _tf_compat
 from warmstart import _variables
-from warmstart import _vocab
+from warmstart import _vocab_info
 
 #: The fields of `tf.estimator.WarmStartSettings` (a namedtuple), in order.
 TF_FIELDS = ('ckpt_to_initialize_from', 'vars_to_warm_start',
@@ -45,19 +46,16 @@ def _is_variable_like(value: Any) -> bool:
           isinstance(value, _variables.CustomVariable))
 
 
-def _strip(name: str) -> str:
-  return name[:-2] if name.endswith(':0') else name
-
-
 def _check_regex(field: str, pattern: str) -> None:
-  try:
-    re.compile(pattern)
-  except re.error as e:
-    raise _error(field, 'holds the invalid regex %r: %s.', pattern,
-                 e) from None
+  if not pattern:
+    raise _error(field, 'holds an empty regex, which would select every '
+                 "variable by accident; write '.*' for every variable.")
+  _names.compile_regex(
+      pattern, 'WarmStartSettings.%s holds the invalid regex %%(pattern)r: '
+      '%%(reason)s.' % field)
 
 
-def _names(field: str, value: Any, check_value) -> dict[str, Any]:
+def _names_map(field: str, value: Any, check_value) -> dict[str, Any]:
   """Validates a {variable name: value} mapping; returns a copy."""
   if value is None:
     return {}
@@ -69,7 +67,8 @@ def _names(field: str, value: Any, check_value) -> dict[str, Any]:
     if not isinstance(key, str) or not key:
       raise _error(field, 'keys must be non-empty variable names (str), got '
                    '%r.', key)
-    result[_strip(key)] = check_value('%s[%r]' % (field, key), item)
+    result[_names.strip_output(key)] = check_value('%s[%r]' % (field, key),
+                                                    item)
   return result
 
 
@@ -78,14 +77,24 @@ def _check_rename(where: str, value: Any) -> str:
     raise _errors.SettingsError(
         'WarmStartSettings.%s must be a checkpoint tensor name (non-empty '
         'str), got %r.' % (where, value))
-  return _strip(value)
+  return _names.strip_output(value)
 
 
-def _check_vocab(where: str, value: Any) -> _vocab.VocabInfo:
-  return _vocab.as_vocab_info(value, 'WarmStartSettings.' + where)
+def _check_vocab(where: str, value: Any) -> _vocab_info.VocabInfo:
+  return _vocab_info.as_vocab_info(value, 'WarmStartSettings.' + where)
+
+
+def _with_option_fields(cls: type) -> type:
+  """Adds one field per option of `warmstart.Options`, with its default."""
+  for declaration in _options.DECLARATIONS:
+    cls.__annotations__[declaration.name] = (
+        'int' if declaration.kind == _options.BYTES else 'bool')
+    setattr(cls, declaration.name, declaration.default)
+  return cls
 
 
 @dataclasses.dataclass(frozen=True, init=False)
+@_with_option_fields
 class WarmStartSettings:
   """What to warm-start from one checkpoint, and how strictly.
 
@@ -112,6 +121,10 @@ class WarmStartSettings:
   `var_name_to_vocab_info` must name a variable the map selects (it is
   remapped from the map's tensor).
 
+  Every option of `warmstart.Options` is also a keyword-only field, with the
+  same name, default and meaning (`skip_missing`, `include_slots`,
+  `max_chunk_bytes`, ...); `settings.options` gathers them.
+
   Example:
 
     ```python
@@ -132,20 +145,7 @@ class WarmStartSettings:
     var_name_to_prev_var_name: {variable name: checkpoint tensor name}.
     assignment_map: An `init_from_checkpoint` assignment map (dict or list of
       pairs), instead of the selection fields.
-    skip_missing: Skip, with a warning, variables whose tensor is missing.
-    skip_mismatched: Skip, with a warning, variables whose tensor has another
-      shape or dtype.
-    allow_unmatched: Allow regexes, renames and vocabulary keys that match no
-      variable (a warning each).
-    include_slots: Also warm-start the optimizer slots (and other auxiliary
-      variables named `<variable>/<suffix>`, such as moving averages) of the
-      selected variables, and the optimizer's own variables such as Adam's
-      `beta1_power`. Without it, regexes never select them. A slot of a
-      variable remapped by vocabulary is remapped the same way, its new rows
-      keeping the slot's own initial value.
-    include_global_step: Also warm-start the global step. Without it, regexes
-      and scope maps never select it (naming the variable object in a list of
-      variables or an assignment map still does).
+    (options): One field per option of `warmstart.Options`.
   """
 
   ckpt_to_initialize_from: Union[str, os.PathLike]
@@ -153,11 +153,6 @@ class WarmStartSettings:
   var_name_to_vocab_info: Optional[Mapping[str, Any]] = None
   var_name_to_prev_var_name: Optional[Mapping[str, str]] = None
   assignment_map: Optional[_assignment_map.AssignmentMap] = None
-  skip_missing: bool = False
-  skip_mismatched: bool = False
-  allow_unmatched: bool = False
-  include_slots: bool = False
-  include_global_step: bool = False
 
   def __init__(self,
                ckpt_to_initialize_from: Union[str, os.PathLike],
@@ -166,25 +161,21 @@ class WarmStartSettings:
                var_name_to_prev_var_name: Optional[Mapping[str, str]] = None,
                *,
                assignment_map: Optional[_assignment_map.AssignmentMap] = None,
-               skip_missing: bool = False,
-               skip_mismatched: bool = False,
-               allow_unmatched: bool = False,
-               include_slots: bool = False,
-               include_global_step: bool = False) -> None:
-    # Written out (not generated) so that the added fields are keyword-only
-    # on Python 3.9 too; TF's four fields keep their positions.
+               **options: Any) -> None:
+    # TF's four fields keep their positions; the rest are keyword-only (on
+    # Python 3.9 too), the options taken from their one declaration.
+    _options.check_names(options, who='WarmStartSettings')
     for name, value in (
         ('ckpt_to_initialize_from', ckpt_to_initialize_from),
         ('vars_to_warm_start', vars_to_warm_start),
         ('var_name_to_vocab_info', var_name_to_vocab_info),
         ('var_name_to_prev_var_name', var_name_to_prev_var_name),
-        ('assignment_map', assignment_map),
-        ('skip_missing', skip_missing),
-        ('skip_mismatched', skip_mismatched),
-        ('allow_unmatched', allow_unmatched),
-        ('include_slots', include_slots),
-        ('include_global_step', include_global_step)):
+        ('assignment_map', assignment_map)):
       object.__setattr__(self, name, value)
+    for name in _options.NAMES:
+      value = options.get(name, getattr(type(self), name))
+      object.__setattr__(
+          self, name, _options.check(name, value, 'WarmStartSettings.%s'))
     self.__post_init__()
 
   def __post_init__(self):
@@ -200,16 +191,11 @@ class WarmStartSettings:
     set_('ckpt_to_initialize_from', os.fspath(ckpt))
     set_('vars_to_warm_start', self._checked_vars(self.vars_to_warm_start))
     set_('var_name_to_vocab_info',
-         _names('var_name_to_vocab_info', self.var_name_to_vocab_info,
-                _check_vocab))
+         _names_map('var_name_to_vocab_info', self.var_name_to_vocab_info,
+                    _check_vocab))
     set_('var_name_to_prev_var_name',
-         _names('var_name_to_prev_var_name', self.var_name_to_prev_var_name,
-                _check_rename))
-    for field in ('skip_missing', 'skip_mismatched', 'allow_unmatched',
-                  'include_slots', 'include_global_step'):
-      if not isinstance(getattr(self, field), bool):
-        raise _error(field, 'must be True or False, got %r.',
-                     getattr(self, field))
+         _names_map('var_name_to_prev_var_name',
+                    self.var_name_to_prev_var_name, _check_rename))
     if self.assignment_map is not None:
       set_('assignment_map', self._checked_map(self.assignment_map))
     elif self.vars_to_warm_start is None and not self.var_name_to_vocab_info:
@@ -272,11 +258,24 @@ class WarmStartSettings:
 
   @property
   def options(self) -> _options.Options:
-    """The `warmstart.Options` of this source (strictness)."""
+    """The `warmstart.Options` of this source."""
     return _options.Options(
-        skip_missing=self.skip_missing,
-        skip_mismatched=self.skip_mismatched,
-        allow_unmatched=self.allow_unmatched)
+        **{name: getattr(self, name) for name in _options.NAMES})
+
+
+def _init_signature() -> inspect.Signature:
+  """`__init__`'s signature with each option as a keyword-only parameter."""
+  signature = inspect.signature(WarmStartSettings.__init__)
+  parameters = [p for p in signature.parameters.values()
+                if p.kind != p.VAR_KEYWORD]
+  parameters.extend(
+      inspect.Parameter(d.name, inspect.Parameter.KEYWORD_ONLY,
+                        default=d.default)
+      for d in _options.DECLARATIONS)
+  return signature.replace(parameters=parameters)
+
+
+WarmStartSettings.__init__.__signature__ = _init_signature()
 
 
 def is_tf_settings(value: Any) -> bool:
@@ -301,27 +300,35 @@ def _one(value: Any, where: str) -> WarmStartSettings:
       'of these; got %r of type %s.' % (where, value, type(value).__name__))
 
 
-def normalize(settings_like: SettingsLike) -> tuple[WarmStartSettings, ...]:
+def normalize(settings_like: SettingsLike,
+              **options: Any) -> tuple[WarmStartSettings, ...]:
   """Returns the settings of every source, one `WarmStartSettings` each.
 
   Args:
     settings_like: A `WarmStartSettings`, a `tf.estimator.WarmStartSettings`,
       a checkpoint path (str or os.PathLike: warm-start every trainable
       variable from it), or a list or tuple of these (several sources).
+    **options: Options of `warmstart.Options` that override those of every
+      source.
 
   Returns:
     A non-empty tuple of `WarmStartSettings`.
 
   Raises:
-    SettingsError: any other type, or an empty list.
+    SettingsError: any other type, an empty list, or a bad option.
   """
+  _options.check_names(options)
   if is_tf_settings(settings_like) or not isinstance(settings_like,
                                                      (list, tuple)):
-    return (_one(settings_like, 'Warm-start settings'),)
-  if not settings_like:
+    result = (_one(settings_like, 'Warm-start settings'),)
+  elif not settings_like:
     raise _errors.SettingsError(
         'The list of warm-start settings is empty: give at least one '
         'checkpoint path or WarmStartSettings.')
-  return tuple(
-      _one(s, 'Warm-start settings [%d]' % i)
-      for i, s in enumerate(settings_like))
+  else:
+    result = tuple(
+        _one(s, 'Warm-start settings [%d]' % i)
+        for i, s in enumerate(settings_like))
+  if options:
+    result = tuple(dataclasses.replace(s, **options) for s in result)
+  return result

@@ -181,6 +181,29 @@ def batched_handles(handles: list[tf.Tensor]) -> Optional[list[tf.Tensor]]:
   return list(op.outputs)
 
 
+# --- Collections and protos without a public API ----------------------------
+
+#: The graph collection a `Scaffold`'s default init op runs besides the
+#: variables' and resources' initializers (TF's loader fills it with a
+#: SavedModel's initializers). Restores of custom variables join it, so they
+#: run exactly when variables are initialized: on a fresh start only.
+SCAFFOLD_INIT_COLLECTION = 'saved_model_initializers'
+
+
+def parse_object_graph(serialized: bytes) -> Any:
+  """Parses a TF2 checkpoint's `TrackableObjectGraph` proto.
+
+  TF's own `warm_start` reads it the same way
+  (`saver.object_graph_key_mapping`); the proto module has no public alias.
+  """
+  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.protobuf import trackable_object_graph_pb2
+  # pylint: enable=g-import-not-at-top
+  proto = trackable_object_graph_pb2.TrackableObjectGraph()
+  proto.ParseFromString(serialized)
+  return proto
+
+
 def tensor_bundle_protos() -> tuple[type, type]:
   """Returns TF's `(BundleHeaderProto, BundleEntryProto)` classes.
 

@@ -17,6 +17,7 @@ from typing import Any, Optional
 import tensorflow as tf
 
 from warmstart import _errors
+from warmstart import _names
 from warmstart import _tf_compat
 
 #: Graph collection where `register_custom_variable` records custom variables.
@@ -24,11 +25,12 @@ from warmstart import _tf_compat
 # string-keyed collections, and these objects are not graph nodes.
 CUSTOM_VARIABLES = ('warmstart_custom_variables',)
 
-#: Graph collection of the restore ops of custom variables. It is the one a
-#: `Scaffold`'s default init op runs besides the variables' and resources'
-#: initializers (TF fills it with a loaded SavedModel's initializers), so the
-#: restores run exactly when variables are initialized: on a fresh start.
-CUSTOM_RESTORES = 'saved_model_initializers'
+#: Graph collection the restore ops of custom variables join: TF's
+#: 'saved_model_initializers', which a `Scaffold`'s default init op runs
+#: besides the variables' and resources' initializers (TF's loader fills it
+#: with a SavedModel's initializers), so the restores run exactly when
+#: variables are initialized: on a fresh start.
+CUSTOM_RESTORES = _tf_compat.SCAFFOLD_INIT_COLLECTION
 
 
 class CustomVariable(abc.ABC):
@@ -94,8 +96,7 @@ def register_custom_variable(variable: CustomVariable,
 
 def var_name(variable: Any) -> str:
   """Returns a variable's name without the `:0` output suffix."""
-  name = variable.name
-  return name[:-2] if name.endswith(':0') else name
+  return _names.strip_output(variable.name)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -42,11 +42,10 @@ The flags (all validated when the flags are parsed):
                              SOURCE_INDEX (0-based, in --warm_start_from
                              order) is required when there are several
                              sources and optional with one.
-  --warm_start_skip_missing, --warm_start_skip_mismatched,
-  --warm_start_allow_unmatched, --warm_start_include_slots,
-  --warm_start_include_global_step
-                             The policies of `warmstart.WarmStartSettings`,
-                             for every source.
+  --warm_start_<option>      One flag per option of `warmstart.Options`,
+                             with its default and help (`OPTION_FLAGS`; the
+                             README's option table lists them), for every
+                             source.
 
 A source with `--warm_start_map` entries restores exactly what its map
 selects (as `init_from_checkpoint` does); a source without restores what
@@ -57,271 +56,55 @@ lookahead: `(?!(?:EXCLUDE_1)|(?:EXCLUDE_2))(?:VARS)`.
 
 from __future__ import annotations
 
-import dataclasses
-import re
-from collections.abc import Iterable, Sequence
 from typing import Optional
 
 from absl import flags
 
-from warmstart import _errors
+from warmstart import _map_syntax
+from warmstart import _options
 from warmstart import _settings
+from warmstart._map_syntax import DEFAULT_VARS
+from warmstart._map_syntax import EXCLUDE
+from warmstart._map_syntax import FROM
+from warmstart._map_syntax import MAP
+from warmstart._map_syntax import MAP_SYNTAX
+from warmstart._map_syntax import MapEntry
+from warmstart._map_syntax import VARS
+from warmstart._map_syntax import maps_by_source
+from warmstart._map_syntax import parse_map_entry
+from warmstart._map_syntax import settings_from_strings
+from warmstart._map_syntax import vars_regex
 
-FROM = 'warm_start_from'
-VARS = 'warm_start_vars'
-EXCLUDE = 'warm_start_exclude'
-MAP = 'warm_start_map'
-SKIP_MISSING = 'warm_start_skip_missing'
-SKIP_MISMATCHED = 'warm_start_skip_mismatched'
-ALLOW_UNMATCHED = 'warm_start_allow_unmatched'
-INCLUDE_SLOTS = 'warm_start_include_slots'
-INCLUDE_GLOBAL_STEP = 'warm_start_include_global_step'
+__all__ = [
+    'DEFAULT_VARS',
+    'EXCLUDE',
+    'FLAG_NAMES',
+    'FROM',
+    'MAP',
+    'MAP_SYNTAX',
+    'MapEntry',
+    'OPTION_FLAGS',
+    'POLICIES',
+    'VARS',
+    'define_flags',
+    'maps_by_source',
+    'parse_map_entry',
+    'settings_from_flags',
+    'settings_from_strings',
+    'vars_regex',
+]
 
-#: Boolean flag -> `WarmStartSettings` field.
-POLICIES = {
-    SKIP_MISSING: 'skip_missing',
-    SKIP_MISMATCHED: 'skip_mismatched',
-    ALLOW_UNMATCHED: 'allow_unmatched',
-    INCLUDE_SLOTS: 'include_slots',
-    INCLUDE_GLOBAL_STEP: 'include_global_step',
-}
+#: Flag -> `warmstart.Options` field, for every option.
+OPTION_FLAGS = {d.flag: d.name for d in _options.DECLARATIONS}
+
+#: The boolean option flags (flag -> option).
+POLICIES = {d.flag: d.name for d in _options.DECLARATIONS
+            if d.kind == _options.BOOL}
 
 #: Every flag `define_flags` defines.
-FLAG_NAMES = (FROM, VARS, EXCLUDE, MAP) + tuple(POLICIES)
+FLAG_NAMES = (FROM, VARS, EXCLUDE, MAP) + tuple(OPTION_FLAGS)
 
-#: The default of --warm_start_vars: TF's, every trainable variable.
-DEFAULT_VARS = '.*'
-
-#: The syntax of a map entry, for messages and help texts.
-MAP_SYNTAX = '[SOURCE_INDEX:]CKPT_NAME_OR_SCOPE=VAR_NAME_OR_SCOPE'
-
-_INDEX_RE = re.compile(r'\s*(\d+)\s*:(.*)', re.DOTALL)
-
-
-@dataclasses.dataclass(frozen=True)
-class MapEntry:
-  """One parsed map entry.
-
-  Attributes:
-    source: The 0-based index of the source it reads; None when omitted.
-    key: The checkpoint name or scope (left of '=').
-    value: The variable name or scope (right of '=').
-    text: The entry as written.
-  """
-
-  source: Optional[int]
-  key: str
-  value: str
-  text: str
-
-
-def parse_map_entry(text: str) -> MapEntry:
-  """Parses one `[SOURCE_INDEX:]CKPT_NAME_OR_SCOPE=VAR_NAME_OR_SCOPE`.
-
-  TF names hold neither '=' nor ':' (but for a trailing ':0'), so the syntax
-  is unambiguous.
-
-  Args:
-    text: The entry, e.g. 'encoder/=student/encoder/' or '1:logits/w=head/w'.
-
-  Returns:
-    The `MapEntry`.
-
-  Raises:
-    ValueError: the entry is malformed; the message shows how to write it.
-  """
-  if not isinstance(text, str):
-    raise ValueError('A map entry must be a string %s, got %r.' %
-                     (MAP_SYNTAX, text))
-  source = None
-  body = text
-  match = _INDEX_RE.fullmatch(text)
-  if match:
-    source = int(match.group(1))
-    body = match.group(2)
-  if '=' not in body:
-    raise ValueError(
-        'Map entry %r has no "=": write %s, e.g. "encoder/=student/encoder/" '
-        '(a scope) or "1:dense/kernel=head/kernel" (one variable, from source '
-        '1).' % (text, MAP_SYNTAX))
-  key, _, value = body.partition('=')
-  key, value = key.strip(), value.strip()
-  if '=' in value:
-    raise ValueError('Map entry %r has more than one "=": write %s.' %
-                     (text, MAP_SYNTAX))
-  if not key or not value:
-    raise ValueError(
-        'Map entry %r has an empty %s side: write %s ("/" alone stands for the '
-        'root scope).' % (text, 'left' if not key else 'right', MAP_SYNTAX))
-  if ':' in key:
-    raise ValueError(
-        'Map entry %r: %r is no checkpoint name (names hold no ":"); a source '
-        'index before ":" must be a number 0, 1, ...: write %s.' %
-        (text, key, MAP_SYNTAX))
-  return MapEntry(source=source, key=key, value=value, text=text)
-
-
-def maps_by_source(entries: Iterable[str], num_sources: int,
-                   sources_flag: str = '--' + FROM) -> list[dict[str, str]]:
-  """Groups map entries by source: one {checkpoint name: variable} per source.
-
-  Args:
-    entries: Map entries in `MAP_SYNTAX`.
-    num_sources: How many sources there are (indices 0 to num_sources - 1).
-    sources_flag: How the sources are given, for messages.
-
-  Returns:
-    `num_sources` dicts in source order (empty for a source no entry names).
-
-  Raises:
-    ValueError: a malformed entry, an index out of range, an entry without
-      index when there are several sources, or a name mapped twice.
-  """
-  maps: list[dict[str, str]] = [{} for _ in range(num_sources)]
-  for text in entries:
-    entry = parse_map_entry(text)
-    if num_sources == 0:
-      raise ValueError('Map entry %r has no source to read: give %s too.' %
-                       (text, sources_flag))
-    index = entry.source
-    if index is None:
-      if num_sources > 1:
-        raise ValueError(
-            'Map entry %r does not say which of the %d sources it reads: '
-            'prefix it with the source index (0-based, in the order of %s), '
-            'e.g. "0:%s" or "%d:%s".' %
-            (text, num_sources, sources_flag, text, num_sources - 1, text))
-      index = 0
-    if index >= num_sources:
-      valid = ('the only source is 0' if num_sources == 1 else
-               'the sources are 0 to %d' % (num_sources - 1))
-      raise ValueError(
-          'Map entry %r reads source %d, but %s (0-based, in the order of '
-          '%s).' % (text, index, valid, sources_flag))
-    if entry.key in maps[index]:
-      raise ValueError(
-          'Map entry %r maps %r of source %d again (it is already mapped to '
-          '%r): keep one.' % (text, entry.key, index, maps[index][entry.key]))
-    maps[index][entry.key] = entry.value
-  return maps
-
-
-def _check_regex(regex: str, what: str) -> None:
-  try:
-    re.compile(regex)
-  except re.error as e:
-    raise ValueError(
-        '%r is not a valid regex for %s: %s (a Python `re` pattern, e.g. '
-        '"dense/.*" or "logits/bias$").' % (regex, what, e)) from None
-
-
-def vars_regex(vars_to_warm_start: str = DEFAULT_VARS,
-               exclude: Sequence[str] = ()) -> str:
-  """Returns the `vars_to_warm_start` regex with the exclusions built in.
-
-  Both are matched at the start of the name (`re.match`), so the result
-  selects a name when `vars_to_warm_start` matches it and no exclusion does.
-
-  Args:
-    vars_to_warm_start: The selecting regex.
-    exclude: Regexes of names not to select.
-
-  Returns:
-    `(?!(?:EXCLUDE_1)|...)(?:VARS)`, or `vars_to_warm_start` when nothing is
-    excluded.
-
-  Raises:
-    ValueError: a regex is invalid.
-  """
-  _check_regex(vars_to_warm_start, 'the variables to warm-start')
-  for regex in exclude:
-    _check_regex(regex, 'the variables not to warm-start')
-  if not exclude:
-    return vars_to_warm_start
-  return '(?!%s)(?:%s)' % ('|'.join('(?:%s)' % r for r in exclude),
-                           vars_to_warm_start)
-
-
-def _checked_sources(sources: Sequence[str]) -> list[str]:
-  for source in sources:
-    if not isinstance(source, str) or not source.strip():
-      raise ValueError(
-          'A warm-start source must be a non-empty path (a checkpoint prefix, '
-          'a checkpoint directory or a SavedModel directory), got %r.' %
-          (source,))
-  return list(sources)
-
-
-def _check_selection(maps: Sequence[dict[str, str]], vars_to_warm_start: str,
-                     exclude: Sequence[str], vars_flag: str,
-                     exclude_flag: str) -> None:
-  if not maps or not all(maps):
-    return
-  given = []
-  if vars_to_warm_start != DEFAULT_VARS:
-    given.append('%s=%s' % (vars_flag, vars_to_warm_start))
-  given.extend('%s=%s' % (exclude_flag, r) for r in exclude)
-  if given:
-    raise ValueError(
-        '%s: these only apply to sources without map entries, but every '
-        'source has map entries (which select their variables themselves, '
-        'like init_from_checkpoint). Map only the variables you want instead.'
-        % ', '.join(given))
-
-
-def settings_from_strings(
-    sources: Sequence[str],
-    maps: Sequence[str] = (),
-    vars_to_warm_start: str = DEFAULT_VARS,
-    exclude: Sequence[str] = (),
-    *,
-    skip_missing: bool = False,
-    skip_mismatched: bool = False,
-    allow_unmatched: bool = False,
-    include_slots: bool = False,
-    include_global_step: bool = False,
-) -> tuple[_settings.WarmStartSettings, ...]:
-  """Builds the settings from the string forms the flags and the CLI share.
-
-  Args:
-    sources: Checkpoint paths (source 0, 1, ...).
-    maps: Map entries in `MAP_SYNTAX`.
-    vars_to_warm_start: Regex of the variables of sources without map entries.
-    exclude: Regexes of variables of those sources not to warm-start.
-    skip_missing: See `warmstart.WarmStartSettings`.
-    skip_mismatched: See `warmstart.WarmStartSettings`.
-    allow_unmatched: See `warmstart.WarmStartSettings`.
-    include_slots: See `warmstart.WarmStartSettings`.
-    include_global_step: See `warmstart.WarmStartSettings`.
-
-  Returns:
-    One `WarmStartSettings` per source, in order.
-
-  Raises:
-    SettingsError: malformed values; the message says how to write them.
-  """
-  try:
-    sources = _checked_sources(sources)
-    if not sources:
-      raise ValueError('No warm-start source: give at least one checkpoint.')
-    by_source = maps_by_source(maps, len(sources))
-    exclude = list(exclude)
-    regex = vars_regex(vars_to_warm_start, exclude)
-    _check_selection(by_source, vars_to_warm_start, exclude,
-                     '--' + VARS, '--' + EXCLUDE)
-  except ValueError as e:
-    raise _errors.SettingsError(str(e)) from None
-  policies = dict(skip_missing=skip_missing, skip_mismatched=skip_mismatched,
-                  allow_unmatched=allow_unmatched, include_slots=include_slots,
-                  include_global_step=include_global_step)
-  result = []
-  for source, assignment_map in zip(sources, by_source):
-    if assignment_map:
-      result.append(_settings.WarmStartSettings(
-          source, assignment_map=assignment_map, **policies))
-    else:
-      result.append(_settings.WarmStartSettings(source, regex, **policies))
-  return tuple(result)
+_DEFAULTS = {d.flag: d.default for d in _options.DECLARATIONS}
 
 
 def _validation(check):
@@ -372,29 +155,25 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
       '"/", "/" alone is the root. SOURCE_INDEX (0-based, in --%s order) is '
       'needed when there are several sources. Repeatable.' % (MAP_SYNTAX, FROM),
       flag_values=flag_values)
-  helps = {
-      SKIP_MISSING: 'Skip (with a warning) variables whose tensor is missing '
-                    'from the checkpoint instead of failing.',
-      SKIP_MISMATCHED: 'Skip (with a warning) variables whose checkpoint '
-                       'tensor has another shape or dtype instead of failing.',
-      ALLOW_UNMATCHED: 'Allow regexes and map entries that select no '
-                       'variable instead of failing.',
-      INCLUDE_SLOTS: 'Also warm-start the optimizer slots of the selected '
-                     'variables.',
-      INCLUDE_GLOBAL_STEP: 'Also warm-start the global step.',
-  }
-  for name in POLICIES:
-    flags.DEFINE_bool(name, False, helps[name], flag_values=flag_values)
+  for declaration in _options.DECLARATIONS:
+    if declaration.kind == _options.BOOL:
+      flags.DEFINE_bool(declaration.flag, declaration.default,
+                        declaration.help, flag_values=flag_values)
+    else:
+      flags.DEFINE_integer(declaration.flag, declaration.default,
+                           declaration.help, lower_bound=1,
+                           flag_values=flag_values)
 
   flags.register_validator(
-      FROM, _validation(lambda v: _checked_sources(v or ())),
+      FROM, _validation(lambda v: _map_syntax.checked_sources(v or ())),
       flag_values=flag_values)
   flags.register_validator(
-      VARS, _validation(lambda v: _check_regex(
+      VARS, _validation(lambda v: _map_syntax.check_regex(
           v, 'the variables to warm-start')), flag_values=flag_values)
   flags.register_validator(
       EXCLUDE, _validation(lambda v: [
-          _check_regex(r, 'the variables not to warm-start') for r in v or ()
+          _map_syntax.check_regex(r, 'the variables not to warm-start')
+          for r in v or ()
       ]), flag_values=flag_values)
   flags.register_validator(
       MAP, _validation(lambda v: [parse_map_entry(e) for e in v or ()]),
@@ -406,7 +185,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
       [FROM, MAP, VARS, EXCLUDE], _validation(_check_selection_flags),
       flag_values=flag_values)
   flags.register_multi_flags_validator(
-      [FROM] + list(POLICIES), _validation(_check_policies),
+      [FROM] + list(OPTION_FLAGS), _validation(_check_options),
       flag_values=flag_values)
 
 
@@ -434,12 +213,13 @@ def _check_selection_flags(values: dict) -> None:
     by_source = maps_by_source(values[MAP] or (), len(sources))
   except ValueError:
     return  # Reported by the map validator.
-  _check_selection(by_source, values[VARS], exclude, '--' + VARS,
-                   '--' + EXCLUDE)
+  _map_syntax.check_selection(by_source, values[VARS], exclude,
+                              '--' + VARS, '--' + EXCLUDE)
 
 
-def _check_policies(values: dict) -> None:
-  given = ['--' + name for name in POLICIES if values[name]]
+def _check_options(values: dict) -> None:
+  given = ['--' + name for name in OPTION_FLAGS
+           if values[name] != _DEFAULTS[name]]
   if given and not values[FROM]:
     raise ValueError('%s %s no effect without --%s: give the checkpoint(s) to '
                      'warm-start from.' % (', '.join(given), 'has' if len(
@@ -475,4 +255,4 @@ def settings_from_flags(
     return None
   return settings_from_strings(
       values[FROM], values[MAP] or (), values[VARS], values[EXCLUDE] or (),
-      **{field: values[name] for name, field in POLICIES.items()})
+      **{option: values[flag] for flag, option in OPTION_FLAGS.items()})

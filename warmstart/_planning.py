@@ -1,8 +1,10 @@
-"""Builds one validated `Plan` from (checkpoint, assignment map) sources.
+"""From (tensor, variable) pairs to one validated `Plan`.
 
 All checks run here, when the plan is built and before any session: every
-tensor exists, every shape and dtype fits, every scope map matches, and no
-variable is claimed twice. Every problem is reported at once.
+tensor exists, every shape and dtype fits, and no variable is claimed twice
+(`check_pairs`, `check_conflicts`, shared by every entry point). Every
+problem is reported at once. `plan_map_sources` plans
+`init_from_checkpoint`'s (checkpoint, assignment map) sources.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from warmstart import _assignment_map
 from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
+from warmstart import _slots
 from warmstart import _sources
 from warmstart import _variables
 
@@ -195,12 +198,13 @@ def check_conflicts(entries: Iterable[_plan.Entry],
          entry.source, entry.tensor, entry.rule))
 
 
-Source = tuple[Any, _assignment_map.AssignmentMap]
+#: One source of `init_from_checkpoint`: (checkpoint path, assignment map).
+MapSource = tuple[Any, _assignment_map.AssignmentMap]
 
 
 def sources_of(ckpt_dir_or_file: Any,
                assignment_map: Optional[_assignment_map.AssignmentMap]
-              ) -> Sequence[Source]:
+              ) -> Sequence[MapSource]:
   """Normalizes the one-source and the list-of-sources calling forms.
 
   Raises:
@@ -228,15 +232,17 @@ def sources_of(ckpt_dir_or_file: Any,
   return [(ckpt_dir_or_file, assignment_map)]
 
 
-def make_plan(sources: Sequence[Source],
-              options: _options.Options,
-              graph: Optional[tf.Graph] = None,
-              earlier: Iterable[_plan.Entry] = ()) -> _plan.Plan:
-  """Builds and validates the plan of one or more sources.
+def plan_map_sources(sources: Sequence[MapSource],
+                     options: _options.Options,
+                     graph: Optional[tf.Graph] = None,
+                     earlier: Iterable[_plan.Entry] = ()) -> _plan.Plan:
+  """Builds and validates the plan of `init_from_checkpoint`'s sources.
 
   Args:
     sources: (checkpoint path, assignment map) pairs.
-    options: Strictness and chunking.
+    options: Every option; `include_global_step` lets scope maps select the
+      global step, `include_slots` adds the slots of each mapped variable
+      (`_slots.slot_pairs`).
     graph: The graph whose variables are filled (default graph when None).
     earlier: Entries already applied to this graph (claims conflict).
 
@@ -248,8 +254,11 @@ def make_plan(sources: Sequence[Source],
   """
   graph = graph or tf.compat.v1.get_default_graph()
   targets = _variables.collect(graph)
-  global_steps = _variables.global_step_names(graph)
+  global_steps = (frozenset() if options.include_global_step else
+                  _variables.global_step_names(graph))
   local_names = _variables.local_variable_names(graph)
+  auxiliaries = (_slots.auxiliary_variables(targets)
+                 if options.include_slots else {})
   problems = _errors.Problems()
   entries = []
   for path, assignment_map in sources:
@@ -258,6 +267,8 @@ def make_plan(sources: Sequence[Source],
         assignment_map, targets, problems,
         allow_unmatched=options.allow_unmatched, global_steps=global_steps,
         local_names=local_names, source=checkpoint.prefix)
+    if options.include_slots:
+      pairs.extend(_slots.slot_pairs(pairs, targets, auxiliaries))
     entries.extend(entry for entry in check_pairs(pairs, checkpoint, options,
                                                   problems)
                    if entry is not None)

@@ -1,4 +1,4 @@
-"""Vocabulary remapping: warm-start the rows (or columns) of a variable by token.
+"""Vocabulary remapping: warm-start the rows or columns of a variable by token.
 
 When the vocabulary of an embedding or of an output layer changes between the
 checkpoint and the current model, row `i` of the new variable must come from
@@ -15,166 +15,29 @@ with the same kernels, giving TF's values exactly. Beyond TF it also remaps:
   `tf.constant_initializer`, Glorot, ...): TF calls the initializer with a
   shape holding a tensor (the number of missing values), which these reject.
   Then each missing value is the one the initializer gives that position of
-  the variable (part).
+  the variable (part), and a warning says so.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import numbers
-import os
-from collections.abc import Mapping
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import tensorflow as tf
 from absl import logging
 
+from warmstart import _assign
 from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
-from warmstart import _planner
-from warmstart import _restore
+from warmstart import _planning
 from warmstart import _sources
 from warmstart import _tf_compat
 from warmstart import _variables
+from warmstart import _vocab_info
 
 #: The `Entry.action` of a vocabulary remap.
-ACTION = 'vocab_remap'
-
-_TFVocabInfo = tf.compat.v1.train.VocabInfo
-
-
-def _path(value: Any, field: str) -> str:
-  if isinstance(value, bytes):
-    value = value.decode('utf-8')
-  if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-    raise _errors.SettingsError(
-        'VocabInfo.%s must be a non-empty vocabulary file path (str or '
-        'os.PathLike), got %r.' % (field, value))
-  return os.fspath(value)
-
-
-def _int(value: Any, field: str, minimum: int, allowed: str) -> int:
-  if (not isinstance(value, numbers.Integral) or isinstance(value, bool) or
-      value < minimum):
-    raise _errors.SettingsError('VocabInfo.%s must be %s, got %r.' %
-                                (field, allowed, value))
-  return int(value)
-
-
-class VocabInfo(_TFVocabInfo):
-  """TF's `tf.estimator.VocabInfo`, validated when it is built.
-
-  Same fields, defaults and meaning as `tf.compat.v1.train.VocabInfo` (it is a
-  subclass, so TF's `warm_start` accepts it too), but a bad value raises
-  `warmstart.SettingsError` naming the field at once.
-
-  Attributes:
-    new_vocab: Path of the current vocabulary file.
-    new_vocab_size: How many entries of `new_vocab` the variable uses.
-    num_oov_buckets: OOV buckets after the vocabulary (backup-initialized).
-    old_vocab: Path of the vocabulary file of the checkpoint.
-    old_vocab_size: How many entries of `old_vocab` the checkpoint used; -1
-      for the whole file.
-    backup_initializer: Initializer of new tokens and OOV buckets; None for
-      zeros. Any initializer works (see the module docstring).
-    axis: 0 when the vocabulary indexes rows (embeddings, input weights), 1
-      when it indexes columns (an output layer's kernel over classes).
-  """
-
-  __slots__ = ()
-
-  def __new__(cls,
-              new_vocab: Any,
-              new_vocab_size: int,
-              num_oov_buckets: int,
-              old_vocab: Any,
-              old_vocab_size: int = -1,
-              backup_initializer: Optional[Callable[..., Any]] = None,
-              axis: int = 0) -> VocabInfo:
-    new_vocab = _path(new_vocab, 'new_vocab')
-    old_vocab = _path(old_vocab, 'old_vocab')
-    new_vocab_size = _int(new_vocab_size, 'new_vocab_size', 1,
-                          'a positive int')
-    num_oov_buckets = _int(num_oov_buckets, 'num_oov_buckets', 0,
-                           'an int >= 0')
-    old_vocab_size = _int(old_vocab_size, 'old_vocab_size', -1,
-                          '-1 (the whole old vocabulary) or a positive int')
-    if old_vocab_size == 0:
-      raise _errors.SettingsError(
-          'VocabInfo.old_vocab_size must be -1 (the whole old vocabulary) or '
-          'a positive int, got 0.')
-    if backup_initializer is not None and not callable(backup_initializer):
-      raise _errors.SettingsError(
-          'VocabInfo.backup_initializer must be None (zeros) or an initializer '
-          '(a callable taking a shape), got %r.' % (backup_initializer,))
-    if isinstance(axis, bool) or axis not in (0, 1):
-      raise _errors.SettingsError(
-          'VocabInfo.axis must be 0 (vocabulary along rows) or 1 (along '
-          'columns), got %r.' % (axis,))
-    return super().__new__(cls, new_vocab, new_vocab_size, num_oov_buckets,
-                           old_vocab, old_vocab_size, backup_initializer,
-                           int(axis))
-
-
-def as_vocab_info(value: Any, where: str) -> VocabInfo:
-  """Returns `value` (TF's or our `VocabInfo`) as a validated `VocabInfo`.
-
-  Args:
-    value: The value to check.
-    where: Names the setting, for messages (e.g. "var_name_to_vocab_info['e']").
-
-  Raises:
-    SettingsError: `value` is no VocabInfo, or has a bad field.
-  """
-  if isinstance(value, VocabInfo):
-    return value
-  if not isinstance(value, _TFVocabInfo):
-    raise _errors.SettingsError(
-        '%s must be a VocabInfo (warmstart.VocabInfo or tf.estimator.VocabInfo)'
-        ', got %r of type %s.' % (where, value, type(value).__name__))
-  try:
-    return VocabInfo(*value)
-  except _errors.SettingsError as e:
-    raise _errors.SettingsError('%s: %s' % (where, e)) from None
-
-
-def describe_initializer(initializer: Any) -> Optional[str]:
-  """A JSON-compatible description of a backup initializer (None: zeros)."""
-  if initializer is None:
-    return None
-  name = getattr(initializer, '__name__', None) or type(initializer).__name__
-  get_config = getattr(initializer, 'get_config', None)
-  if callable(get_config):
-    try:
-      config = get_config()
-    except (TypeError, ValueError, NotImplementedError):
-      config = None
-    if isinstance(config, Mapping):
-      return '%s(%s)' % (name, ', '.join(
-          '%s=%r' % item for item in sorted(config.items())))
-  return name
-
-
-class OwnInitialValue:
-  """Backup "initializer" of an optimizer slot remapped with its variable.
-
-  The slot's new rows keep the slot's own initial value (zeros for Adam,
-  `initial_accumulator_value` for Adagrad, ...), at each position.
-  """
-
-  __name__ = 'own_initial_value'
-
-  def __call__(self, shape, dtype=None, partition_info=None):
-    raise TypeError('OwnInitialValue is filled in by position only.')
-
-  def __repr__(self) -> str:
-    return 'OwnInitialValue()'
-
-
-def for_slot(info: VocabInfo) -> VocabInfo:
-  """The vocabulary information of a slot of a variable remapped by `info`."""
-  return info._replace(backup_initializer=OwnInitialValue())
+ACTION = _plan.VOCAB_REMAP
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -216,7 +79,7 @@ def _problem(target: _variables.Target, checkpoint: _sources.Checkpoint,
              tensor: str, rule: str, reason: str, error: type[_errors.Error],
              skip: bool, problems: _errors.Problems) -> Optional[_plan.Entry]:
   if skip:
-    return _planner.skipped_entry(target, checkpoint.prefix, tensor, rule,
+    return _planning.skipped_entry(target, checkpoint.prefix, tensor, rule,
                                   reason)
   problems.add(error, 'Variable %r (rule %r): %s.' % (target.name, rule,
                                                         reason))
@@ -224,7 +87,7 @@ def _problem(target: _variables.Target, checkpoint: _sources.Checkpoint,
 
 
 def plan_entry(target: _variables.Target, tensor: str,
-               checkpoint: _sources.Checkpoint, info: VocabInfo,
+               checkpoint: _sources.Checkpoint, info: _vocab_info.VocabInfo,
                options: _options.Options, problems: _errors.Problems,
                rule: str) -> Optional[_plan.Entry]:
   """Validates one vocabulary remap into an entry (None on a problem).
@@ -352,13 +215,14 @@ def plan_entry(target: _variables.Target, tensor: str,
       reason='vocabulary remap along axis %d: %s (%d + %d OOV) from %s' %
       (axis, info.new_vocab, info.new_vocab_size, info.num_oov_buckets,
        info.old_vocab),
-      options={
+      action_params={
           'new_vocab': info.new_vocab,
           'new_vocab_size': info.new_vocab_size,
           'num_oov_buckets': info.num_oov_buckets,
           'old_vocab': info.old_vocab,
           'old_vocab_size': info.old_vocab_size,
-          'backup_initializer': describe_initializer(info.backup_initializer),
+          'backup_initializer': _vocab_info.describe_initializer(
+              info.backup_initializer),
           'axis': axis,
           'checkpoint_shape': list(ckpt_shape),
       },
@@ -379,12 +243,12 @@ class _Backup:
     self._part_shape = part_shape
     self._dtype = dtype
     self._full = None
-    self._positional = isinstance(self._init, OwnInitialValue)
+    self._positional = isinstance(self._init, _vocab_info.OwnInitialValue)
 
   def full(self) -> tf.Tensor:
     """The initializer's value for the whole part (positional mode)."""
     if self._full is None:
-      if isinstance(self._init, OwnInitialValue):
+      if isinstance(self._init, _vocab_info.OwnInitialValue):
         # Read before this part's initializer is replaced.
         value = tf.reshape(self._part.initial_value, self._part_shape)
       else:
@@ -402,12 +266,14 @@ class _Backup:
       return None
     try:
       value = tf.convert_to_tensor(self._init(shape))
-    except Exception as e:  # pylint: disable=broad-except
-      # Many initializers (Keras, constant, Glorot) need a static shape; TF's
-      # warm_start fails on them. Fall back to positional values.
-      logging.debug('Backup initializer %r cannot take shape %s (%s); using '
-                    'its value at each missing position.', self._init, shape,
-                    e)
+    except (TypeError, ValueError, NotImplementedError) as e:
+      # Many initializers (Keras, constant, Glorot) need a static shape (they
+      # raise one of these), so TF's warm_start fails on them: their value at
+      # each missing position is used instead, as a cold start gives it.
+      logging.warning(
+          'Vocabulary remap: the backup initializer %r cannot take the '
+          'dynamic shape TF gives it (%s: %s); new rows get its value at each '
+          'position instead.', self._init, type(e).__name__, e)
       self._positional = True
       return None
     return tf.cast(value, self._dtype)
@@ -457,7 +323,7 @@ def _remapped(entry: _plan.Entry, backup: _Backup, shape: list[int],
   old = tf.raw_ops.RestoreV2(
       prefix=entry.source, tensor_names=[entry.tensor],
       shape_and_slices=[''], dtypes=[target.dtype])[0]
-  old = tf.reshape(old, [entry.options['checkpoint_shape'][0], -1])
+  old = tf.reshape(old, [entry.action_params['checkpoint_shape'][0], -1])
   cols = col_remap if col_remap is not None else tf.range(
       num_cols, dtype=tf.int64)
   present = tf.logical_and(row_remap[:, None] >= 0, cols[None, :] >= 0)
@@ -477,7 +343,7 @@ def _remapped(entry: _plan.Entry, backup: _Backup, shape: list[int],
 def _part_value(entry: _plan.Entry, index: int) -> tf.Tensor:
   """The initial value of one part, as TF's `_warm_start_var_with_vocab`."""
   target = entry.target
-  opts = entry.options
+  opts = entry.action_params
   axis = opts['axis']
   shape, offset = _part_geometry(target, index)
   matrix = len(shape) == 2
@@ -534,7 +400,7 @@ def _part_value(entry: _plan.Entry, index: int) -> tf.Tensor:
 def build(entry: _plan.Entry) -> None:
   """Installs the remapping initializer of every part of `entry`'s variable.
 
-  Registered for `ACTION` with `warmstart._restore.register_action`.
+  `_restore` builds every entry with action `ACTION` with it.
   """
   target = entry.target
   if not isinstance(target, VocabTarget):
@@ -542,11 +408,9 @@ def build(entry: _plan.Entry) -> None:
         'Plan entry %r (action %r) was not built by warmstart.VocabInfo '
         'planning; rebuild the plan in this graph.' % (entry.variable, ACTION))
   for index, part in enumerate(target.parts):
-    with tf.device(_restore.device_group(part)), tf.device('/cpu:0'):
+    with tf.device(_assign.device_group(part)), tf.device('/cpu:0'):
       value = _part_value(entry, index)
-    _restore.assign_op(part, value)
+    _assign.assign_op(part, value)
   logging.debug('Remapping %s from %s tensor %r by vocabulary.',
                 entry.variable, entry.source, entry.tensor)
 
-
-_restore.register_action(ACTION, build)

@@ -1,0 +1,257 @@
+"""The string forms of warm-start settings, shared by the flags and the CLI.
+
+* Map entries `[SOURCE_INDEX:]CKPT_NAME_OR_SCOPE=VAR_NAME_OR_SCOPE`
+  (`parse_map_entry`, `maps_by_source`).
+* A selecting regex with exclusions built in (`vars_regex`).
+* `settings_from_strings`: sources, map entries, regexes and options to one
+  `WarmStartSettings` per source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, Optional
+
+from warmstart import _errors
+from warmstart import _names
+from warmstart import _options
+from warmstart import _settings
+
+#: The flags (and CLI long options) of the settings fields that are no
+#: option: the sources, the selecting regex, exclusions and map entries.
+FROM = 'warm_start_from'
+VARS = 'warm_start_vars'
+EXCLUDE = 'warm_start_exclude'
+MAP = 'warm_start_map'
+
+#: The default of the selecting regex: TF's, every trainable variable.
+DEFAULT_VARS = '.*'
+
+#: The syntax of a map entry, for messages and help texts.
+MAP_SYNTAX = '[SOURCE_INDEX:]CKPT_NAME_OR_SCOPE=VAR_NAME_OR_SCOPE'
+
+_INDEX_RE = re.compile(r'\s*(\d+)\s*:(.*)', re.DOTALL)
+
+
+@dataclasses.dataclass(frozen=True)
+class MapEntry:
+  """One parsed map entry.
+
+  Attributes:
+    source: The 0-based index of the source it reads; None when omitted.
+    key: The checkpoint name or scope (left of '=').
+    value: The variable name or scope (right of '=').
+    text: The entry as written.
+  """
+
+  source: Optional[int]
+  key: str
+  value: str
+  text: str
+
+
+def parse_map_entry(text: str) -> MapEntry:
+  """Parses one `[SOURCE_INDEX:]CKPT_NAME_OR_SCOPE=VAR_NAME_OR_SCOPE`.
+
+  TF names hold neither '=' nor ':' (but for a trailing ':0'), so the syntax
+  is unambiguous.
+
+  Args:
+    text: The entry, e.g. 'encoder/=student/encoder/' or '1:logits/w=head/w'.
+
+  Returns:
+    The `MapEntry`.
+
+  Raises:
+    ValueError: the entry is malformed; the message shows how to write it.
+  """
+  if not isinstance(text, str):
+    raise ValueError('A map entry must be a string %s, got %r.' %
+                     (MAP_SYNTAX, text))
+  source = None
+  body = text
+  match = _INDEX_RE.fullmatch(text)
+  if match:
+    source = int(match.group(1))
+    body = match.group(2)
+  if '=' not in body:
+    raise ValueError(
+        'Map entry %r has no "=": write %s, e.g. "encoder/=student/encoder/" '
+        '(a scope) or "1:dense/kernel=head/kernel" (one variable, from source '
+        '1).' % (text, MAP_SYNTAX))
+  key, _, value = body.partition('=')
+  key, value = key.strip(), value.strip()
+  if '=' in value:
+    raise ValueError('Map entry %r has more than one "=": write %s.' %
+                     (text, MAP_SYNTAX))
+  if not key or not value:
+    raise ValueError(
+        'Map entry %r has an empty %s side: write %s ("/" alone stands for the '
+        'root scope).' % (text, 'left' if not key else 'right', MAP_SYNTAX))
+  if ':' in key:
+    raise ValueError(
+        'Map entry %r: %r is no checkpoint name (names hold no ":"); a source '
+        'index before ":" must be a number 0, 1, ...: write %s.' %
+        (text, key, MAP_SYNTAX))
+  return MapEntry(source=source, key=key, value=value, text=text)
+
+
+def maps_by_source(entries: Iterable[str], num_sources: int,
+                   sources_flag: str = '--' + FROM) -> list[dict[str, str]]:
+  """Groups map entries by source: one {checkpoint name: variable} per source.
+
+  Args:
+    entries: Map entries in `MAP_SYNTAX`.
+    num_sources: How many sources there are (indices 0 to num_sources - 1).
+    sources_flag: How the sources are given, for messages.
+
+  Returns:
+    `num_sources` dicts in source order (empty for a source no entry names).
+
+  Raises:
+    ValueError: a malformed entry, an index out of range, an entry without
+      index when there are several sources, or a name mapped twice.
+  """
+  maps: list[dict[str, str]] = [{} for _ in range(num_sources)]
+  for text in entries:
+    entry = parse_map_entry(text)
+    if num_sources == 0:
+      raise ValueError('Map entry %r has no source to read: give %s too.' %
+                       (text, sources_flag))
+    index = entry.source
+    if index is None:
+      if num_sources > 1:
+        raise ValueError(
+            'Map entry %r does not say which of the %d sources it reads: '
+            'prefix it with the source index (0-based, in the order of %s), '
+            'e.g. "0:%s" or "%d:%s".' %
+            (text, num_sources, sources_flag, text, num_sources - 1, text))
+      index = 0
+    if index >= num_sources:
+      valid = ('the only source is 0' if num_sources == 1 else
+               'the sources are 0 to %d' % (num_sources - 1))
+      raise ValueError(
+          'Map entry %r reads source %d, but %s (0-based, in the order of '
+          '%s).' % (text, index, valid, sources_flag))
+    if entry.key in maps[index]:
+      raise ValueError(
+          'Map entry %r maps %r of source %d again (it is already mapped to '
+          '%r): keep one.' % (text, entry.key, index, maps[index][entry.key]))
+    maps[index][entry.key] = entry.value
+  return maps
+
+
+def check_regex(regex: str, what: str) -> None:
+  """Raises ValueError for an empty or invalid regex, saying how to write it.
+
+  Args:
+    regex: The regex as given.
+    what: What it selects, for the message ('the variables to warm-start').
+  """
+  if not regex:
+    raise ValueError(
+        'An empty regex for %s matches every name: write ".*" for every '
+        'name, or leave the option out.' % what)
+  _names.compile_regex(
+      regex, '%%(pattern)r is not a valid regex for %s: %%(reason)s (a Python '
+      '`re` pattern, e.g. "dense/.*" or "logits/bias$").' % what, ValueError)
+
+
+def vars_regex(vars_to_warm_start: str = DEFAULT_VARS,
+               exclude: Sequence[str] = ()) -> str:
+  """Returns the `vars_to_warm_start` regex with the exclusions built in.
+
+  Both are matched at the start of the name (`re.match`), so the result
+  selects a name when `vars_to_warm_start` matches it and no exclusion does.
+
+  Args:
+    vars_to_warm_start: The selecting regex.
+    exclude: Regexes of names not to select.
+
+  Returns:
+    `(?!(?:EXCLUDE_1)|...)(?:VARS)`, or `vars_to_warm_start` when nothing is
+    excluded.
+
+  Raises:
+    ValueError: a regex is invalid.
+  """
+  check_regex(vars_to_warm_start, 'the variables to warm-start')
+  for regex in exclude:
+    check_regex(regex, 'the variables not to warm-start')
+  if not exclude:
+    return vars_to_warm_start
+  return '(?!%s)(?:%s)' % ('|'.join('(?:%s)' % r for r in exclude),
+                           vars_to_warm_start)
+
+
+def checked_sources(sources: Sequence[str]) -> list[str]:
+  for source in sources:
+    if not isinstance(source, str) or not source.strip():
+      raise ValueError(
+          'A warm-start source must be a non-empty path (a checkpoint prefix, '
+          'a checkpoint directory or a SavedModel directory), got %r.' %
+          (source,))
+  return list(sources)
+
+
+def check_selection(maps: Sequence[dict[str, str]], vars_to_warm_start: str,
+                     exclude: Sequence[str], vars_flag: str,
+                     exclude_flag: str) -> None:
+  if not maps or not all(maps):
+    return
+  given = []
+  if vars_to_warm_start != DEFAULT_VARS:
+    given.append('%s=%s' % (vars_flag, vars_to_warm_start))
+  given.extend('%s=%s' % (exclude_flag, r) for r in exclude)
+  if given:
+    raise ValueError(
+        '%s: these only apply to sources without map entries, but every '
+        'source has map entries (which select their variables themselves, '
+        'like init_from_checkpoint). Map only the variables you want instead.'
+        % ', '.join(given))
+
+
+def settings_from_strings(
+    sources: Sequence[str],
+    maps: Sequence[str] = (),
+    vars_to_warm_start: str = DEFAULT_VARS,
+    exclude: Sequence[str] = (),
+    **options: Any,
+) -> tuple[_settings.WarmStartSettings, ...]:
+  """Builds the settings from the string forms the flags and the CLI share.
+
+  Args:
+    sources: Checkpoint paths (source 0, 1, ...).
+    maps: Map entries in `MAP_SYNTAX`.
+    vars_to_warm_start: Regex of the variables of sources without map entries.
+    exclude: Regexes of variables of those sources not to warm-start.
+    **options: Options of `warmstart.Options`, for every source.
+
+  Returns:
+    One `WarmStartSettings` per source, in order.
+
+  Raises:
+    SettingsError: malformed values; the message says how to write them.
+  """
+  try:
+    sources = checked_sources(sources)
+    if not sources:
+      raise ValueError('No warm-start source: give at least one checkpoint.')
+    by_source = maps_by_source(maps, len(sources))
+    exclude = list(exclude)
+    regex = vars_regex(vars_to_warm_start, exclude)
+    check_selection(by_source, vars_to_warm_start, exclude,
+                     '--' + VARS, '--' + EXCLUDE)
+  except ValueError as e:
+    raise _errors.SettingsError(str(e)) from None
+  _options.check_names(options)
+  result = []
+  for source, assignment_map in zip(sources, by_source):
+    if assignment_map:
+      result.append(_settings.WarmStartSettings(
+          source, assignment_map=assignment_map, **options))
+    else:
+      result.append(_settings.WarmStartSettings(source, regex, **options))
+  return tuple(result)
