@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 from unittest import mock
 
 import numpy as np
 import tensorflow as tf
+from absl.testing import parameterized
 
 from tests import test_util
 from warmstart import _errors
 from warmstart import _merge
+from warmstart import _merge_commit
+from warmstart import _merge_files
+from warmstart import _merge_layout
+from warmstart import _merge_write
 
 
 def _encoder():
@@ -114,7 +120,7 @@ class MergeTest(tf.test.TestCase):
     self.assertIn('read 7 of 7 tensors', progress[-1])
 
   def test_logs_progress_by_bytes_too(self):
-    with mock.patch.object(_merge, 'LOG_EVERY_BYTES', 40):
+    with mock.patch.object(_merge_write, 'LOG_EVERY_BYTES', 40):
       with self.assertLogs('absl', 'INFO') as logs:
         self._merge_both(log_every=1000)
     progress = [r for r in logs.output if 'Merge: read' in r]
@@ -226,7 +232,7 @@ class MergeTest(tf.test.TestCase):
       _merge.merge_checkpoints([self.a], self.inputs)
 
   def test_failure_mid_write_leaves_nothing(self):
-    real_save = _merge._save_batch
+    real_save = _merge_write._save_batch
     calls = []
 
     def failing_save(*args):
@@ -235,7 +241,7 @@ class MergeTest(tf.test.TestCase):
         raise OSError('disk full (injected)')
       real_save(*args)
 
-    with mock.patch.object(_merge, '_save_batch', failing_save):
+    with mock.patch.object(_merge_write, '_save_batch', failing_save):
       with self.assertRaisesRegex(OSError, 'injected'):
         self._merge_both(max_batch_bytes=16)
     self.assertLen(calls, 3)
@@ -244,28 +250,28 @@ class MergeTest(tf.test.TestCase):
   def test_failure_at_the_index_keeps_the_previous_output(self):
     _merge.merge_checkpoints([self.b], self.output)
     previous = _snapshot(self.out_dir)
-    real_rename = _merge._rename
+    real_rename = _merge_commit._rename
 
     def failing_rename(src, dst):
       if dst == self.output + '.index' and src.endswith('/merged.index'):
         raise OSError('crash before the index (injected)')
       real_rename(src, dst)
 
-    with mock.patch.object(_merge, '_rename', failing_rename):
+    with mock.patch.object(_merge_commit, '_rename', failing_rename):
       with self.assertRaisesRegex(OSError, 'injected'):
         self._merge_both(overwrite=True, max_batch_bytes=16)
     self.assertEqual(_snapshot(self.out_dir), previous)
     self.assertAllEqual(_read(self.output)['out/w'], self.b_values['out/w'])
 
   def test_failure_at_the_index_without_previous_output(self):
-    real_rename = _merge._rename
+    real_rename = _merge_commit._rename
 
     def failing_rename(src, dst):
       if dst == self.output + '.index':
         raise OSError('crash before the index (injected)')
       real_rename(src, dst)
 
-    with mock.patch.object(_merge, '_rename', failing_rename):
+    with mock.patch.object(_merge_commit, '_rename', failing_rename):
       with self.assertRaises(OSError):
         self._merge_both()
     self.assertEqual(os.listdir(self.out_dir), [])
@@ -297,6 +303,249 @@ class MergeTest(tf.test.TestCase):
                      sum(t.num_bytes for t in result.tensors))
     self.assertIn('decoder/w', result.table())
     self.assertEqual(result.to_dict()['num_tensors'], 6)
+
+
+class MergeOutputTest(tf.test.TestCase):
+  """Outputs refused before anything is written, and where merges may go."""
+
+  def setUp(self):
+    super().setUp()
+    self.root = self.create_tempdir().full_path
+    self.inputs = os.path.join(self.root, 'inputs')
+    self.a, self.a_values = test_util.save_checkpoint(
+        os.path.join(self.inputs, 'a'), _encoder, seed=1)
+    self.b, self.b_values = test_util.save_checkpoint(
+        os.path.join(self.inputs, 'b'), _decoder, seed=2)
+    self.before = _snapshot(self.inputs)
+
+  def tearDown(self):
+    self.assertEqual(_snapshot(self.inputs), self.before)
+    super().tearDown()
+
+  def test_glob_characters_are_refused_before_anything_is_written(self):
+    for name, chars in (('m[1].ckpt', "'\\['"), ('m*.ckpt', "'\\*'"),
+                        ('m?.ckpt', "'\\?'")):
+      output = os.path.join(self.root, 'out', name)
+      with self.assertRaisesRegex(
+          _errors.SettingsError, r'Output prefix %s holds the glob character '
+          r'%s: TF looks checkpoint files up with glob patterns' %
+          (re.escape(repr(output)), chars)):
+        _merge.merge_checkpoints([self.a], output)
+    glob_dir = os.path.join(self.root, 'out[2]', 'm.ckpt')
+    with self.assertRaisesRegex(_errors.SettingsError,
+                                r"holds the glob character '\['"):
+      _merge.merge_checkpoints([self.a], glob_dir)
+    self.assertFalse(os.path.exists(os.path.join(self.root, 'out')))
+    self.assertFalse(os.path.exists(os.path.join(self.root, 'out[2]')))
+
+  def test_tf_cannot_read_a_prefix_with_glob_characters(self):
+    # Why such outputs are refused: TF's own reader globs the prefix.
+    directory = os.path.join(self.root, 'tf')
+    with tf.Graph().as_default():
+      _decoder()
+      saver = tf.compat.v1.train.Saver()
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        prefix = saver.save(sess, os.path.join(directory, 'm[1].ckpt'),
+                            write_meta_graph=False)
+    self.assertTrue(os.path.exists(prefix + '.index'))
+    with self.assertRaisesRegex(tf.errors.NotFoundError,
+                                'Failed to find any matching files'):
+      tf.compat.v1.train.NewCheckpointReader(prefix)
+
+  def test_output_reaching_a_source_through_a_symlinked_directory(self):
+    link = os.path.join(self.root, 'link')
+    os.symlink(self.inputs, link)
+    through_link = os.path.join(link, 'a', 'model.ckpt')
+    for overwrite in (False, True):
+      with self.assertRaisesRegex(
+          _errors.SettingsError,
+          r'Output %s is one of the sources: %s \(both are %s\)' %
+          (re.escape(repr(through_link)), re.escape(repr(self.a)),
+           re.escape(repr(os.path.realpath(self.a))))):
+        _merge.merge_checkpoints([self.a, self.b], through_link,
+                                 overwrite=overwrite,
+                                 exclude='(encoder/w|global_step)')
+    # Other names in that directory are fine: the inputs stay as they were.
+    _merge.merge_checkpoints([self.b], os.path.join(link, 'a', 'c.ckpt'))
+    self.assertCountEqual(_read(os.path.join(self.inputs, 'a', 'c.ckpt')),
+                          self.b_values)
+    for name in os.listdir(os.path.join(self.inputs, 'a')):
+      if name.startswith('c.ckpt.'):
+        os.remove(os.path.join(self.inputs, 'a', name))
+
+  def test_source_whose_files_link_to_the_output_files(self):
+    output = os.path.join(self.root, 'out', 'merged.ckpt')
+    _merge.merge_checkpoints([self.b], output)
+    linked = os.path.join(self.root, 'linked')
+    os.makedirs(linked)
+    for name in os.listdir(os.path.dirname(output)):
+      os.symlink(os.path.join(os.path.dirname(output), name),
+                 os.path.join(linked, name.replace('merged.ckpt', 'l')))
+    with self.assertRaisesRegex(
+        _errors.SettingsError, r"Output %s is one of the sources: '.*l.index' "
+        r"of source '.*linked/l' is a link to %s" %
+        (re.escape(repr(output)),
+         re.escape(repr(os.path.realpath(output + '.index'))))):
+      _merge.merge_checkpoints([os.path.join(linked, 'l'), self.a], output,
+                               overwrite=True, exclude='(encoder/w|global)')
+
+  def test_relative_output_without_a_directory(self):
+    cwd = os.getcwd()
+    os.chdir(self.create_tempdir().full_path)
+    try:
+      _merge.merge_checkpoints([self.b], 'm.ckpt')
+      _merge.merge_checkpoints([self.a], 'm.ckpt', overwrite=True)
+      self.assertCountEqual(_read('m.ckpt'), self.a_values)
+      self.assertEqual(sorted(os.listdir('.')),
+                       ['m.ckpt.data-00000-of-00002',
+                        'm.ckpt.data-00001-of-00002', 'm.ckpt.index'])
+    finally:
+      os.chdir(cwd)
+
+  def test_non_local_filesystem(self):
+    output = 'ram://merge_test_%s/m.ckpt' % self.id().split('.')[-1]
+    _merge.merge_checkpoints([self.b], output)
+    _merge.merge_checkpoints([self.a], output, overwrite=True)
+    got = _read(output)
+    self.assertCountEqual(got, self.a_values)
+    self.assertAllEqual(got['encoder/w'], self.a_values['encoder/w'])
+    self.assertEqual(sorted(tf.io.gfile.listdir(os.path.dirname(output))),
+                     ['m.ckpt.data-00000-of-00002',
+                      'm.ckpt.data-00001-of-00002', 'm.ckpt.index'])
+    with self.assertRaisesRegex(_errors.SettingsError,
+                                'is one of the sources'):
+      _merge.merge_checkpoints([output], output, overwrite=True)
+
+  def test_allow_unmatched_names_each_skipped_rule_in_a_warning(self):
+    with self.assertLogs('absl', 'WARNING') as logs:
+      _merge.merge_checkpoints(
+          [(self.a, {'encoder': 'enc', 'nope/': 'x/'})],
+          os.path.join(self.root, 'out', 'm.ckpt'), exclude=['bias', 'vocab'],
+          allow_unmatched=True)
+    text = '\n'.join(logs.output)
+    self.assertRegex(text, r'Rename encoder=enc matches no tensor of '
+                     r'.*a/model\.ckpt\. Skipped \(allow_unmatched\)')
+    self.assertRegex(text, r'Rename nope/=x/ matches no tensor')
+    self.assertRegex(text, r"Exclude pattern 'bias' matches no tensor")
+    self.assertNotIn("pattern 'vocab'", text)
+
+
+class ShardCountTest(tf.test.TestCase, parameterized.TestCase):
+  """A new checkpoint never shares a data file name with the old one."""
+
+  def setUp(self):
+    super().setUp()
+    root = self.create_tempdir().full_path
+    self.a, self.a_values = test_util.save_checkpoint(
+        os.path.join(root, 'a'), _encoder, seed=1)
+    self.b, self.b_values = test_util.save_checkpoint(
+        os.path.join(root, 'b'), _decoder, seed=2)
+    self.output = os.path.join(root, 'out', 'm.ckpt')
+
+  def _counts(self) -> set[int]:
+    return {f.num_shards for f in _merge_files.data_files(self.output)}
+
+  def test_num_shards_reads_what_tf_wrote(self):
+    self.assertEqual(_merge_files.num_shards(self.a + '.index'), 1)
+    _merge.merge_checkpoints([self.a, self.b], self.output,
+                             exclude='(encoder/w|global)', max_batch_bytes=16)
+    self.assertEqual(_merge_files.num_shards(self.output + '.index'), 4)
+    self.assertEqual(self._counts(), {4})
+
+  def test_num_shards_of_damaged_indexes(self):
+    damaged = self.output + '.index'
+    os.makedirs(os.path.dirname(damaged))
+    for content, why in ((b'', 'no table footer'),
+                         (b'x' * 100, 'no table footer')):
+      with open(damaged, 'wb') as f:
+        f.write(content)
+      with self.assertRaisesRegex(
+          ValueError, r'%s is not a checkpoint index this can read \(%s\)' %
+          (re.escape(damaged), why)):
+        _merge_files.num_shards(damaged)
+    with open(self.a + '.index', 'rb') as f:
+      data = f.read()
+    with open(damaged, 'wb') as f:
+      f.write(b'\x01' + data[1:])
+    with self.assertRaisesRegex(ValueError,
+                                'the first entry is not the header'):
+      _merge_files.num_shards(damaged)
+
+  def test_overwrite_alternates_shard_counts(self):
+    counts = []
+    for sources in ([self.b], [self.a], [self.b], [self.a]):
+      _merge.merge_checkpoints(sources, self.output, overwrite=True)
+      counts.append(self._counts())
+    self.assertEqual(counts, [{1}, {2}, {1}, {2}])
+    self.assertCountEqual(_read(self.output), self.a_values)
+
+  @parameterized.parameters(*sorted(_merge_layout.SLICEABLE_DTYPES))
+  def test_one_tensor_over_one_data_file_is_written_in_two_slices(self, dtype):
+    dtype = tf.as_dtype(dtype)
+    value = (np.arange(15).reshape(5, 3) % 2).astype(dtype.as_numpy_dtype)
+    root = self.create_tempdir().full_path
+    one, _ = test_util.save_checkpoint(
+        root, lambda: tf.compat.v1.get_variable('t', initializer=value))
+    _merge.merge_checkpoints([self.b], self.output)
+    _merge.merge_checkpoints([one], self.output, overwrite=True)
+    self.assertEqual(self._counts(), {2})
+    got = _read(self.output)
+    self.assertCountEqual(got, ['t'])
+    self.assertAllEqual(got['t'], value)
+    self.assertEqual(got['t'].dtype, value.dtype)
+    with tf.Graph().as_default():
+      restored = tf.raw_ops.RestoreV2(
+          prefix=self.output, tensor_names=['t'], shape_and_slices=[''],
+          dtypes=[dtype])
+      with tf.compat.v1.Session() as sess:
+        self.assertAllEqual(sess.run(restored)[0], value)
+
+  def test_a_tensor_that_cannot_be_split_over_one_data_file_is_refused(self):
+    _merge.merge_checkpoints([self.b], self.output)
+    before = _snapshot(os.path.dirname(self.output))
+    half = os.path.join(self.create_tempdir().full_path, 'half')
+    test_util.save_checkpoint(half, lambda: tf.compat.v1.get_variable(
+        'h', initializer=np.ones([4, 2], np.float16)))
+    # One element; strings; a dtype whose slices TF cannot join.
+    for source, exclude in ((self.b, '(?!count$)'), (self.a, '(?!vocab$)'),
+                            (half, ())):
+      with self.assertRaisesRegex(
+          _errors.SettingsError, r'Cannot replace %s safely: the new '
+          r'checkpoint cannot be written in other than 1 data file .*already '
+          r'has checkpoint files of 1 shard, .*Delete the old output first' %
+          re.escape(self.output)):
+        _merge.merge_checkpoints([source], self.output, overwrite=True,
+                                 exclude=exclude)
+    self.assertEqual(_snapshot(os.path.dirname(self.output)), before)
+
+  def test_layout_cuts_the_largest_batch_then_slices(self):
+    tensors = [
+        _merge.MergedTensor(name=n, source='s', source_name=n, shape=shape,
+                            dtype='float32', num_bytes=4 * int(np.prod(shape)))
+        for n, shape in (('a', (2,)), ('b', (8, 2)), ('c', (3,)))]
+    shards = _merge_layout.layout(tensors, 1 << 20, forbidden={1})
+    self.assertEqual([[p.tensor.name for p in s] for s in shards],
+                     [['a', 'b'], ['c']])
+    shards = _merge_layout.layout(tensors[1:2], 1 << 20, forbidden={1, 2})
+    self.assertEqual([(p.start, p.length, p.slice_spec())
+                      for s in shards for p in s],
+                     [(0, 2, '8 2 0,2:-'), (2, 2, '8 2 2,2:-'),
+                      (4, 4, '8 2 4,4:-')])
+
+  def test_commit_refuses_a_data_file_of_the_new_count(self):
+    _merge.merge_checkpoints([self.b], self.output)
+    staged = os.path.join(os.path.dirname(self.output), 'staged', 'm')
+    _merge.merge_checkpoints([self.a], staged, max_batch_bytes=16)
+    clash = self.output + '.data-00000-of-00004'
+    with open(clash, 'wb') as f:
+      f.write(b'written by someone else')
+    before = _snapshot(os.path.dirname(self.output))
+    with self.assertRaisesRegex(
+        FileExistsError, r'Cannot commit the merge: .*m.ckpt.data-00000-of-'
+        r'00004 already exists .*Nothing was changed'):
+      _merge_commit.commit(staged, self.output)
+    self.assertEqual(_snapshot(os.path.dirname(self.output)), before)
 
 
 class TFMergeV2CheckpointsTest(tf.test.TestCase):

@@ -1,0 +1,98 @@
+"""Writes a merge's checkpoint into its staging folder, shard by shard.
+
+Tensors are read one at a time with the checkpoint reader and written with
+`SaveV2`, one shard (see `_merge_layout`) per call, so memory stays bounded
+by the largest shard plus the largest tensor. The shards are then joined
+with `MergeV2Checkpoints` into `<staging>/merged`. That op moves its inputs'
+data files and deletes their index even with `delete_old_dirs=False`, so it
+only ever sees our own shards, never a user's checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from warmstart import _inspect
+from warmstart import _merge_layout
+
+#: A progress line is also logged each time this many more bytes were read.
+LOG_EVERY_BYTES = 1 << 30
+
+#: The name of the joined checkpoint inside the staging folder.
+STAGED_NAME = 'merged'
+
+
+def _save_batch(prefix: str, pieces: Sequence[_merge_layout.Piece],
+                values: Sequence[np.ndarray]) -> None:
+  """Writes one shard with SaveV2 (in a graph of its own: works in any mode)."""
+  with tf.Graph().as_default():
+    with tf.device('/cpu:0'):
+      inputs = [tf.compat.v1.placeholder(tf.as_dtype(p.tensor.dtype), p.shape)
+                for p in pieces]
+      save = tf.raw_ops.SaveV2(
+          prefix=prefix, tensor_names=[p.tensor.name for p in pieces],
+          shape_and_slices=[p.slice_spec() for p in pieces], tensors=inputs)
+    with tf.compat.v1.Session() as sess:
+      sess.run(save, feed_dict=dict(zip(inputs, values)))
+
+
+def _join_shards(shards: Sequence[str], destination: str) -> None:
+  """Joins OUR temporary shards (MergeV2Checkpoints consumes its inputs)."""
+  with tf.Graph().as_default():
+    with tf.device('/cpu:0'):
+      op = tf.raw_ops.MergeV2Checkpoints(
+          checkpoint_prefixes=list(shards), destination_prefix=destination,
+          delete_old_dirs=False)
+    with tf.compat.v1.Session() as sess:
+      sess.run(op)
+
+
+def write(shards: Sequence[Sequence[_merge_layout.Piece]], staging: str,
+          log_every: int) -> str:
+  """Writes `shards` as one checkpoint under `staging`.
+
+  Args:
+    shards: The layout (`_merge_layout.layout`).
+    staging: An empty directory of our own.
+    log_every: Log progress every this many tensors (and every
+      `LOG_EVERY_BYTES` read).
+
+  Returns:
+    The prefix of the written checkpoint (`<staging>/merged`).
+  """
+  readers: dict[str, Any] = {}
+  total = sum(p.is_last for shard in shards for p in shard)
+  total_bytes = sum(p.num_bytes for shard in shards for p in shard)
+  done = done_bytes = 0
+  next_bytes = LOG_EVERY_BYTES
+  prefixes = []
+  for shard in shards:
+    values = []
+    for piece in shard:
+      source = piece.tensor.source
+      reader = readers.get(source)
+      if reader is None:
+        reader = readers[source] = tf.compat.v1.train.NewCheckpointReader(
+            source)
+      values.append(piece.cut(reader.get_tensor(piece.tensor.source_name)))
+      done_bytes += piece.num_bytes
+      if not piece.is_last:
+        continue
+      done += 1
+      if done % log_every == 0 or done == total or done_bytes >= next_bytes:
+        next_bytes = (done_bytes // LOG_EVERY_BYTES + 1) * LOG_EVERY_BYTES
+        logging.info('Merge: read %d of %d tensors (%s of %s).', done, total,
+                     _inspect.format_bytes(done_bytes),
+                     _inspect.format_bytes(total_bytes))
+    prefix = os.path.join(staging, 'shard-%05d' % len(prefixes))
+    _save_batch(prefix, shard, values)
+    prefixes.append(prefix)
+  joined = os.path.join(staging, STAGED_NAME)
+  _join_shards(prefixes, joined)
+  return joined
