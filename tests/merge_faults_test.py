@@ -155,7 +155,7 @@ class _Child:
     self._process.stdin.flush()
     return json.loads(self._line())
 
-  def close(self) -> None:
+  def close(self, remove_log: bool = False) -> None:
     self._process.stdin.close()
     try:
       self._process.wait(timeout=30)
@@ -163,6 +163,8 @@ class _Child:
       self._process.kill()
       self._process.wait()
     self._log.close()
+    if remove_log:  # Failures quote its tail.
+      os.remove(self.log_path)
 
 
 def _read(prefix: str) -> dict[str, np.ndarray]:
@@ -228,12 +230,12 @@ class _FaultTestCase(tf.test.TestCase):
     super().setUpClass()
     global _child
     if _child is None:  # One for the whole file: it imports TF once.
+      kept = os.environ.get('TEST_UNDECLARED_OUTPUTS_DIR')  # Bazel keeps it.
       log = tempfile.NamedTemporaryFile(
-          prefix='merge_faults_child.', suffix='.log', delete=False,
-          dir=os.environ.get('TEST_UNDECLARED_OUTPUTS_DIR'))
+          prefix='merge_faults_child.', suffix='.log', delete=False, dir=kept)
       log.close()
       _child = _Child(log.name)
-      atexit.register(_child.close)
+      atexit.register(_child.close, remove_log=not kept)
     cls.child = _child
     cls.root = tempfile.mkdtemp(dir=os.environ.get('TEST_TMPDIR'))
     cls.inputs = os.path.join(cls.root, 'inputs')
