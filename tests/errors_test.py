@@ -61,6 +61,16 @@ class DidYouMeanTest(absltest.TestCase):
     self.assertEqual(2, hint.count("'layer_"))
     self.assertNotIn('other', hint)
 
+  def test_many_similar_candidates_still_find_the_nearest(self):
+    # Thousands of names alike but for a number: only the nearest by
+    # trigrams are compared, and the right one is among them.
+    candidates = ['layer_%d/kernel' % i for i in range(3000)]
+    for i in (0, 7, 1234, 2999):
+      hint = _errors.did_you_mean('layer_%d/kernle' % i, candidates)
+      self.assertStartsWith(hint, " Did you mean: 'layer_%d/kernel'" % i)
+    hint = _errors.did_you_mean('layr_1234/kernel', candidates)
+    self.assertStartsWith(hint, " Did you mean: 'layer_1234/kernel'")
+
   def test_accepts_any_iterable(self):
     hint = _errors.did_you_mean('w_1', {'w_1': 1, 'w_2': 2}.keys())
     self.assertIn("'w_1'", hint)

@@ -168,6 +168,12 @@ class ValidatorTest(parameterized.TestCase, tf.test.TestCase):
   @parameterized.named_parameters(
       ('bad_vars_regex', ['--warm_start_from=/a', '--warm_start_vars=dense/['],
        r"--warm_start_vars.*'dense/\[' is not a valid regex"),
+      ('empty_vars_regex', ['--warm_start_from=/a', '--warm_start_vars='],
+       r'--warm_start_vars.*An empty regex for the variables to warm-start'),
+      ('empty_exclude_regex',
+       ['--warm_start_from=/a', '--warm_start_exclude='],
+       r'--warm_start_exclude.*An empty regex for the variables not to '
+       r'warm-start matches every name'),
       ('bad_exclude_regex',
        ['--warm_start_from=/a', '--warm_start_exclude=(bias'],
        r"'\(bias' is not a valid regex for the variables not to warm-start"),

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 import warmstart
+from warmstart import _errors
 from tests import test_util
 
 _ZEROS = tf.compat.v1.zeros_initializer()
@@ -51,6 +52,43 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     for variable, value in initial.items():
       if variable not in restored:
         self.assertAllClose(value, got[variable], msg=variable)
+
+  def test_variable_of_another_graph_is_refused_before_any_op(self):
+    prefix, _ = test_util.save_checkpoint(self._dir(),
+                                          test_util.build_tf_docstring_source)
+    with tf.Graph().as_default():
+      stranger = tf.compat.v1.get_variable('new_scope_1/var1', [20, 2])
+    with tf.Graph().as_default() as g:
+      test_util.build_tf_docstring_target()
+      before = len(g.get_operations())
+      for call in (warmstart.make_plan, warmstart.init_from_checkpoint):
+        with self.assertRaisesRegex(
+            warmstart.SettingsError,
+            r"entry 'old_scope_1/var1: new_scope_1/var1:0'.*the variable "
+            r"'new_scope_1/var1' belongs to another graph"):
+          call(prefix, {'old_scope_1/var1': stranger})
+      self.assertLen(g.get_operations(), before)
+
+  def test_many_typos_give_a_short_message(self):
+    # 3000 one-name entries, each with a typo, against 3000 tensors: the
+    # message lists MAX_LISTED of them, each with its suggestion.
+    names = ['layer_%d/kernel' % i for i in range(3000)]
+
+    def build():
+      for name in names:
+        tf.compat.v1.get_variable(name, [2])
+
+    prefix, _ = test_util.save_checkpoint(self._dir(), build)
+    with tf.Graph().as_default():
+      build()
+      with self.assertRaises(warmstart.TensorNotFoundError) as caught:
+        warmstart.make_plan(prefix, {n.replace('kernel', 'kernle'): n
+                                     for n in names})
+    message = str(caught.exception)
+    self.assertLess(len(message), 10000)
+    self.assertLen(caught.exception.problems, 3000)
+    self.assertIn("Did you mean: 'layer_0/kernel'", message)
+    self.assertIn('... and %d more' % (3000 - _errors.MAX_LISTED), message)
 
   # --- Every assignment-map form of TF's docstring. -------------------------
 

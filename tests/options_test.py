@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -10,7 +11,11 @@ import numpy as np
 import tensorflow as tf
 
 import warmstart
+from absl import flags
+from tests import test_util
+from warmstart import _cli
 from warmstart import _options
+from warmstart import flags as ws_flags
 
 _BOOL_FIELDS = ('skip_missing', 'skip_mismatched', 'allow_unmatched')
 
@@ -121,6 +126,216 @@ class MakeTest(absltest.TestCase):
           warmstart.SettingsError,
           'options must be a warmstart.Options, got %s' % repr(value)):
         _options.make(value)
+
+
+
+def _other_value(declaration: _options.Declaration):
+  """A valid value of the option other than its default."""
+  if declaration.kind == _options.BOOL:
+    return not declaration.default
+  return 12345
+
+
+class DeclarationTest(parameterized.TestCase):
+  """Each option is declared once and reachable from every entry point."""
+
+  def test_declarations_are_the_fields(self):
+    self.assertEqual(
+        [f.name for f in dataclasses.fields(warmstart.Options)],
+        list(_options.NAMES))
+    for declaration in _options.DECLARATIONS:
+      self.assertEqual(declaration.default,
+                       getattr(warmstart.Options(), declaration.name))
+      self.assertTrue(declaration.help.endswith('.'), declaration.name)
+      self.assertEqual('warm_start_' + declaration.name, declaration.flag)
+
+  @parameterized.named_parameters(
+      (d.name, d) for d in _options.DECLARATIONS)
+  def test_settings_field(self, declaration):
+    value = _other_value(declaration)
+    settings = warmstart.WarmStartSettings('/c', **{declaration.name: value})
+    self.assertEqual(value, getattr(settings, declaration.name))
+    self.assertEqual(value, getattr(settings.options, declaration.name))
+    self.assertEqual(declaration.default,
+                     getattr(warmstart.WarmStartSettings('/c'),
+                             declaration.name))
+    # Keyword-only, and in the signature (help(), IDEs).
+    import inspect  # pylint: disable=g-import-not-at-top
+    parameter = inspect.signature(
+        warmstart.WarmStartSettings).parameters[declaration.name]
+    self.assertEqual(inspect.Parameter.KEYWORD_ONLY, parameter.kind)
+    self.assertEqual(declaration.default, parameter.default)
+
+  @parameterized.named_parameters(
+      (d.name, d) for d in _options.DECLARATIONS)
+  def test_flag(self, declaration):
+    flag_values = flags.FlagValues()
+    ws_flags.define_flags(flag_values)
+    value = _other_value(declaration)
+    argv = ['prog', '--warm_start_from=/a', '--warm_start_from=/b']
+    argv.append('--%s' % declaration.flag if value is True else
+                '--no%s' % declaration.flag if value is False else
+                '--%s=%d' % (declaration.flag, value))
+    flag_values(argv)
+    settings = ws_flags.settings_from_flags(flag_values)
+    self.assertLen(settings, 2)
+    for s in settings:
+      self.assertEqual(value, getattr(s, declaration.name))
+
+  @parameterized.named_parameters(
+      (d.name, d) for d in _options.DECLARATIONS)
+  def test_plan_command(self, declaration):
+    value = _other_value(declaration)
+    for spelling in (declaration.name, declaration.flag):
+      argv = ['plan', '--from', '/a', '--target', '/t']
+      argv += (['--' + spelling] if value is True else
+               ['--' + spelling, str(value)])
+      args = _cli._parser().parse_args(argv)  # pylint: disable=protected-access
+      given = _cli._given_options(args, _options.DECLARATIONS)  # pylint: disable=protected-access
+      self.assertEqual(value, given[declaration.name], spelling)
+      self.assertEqual(
+          _options.as_dict(warmstart.Options(**{declaration.name: value})),
+          given)
+
+  @parameterized.named_parameters(
+      (d.name, d) for d in _options.DECLARATIONS)
+  def test_keyword_of_every_function(self, declaration):
+    value = _other_value(declaration)
+    def build():
+      tf.compat.v1.get_variable('w', [2])
+      tf.compat.v1.train.get_or_create_global_step()
+
+    prefix, _ = test_util.save_checkpoint(self.create_tempdir().full_path,
+                                          build)
+    kwargs = {declaration.name: value}
+    for call in (
+        lambda: warmstart.make_plan(prefix, {'/': '/'}, **kwargs),
+        lambda: warmstart.init_from_checkpoint(prefix, {'/': '/'}, **kwargs),
+        lambda: warmstart.warm_start(prefix, **kwargs),
+        lambda: warmstart.WarmStartHook(prefix, **kwargs)):
+      with tf.Graph().as_default():
+        build()
+        call()
+
+  def test_bad_value_is_named_at_every_entry_point(self):
+    for call in (
+        lambda: warmstart.make_plan('/c', {'/': '/'}, max_chunk_bytes=0),
+        lambda: warmstart.warm_start('/c', max_chunk_bytes=0),
+        lambda: warmstart.WarmStartSettings('/c', max_chunk_bytes=0),
+        lambda: warmstart.WarmStartHook('/c', max_chunk_bytes=0)):
+      with self.assertRaisesRegex(warmstart.SettingsError,
+                                  'max_chunk_bytes must be a positive int'):
+        call()
+
+  def test_unknown_option_is_named_at_every_entry_point(self):
+    for call in (
+        lambda: warmstart.make_plan('/c', {'/': '/'}, skip_mising=True),
+        lambda: warmstart.warm_start('/c', skip_mising=True),
+        lambda: warmstart.WarmStartSettings('/c', skip_mising=True),
+        lambda: warmstart.WarmStartHook('/c', skip_mising=True)):
+      with self.assertRaisesRegex(
+          warmstart.SettingsError,
+          "nknown option.*skip_mising.*Did you mean: 'skip_missing'"):
+        call()
+
+  def test_readme_table_lists_every_option(self):
+    table = _options.markdown_table()
+    lines = table.splitlines()
+    self.assertLen(lines, 2 + len(_options.DECLARATIONS))
+    for declaration, line in zip(_options.DECLARATIONS, lines[2:]):
+      self.assertIn('`%s`' % declaration.name, line)
+      self.assertIn(declaration.help, line)
+
+
+class OptionEffectTest(tf.test.TestCase):
+  """The options that select more, and the chunk bound, through each door."""
+
+  def _save_trained(self):
+    """A checkpoint of w, b, their Adam slots, beta powers and the step.
+
+    Two training steps make every slot and the step non-zero, so that a
+    restore is told from a cold start.
+    """
+    directory = self.create_tempdir().full_path
+    with tf.Graph().as_default():
+      tf.compat.v1.set_random_seed(1)
+      w = tf.compat.v1.get_variable('w', [3, 2])
+      b = tf.compat.v1.get_variable('b', [2])
+      step = tf.compat.v1.train.get_or_create_global_step()
+      train = tf.compat.v1.train.AdamOptimizer(0.1).minimize(
+          tf.reduce_sum(w * w) + tf.reduce_sum(b), global_step=step)
+      saver = tf.compat.v1.train.Saver()
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        sess.run(train)
+        sess.run(train)
+        prefix = saver.save(sess, os.path.join(directory, 'model.ckpt'))
+    reader = tf.compat.v1.train.NewCheckpointReader(prefix)
+    values = {n: reader.get_tensor(n)
+              for n in reader.get_variable_to_shape_map()}
+    self.assertEqual(2, values['global_step'])
+    self.assertNotAllClose(np.zeros([3, 2]), values['w/Adam'])
+    return prefix, values
+
+  def _target(self, scope=''):
+    with tf.compat.v1.variable_scope(scope or tf.compat.v1.get_variable_scope()):
+      w = tf.compat.v1.get_variable('w', [3, 2])
+      b = tf.compat.v1.get_variable('b', [2])
+    step = tf.compat.v1.train.get_or_create_global_step()
+    tf.compat.v1.train.AdamOptimizer(0.1).minimize(
+        tf.reduce_sum(w) + tf.reduce_sum(b), global_step=step)
+
+  def test_init_from_checkpoint_include_slots_adds_renamed_slots(self):
+    prefix, ckpt = self._save_trained()
+    with tf.Graph().as_default() as g:
+      self._target('new')
+      plain = warmstart.make_plan(prefix, {'w': 'new/w'})
+      self.assertEqual(['new/w'], [e.variable for e in plain])
+      plan = warmstart.init_from_checkpoint(prefix, {'w': 'new/w'},
+                                            include_slots=True)
+      got = test_util.initialize(g)
+    self.assertCountEqual(
+        ['new/w', 'new/w/Adam', 'new/w/Adam_1', 'beta1_power', 'beta2_power'],
+        [e.variable for e in plan])
+    self.assertEqual('w/Adam', plan.entry('new/w/Adam').tensor)
+    for variable, tensor in (('new/w', 'w'), ('new/w/Adam', 'w/Adam'),
+                             ('new/w/Adam_1', 'w/Adam_1'),
+                             ('beta1_power', 'beta1_power')):
+      self.assertAllClose(ckpt[tensor], got[variable], msg=variable)
+    # Not selected: b's slots and the step keep their initial values.
+    self.assertAllClose(np.zeros([2]), got['new/b/Adam'])
+    self.assertEqual(0, got['global_step'])
+
+  def test_init_from_checkpoint_include_global_step(self):
+    prefix, ckpt = self._save_trained()
+    with tf.Graph().as_default() as g:
+      self._target()
+      plain = warmstart.make_plan(prefix, {'/': '/'})
+      self.assertNotIn('global_step', [e.variable for e in plain])
+      plan = warmstart.init_from_checkpoint(prefix, {'/': '/'},
+                                            include_global_step=True)
+      got = test_util.initialize(g)
+    self.assertIn('global_step', [e.variable for e in plan])
+    self.assertEqual(ckpt['global_step'], got['global_step'])
+    self.assertNotEqual(0, got['global_step'])
+
+  def test_max_chunk_bytes_through_settings(self):
+    prefix, ckpt = self._save_trained()
+
+    def restores(max_chunk_bytes):
+      with tf.Graph().as_default() as g:
+        self._target()
+        warmstart.apply_settings(warmstart.WarmStartSettings(
+            prefix, max_chunk_bytes=max_chunk_bytes))
+        got = test_util.initialize(g)
+        ops = [op for op in g.get_operations() if op.type == 'RestoreV2']
+      self.assertAllClose(ckpt['w'], got['w'])
+      self.assertAllClose(ckpt['b'], got['b'])
+      return len(ops)
+
+    self.assertEqual(1, restores(warmstart.Options().max_chunk_bytes))
+    # w (24 bytes) and b (8 bytes) in a read each.
+    self.assertEqual(2, restores(8))
 
 
 if __name__ == '__main__':

@@ -113,6 +113,10 @@ class WarmStartSettingsTest(tf.test.TestCase, parameterized.TestCase):
       ('bad_regex_in_list', ['a', '[b'],
        r"holds the invalid regex '\[b': unterminated"),
       ('empty_list', [], r'is an empty list, which selects nothing; pass None'),
+      ('empty_regex', '',
+       r"holds an empty regex.*write '\.\*'"),
+      ('empty_regex_in_list', ['dnn/.*', ''],
+       r'holds an empty regex'),
       ('mixed', ['a', 1],
        r'must be all regex strings or all variables, got elements of types '
        r'int, str\.'))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from absl import logging
 
@@ -88,7 +88,8 @@ def expand(assignment_map: AssignmentMap,
            allow_unmatched: bool = False,
            global_steps: frozenset[str] = frozenset(),
            local_names: frozenset[str] = frozenset(),
-           source: str = '') -> list[Pair]:
+           source: str = '',
+           graph: Optional[Any] = None) -> list[Pair]:
   """Expands an assignment map against the graph's variables.
 
   Args:
@@ -100,6 +101,8 @@ def expand(assignment_map: AssignmentMap,
     local_names: Local variables, which scope maps never select either (name
       them one by one to restore them).
     source: The source's name, for messages.
+    graph: The graph warm-started: a variable object of another graph is a
+      problem (None: not checked).
 
   Returns:
     The pairs, in map order.
@@ -113,6 +116,14 @@ def expand(assignment_map: AssignmentMap,
       except (TypeError, _errors.Error) as e:
         problems.add(_errors.SettingsError,
                      'Assignment map entry %r: %s' % (rule, e))
+        continue
+      foreign = _variables.foreign_part(target, graph)
+      if foreign is not None:
+        problems.add(
+            _errors.SettingsError,
+            'Assignment map entry %r: the variable %r belongs to another '
+            'graph than the one warm-started; map a variable of this graph '
+            '(or its name, %r).' % (rule, foreign, target.name))
         continue
       if key.endswith('/'):
         problems.add(

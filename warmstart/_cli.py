@@ -121,6 +121,16 @@ def _given_options(args: argparse.Namespace,
 _MERGE_OPTIONS = tuple(d for d in _options.DECLARATIONS if d.merge)
 
 
+def _command(commands: Any, name: str, run: Callable[[argparse.Namespace],
+                                                    int],
+             help_text: str, description: str) -> argparse.ArgumentParser:
+  """Adds the command `name`, which `run` runs; every command has --json."""
+  parser = commands.add_parser(name, help=help_text, description=description)
+  parser.add_argument('--json', action='store_true', help='Print JSON.')
+  parser.set_defaults(run=run)
+  return parser
+
+
 def _parser() -> argparse.ArgumentParser:
   parser = _Parser(
       prog=PROG,
@@ -132,22 +142,20 @@ def _parser() -> argparse.ArgumentParser:
                                    parser_class=_Parser)
   commands.required = True
 
-  inspect = commands.add_parser(
-      'inspect', help='List the tensors of a checkpoint.',
-      description='List the tensors of a checkpoint prefix, checkpoint '
-      'directory (its latest checkpoint) or SavedModel directory.')
+  inspect = _command(
+      commands, 'inspect', _run_inspect, 'List the tensors of a checkpoint.',
+      'List the tensors of a checkpoint prefix, checkpoint directory (its '
+      'latest checkpoint) or SavedModel directory.')
   inspect.add_argument('path', metavar='PATH')
   inspect.add_argument('--match', metavar='REGEX',
                        help='Only tensors whose name this regex matches '
                        'anywhere (re.search).')
-  inspect.add_argument('--json', action='store_true', help='Print JSON.')
-  inspect.set_defaults(run=_run_inspect)
 
-  plan = commands.add_parser(
-      'plan', help='Dry-run a warm start against a target model.',
-      description='Print what a warm start would restore from where, what it '
-      'would skip and why, and every problem. Exit status 1 when it would '
-      'fail.')
+  plan = _command(
+      commands, 'plan', _run_plan,
+      'Dry-run a warm start against a target model.',
+      'Print what a warm start would restore from where, what it would skip '
+      'and why, and every problem. Exit status 1 when it would fail.')
   _add_selection_options(plan)
   target = plan.add_mutually_exclusive_group(required=True)
   target.add_argument(
@@ -159,14 +167,13 @@ def _parser() -> argparse.ArgumentParser:
       help='The target as a .meta graph file, or a checkpoint whose .meta '
       'graph is imported; without one, its variables are made from the '
       'checkpoint\'s shapes and dtypes.')
-  plan.add_argument('--json', action='store_true', help='Print JSON.')
-  plan.set_defaults(run=_run_plan)
 
-  merge = commands.add_parser(
-      'merge', help='Merge checkpoints into one new checkpoint.',
-      description='Write one new checkpoint holding the tensors of several '
-      'checkpoints, renamed per source. The inputs are never modified; the '
-      'output appears atomically.')
+  merge = _command(
+      commands, 'merge', _run_merge,
+      'Merge checkpoints into one new checkpoint.',
+      'Write one new checkpoint holding the tensors of several checkpoints, '
+      'renamed per source. The inputs are never modified; the output appears '
+      'atomically.')
   merge.add_argument('sources', nargs='+', metavar='SRC',
                      help='Source checkpoints (0, 1, ... in order).')
   merge.add_argument('--output', '-o', required=True, metavar='DST',
@@ -186,8 +193,6 @@ def _parser() -> argparse.ArgumentParser:
                      help='Replace an existing output checkpoint.')
   merge.add_argument('--dry_run', action='store_true',
                      help='Only print what would be merged.')
-  merge.add_argument('--json', action='store_true', help='Print JSON.')
-  merge.set_defaults(run=_run_merge)
   return parser
 
 

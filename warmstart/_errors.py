@@ -101,7 +101,7 @@ def preview(names: Iterable[str], limit: int = 10) -> str:
 
 #: The most problems an error message lists (`Error.problems` has them all),
 #: and the most "Did you mean" searches a plan runs.
-MAX_LISTED = 40
+MAX_LISTED = 30
 
 
 class Problems:

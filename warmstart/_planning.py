@@ -266,7 +266,7 @@ def plan_map_sources(sources: Sequence[MapSource],
     pairs = _assignment_map.expand(
         assignment_map, targets, problems,
         allow_unmatched=options.allow_unmatched, global_steps=global_steps,
-        local_names=local_names, source=checkpoint.prefix)
+        local_names=local_names, source=checkpoint.prefix, graph=graph)
     if options.include_slots:
       pairs.extend(_slots.slot_pairs(pairs, targets, auxiliaries))
     entries.extend(entry for entry in check_pairs(pairs, checkpoint, options,

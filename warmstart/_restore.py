@@ -22,6 +22,7 @@ from warmstart import _assign
 from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
+from warmstart import _sources
 from warmstart import _tf_compat
 from warmstart import _vocab_remap
 
@@ -48,13 +49,6 @@ def register_action(action: str, builder: Callable[[_plan.Entry],
   if action in (_plan.RESTORE, _plan.SKIP):
     raise ValueError('Action %r is built in.' % action)
   _ACTION_BUILDERS[action] = builder
-
-
-def _num_bytes(dims: Sequence[Optional[int]], dtype: tf.DType) -> int:
-  size = 1
-  for dim in dims:
-    size *= dim or 1
-  return size * (64 if dtype == tf.string else dtype.size)
 
 
 @contextlib.contextmanager
@@ -127,7 +121,7 @@ def _read_of_part(entry: _plan.Entry, index: int) -> _Read:
     # hold against the checkpoint's (as TF, leave the value's unknown).
     shape = target.shape if target.validate_shape else None
   return _Read(entry.tensor, entry.slices[index], target.dtype, shape, part,
-               _num_bytes(dims, target.dtype))
+               _sources.tensor_bytes(dims, target.dtype))
 
 
 def _chunks(reads: Sequence[_Read], max_bytes: int) -> list[list[_Read]]:

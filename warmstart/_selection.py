@@ -223,7 +223,7 @@ def map_pairs(settings: _settings.WarmStartSettings,
         [(key, value)], targets, problems,
         allow_unmatched=settings.allow_unmatched, global_steps=global_steps,
         local_names=_variables.local_variable_names(graph),
-        source=source)
+        source=source, graph=graph)
     if _is_scope_item(key, value) and not settings.include_slots:
       kept = [p for p in found if p.target.name not in aux]
       if found and not kept and not settings.allow_unmatched:

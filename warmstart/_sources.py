@@ -16,7 +16,7 @@ import dataclasses
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Optional, Union
 
 import tensorflow as tf
@@ -52,11 +52,15 @@ class Checkpoint:
 
   def num_bytes(self, tensor_name: str) -> int:
     """Returns the size of a tensor in bytes (strings count 64 per element)."""
-    size = 1
-    for dim in self.shapes[tensor_name]:
-      size *= dim
-    dtype = self.dtypes[tensor_name]
-    return size * (64 if dtype == tf.string else dtype.size)
+    return tensor_bytes(self.shapes[tensor_name], self.dtypes[tensor_name])
+
+
+def tensor_bytes(dims: Sequence[Optional[int]], dtype: tf.DType) -> int:
+  """The bytes of a tensor of shape `dims` (None counts 1; a string 64)."""
+  size = 1
+  for dim in dims:
+    size *= dim or 1
+  return size * (64 if dtype == tf.string else dtype.size)
 
 
 # (prefix, index mtime, index size) -> the checkpoint and its data layout

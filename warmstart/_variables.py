@@ -204,6 +204,20 @@ def target_of(value: Any) -> Target:
                   (value, type(value).__name__))
 
 
+def foreign_part(target: Target, graph: Optional[tf.Graph]) -> Optional[str]:
+  """The name of a part of `target` that is not in `graph`, or None.
+
+  Custom variables have no graph and always pass; so does any target when
+  `graph` is None.
+  """
+  if graph is None or target.is_custom:
+    return None
+  for part in target.parts:
+    if getattr(part, 'graph', graph) is not graph:
+      return var_name(part)
+  return None
+
+
 def is_variable(value: Any) -> bool:
   """True for any `tf.Variable` (ref, resource or distributed)."""
   return isinstance(value, tf.Variable)
