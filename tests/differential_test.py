@@ -254,6 +254,7 @@ class TfDefectsTest(tf.test.TestCase):
       got = test_util.initialize(g)
     self.assertAllClose(self.ckpt['old_scope_2/var3'], got['new_scope_2/var3'])
 
+  @test_util.requires_graph_keras
   def test_defect_3_tf_variable_and_keras_are_invisible_to_tf(self):
 
     def build_a():

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 import warmstart
+from tests import test_util
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,6 +34,7 @@ def _summary_tags(model_dir: str) -> set[str]:
   return tags
 
 
+@test_util.requires_estimator
 class TransferLearningTest(tf.test.TestCase):
 
   def test_warm_start_through_flags_beats_cold_at_the_start(self):

@@ -101,6 +101,7 @@ class WarmStartHookTest(tf.test.TestCase):
           session.run(train_op)
     return reader.values, graph
 
+  @test_util.requires_estimator
   def test_estimator_train(self):
     hook = _hook.WarmStartHook(WarmStartSettings(self.prefix, 'linear/.*'))
     model_dir = self.create_tempdir().full_path
@@ -189,6 +190,7 @@ class WarmStartHookTest(tf.test.TestCase):
       self.assertEmpty(
           _warm_start_restores(tf.compat.v1.get_default_graph()))
 
+  @test_util.requires_estimator
   def test_conflict_with_wrap_model_fn(self):
     estimator = tf.estimator.Estimator(
         _estimator.wrap_model_fn(_model_fn,

@@ -184,6 +184,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
     }, {'teacher/w': np.full([3, 2], 5.0)})
     self.assertEqual(2, plan.num_restored)
 
+  @test_util.requires_graph_keras
   def test_root_to_root_includes_tf_variable_and_keras_layer(self):
     # TF defect 3: TF's '/': '/' only sees get_variable's store and leaves
     # `foo` and the Keras layer at their initializers.
@@ -211,6 +212,7 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
       self.assertNotAllClose(np.zeros_like(ckpt[name]), ckpt[name])
       self.assertNotAllClose(np.ones_like(ckpt[name]), ckpt[name])
 
+  @test_util.requires_graph_keras
   def test_tf_variable_and_keras_variables_by_name_and_object(self):
 
     def build_a():

@@ -21,6 +21,8 @@ from warmstart import _restore
 from warmstart import _settings
 
 # Before anything initializes the TF runtime: two CPUs for MirroredStrategy.
+test_util.skip_module_without_estimator()
+
 _CPUS = test_util.configure_logical_cpus(2)
 
 WarmStartSettings = _settings.WarmStartSettings

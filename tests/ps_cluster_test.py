@@ -29,6 +29,9 @@ import tensorflow as tf
 from tests import test_util
 from warmstart import _report
 
+# The processes train an Estimator (train_and_evaluate) with wrap_model_fn.
+test_util.skip_module_without_estimator()
+
 _WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                               'ps_cluster_worker.py')
 # Bound on the whole cluster run (TF start-up of three processes included).

@@ -157,6 +157,7 @@ class WritePlanTest(tf.test.TestCase):
     self.assertIn('Warm-started 2 of 3 variables from %s, %s.' %
                   (first, second), text)
 
+  @test_util.requires_estimator
   def test_estimator_writes_both_on_a_fresh_start(self):
     def build():
       tf.compat.v1.get_variable('w', [3, 1])

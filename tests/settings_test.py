@@ -17,6 +17,7 @@ from absl.testing import parameterized
 import tensorflow as tf
 
 import warmstart
+from tests import test_util
 from warmstart import _settings
 from warmstart import _vocab_info
 
@@ -258,6 +259,7 @@ class NormalizeTest(tf.test.TestCase):
     s = WSS('/c', 'x')
     self.assertEqual((s,), _settings.normalize(s))
 
+  @test_util.requires_estimator
   def test_tf_estimator_settings(self):
     info = _tf_vocab()
     tf_settings = tf.estimator.WarmStartSettings(
@@ -274,6 +276,7 @@ class NormalizeTest(tf.test.TestCase):
     self.assertEqual((WSS('/c'),), _settings.normalize('/c'))
     self.assertEqual((WSS('/c'),), _settings.normalize(pathlib.Path('/c')))
 
+  @test_util.requires_estimator
   def test_several_sources(self):
     tf_settings = tf.estimator.WarmStartSettings('/b', 'x')
     for container in (list, tuple):

@@ -11,6 +11,7 @@ Usage:
 from __future__ import annotations
 
 import os
+import unittest
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -18,6 +19,44 @@ import numpy as np
 import tensorflow as tf
 
 import warmstart
+from warmstart import _tf_compat
+
+
+def _has_estimator() -> bool:
+  try:
+    _tf_compat.require_estimator('the tests')
+  except ImportError:
+    return False
+  return True
+
+
+#: Whether this TensorFlow has `tf.estimator` (TF <= 2.15 with
+#: tensorflow-estimator). `make test-latest` runs TF 2.21, which has none.
+HAS_ESTIMATOR = _has_estimator()
+ESTIMATOR_REASON = 'needs tensorflow-estimator (TF < 2.16)'
+#: Decorates a test method or class that needs Estimator.
+requires_estimator = unittest.skipUnless(HAS_ESTIMATOR, ESTIMATOR_REASON)
+
+
+def skip_module_without_estimator() -> None:
+  """Skips the whole calling test module when there is no Estimator.
+
+  Call at import time, before anything of Estimator is used. pytest reports
+  the module as skipped, with `ESTIMATOR_REASON`.
+  """
+  if not HAS_ESTIMATOR:
+    raise unittest.SkipTest(ESTIMATOR_REASON)
+
+
+#: Whether `tf.keras` is Keras 2, whose layers make graph-mode variables:
+#: TF <= 2.15, or TF >= 2.16 with tf_keras and TF_USE_LEGACY_KERAS=1 (the root
+#: conftest.py sets it when tf_keras is installed). Keras 3 (`tf.keras` of TF
+#: >= 2.16 by default, it has `keras.version()`) is not what these tests test.
+GRAPH_KERAS = not hasattr(tf.keras, 'version')
+GRAPH_KERAS_REASON = ('needs Keras 2 layers (TF < 2.16, or tf_keras with '
+                      'TF_USE_LEGACY_KERAS=1)')
+#: Decorates a test method or class that builds Keras or tf.compat.v1 layers.
+requires_graph_keras = unittest.skipUnless(GRAPH_KERAS, GRAPH_KERAS_REASON)
 
 
 def save_checkpoint(directory: str,

@@ -7,6 +7,7 @@ starts silently restore nothing.
 
 from __future__ import annotations
 
+import types
 from unittest import mock
 
 import numpy as np
@@ -18,6 +19,27 @@ from tests import test_util
 
 # Before anything initializes the TF runtime: two CPUs for MirroredStrategy.
 _CPUS = test_util.configure_logical_cpus(2)
+
+
+class RequireEstimatorTest(tf.test.TestCase):
+
+  def test_agrees_with_this_tensorflow(self):
+    if hasattr(tf, 'estimator'):  # TF <= 2.15 with tensorflow-estimator.
+      self.assertIsNone(_tf_compat.require_estimator('wrap_model_fn'))
+    else:
+      with self.assertRaisesRegex(ImportError, r'warmstart\[estimator\]'):
+        _tf_compat.require_estimator('wrap_model_fn')
+
+  def test_names_the_extra_where_tf_has_no_estimator(self):
+    tf_2_21 = types.SimpleNamespace(__version__='2.21.0')  # No `estimator`.
+    with mock.patch.object(_tf_compat, 'tf', tf_2_21):
+      with self.assertRaisesRegex(
+          ImportError,
+          r'^wrap_model_fn needs tf\.estimator, which TensorFlow 2\.21\.0 '
+          r'does not have: install the Estimator extra, pip install '
+          r'"warmstart\[estimator\]" \(TensorFlow < 2\.16 with '
+          r'tensorflow-estimator, Python 3\.9-3\.11\)\.'):
+        _tf_compat.require_estimator('wrap_model_fn')
 
 
 class VariableStoreTest(tf.test.TestCase):

@@ -61,6 +61,7 @@ class CollectTest(tf.test.TestCase):
     self.assertEqual(tf.int32, targets['a/res'].dtype)
     self.assertEqual([1, 1], targets['a/res'].shape.as_list())
 
+  @test_util.requires_graph_keras
   def test_keras_and_tf_layers(self):
     with tf.Graph().as_default() as g:
       x = tf.zeros([1, 2])
@@ -172,6 +173,7 @@ class CollectTest(tf.test.TestCase):
                for s in targets['emb'].slices]
     self.assertEqual(sorted(offsets), offsets)
 
+  @test_util.requires_graph_keras
   def test_mirrored_variables_are_one_target_each(self):
     with tf.Graph().as_default() as g:
       strategy = tf.distribute.MirroredStrategy(_CPUS)

@@ -98,6 +98,7 @@ class VocabTestCase(tf.test.TestCase, parameterized.TestCase):
 
 class VocabInfoTest(VocabTestCase):
 
+  @test_util.requires_estimator
   def test_same_fields_and_defaults_as_tf(self):
     ours = VocabInfo('n.txt', 3, 1, 'o.txt')
     theirs = tf.compat.v1.train.VocabInfo('n.txt', 3, 1, 'o.txt')
@@ -154,6 +155,7 @@ class VocabInfoTest(VocabTestCase):
       _vocab_info.as_vocab_info(
           tf.compat.v1.train.VocabInfo('n.txt', 3, 1, ''), 'here')
 
+  @test_util.requires_graph_keras
   def test_describe_initializer(self):
     self.assertIsNone(_vocab_info.describe_initializer(None))
     self.assertEqual(
@@ -352,6 +354,7 @@ class BeyondTfTest(VocabTestCase):
        'Cannot convert a symbolic tf.Tensor'),
       ('keras_constant', tf.keras.initializers.Constant(0.5),
        NotImplementedError, 'Cannot convert a symbolic tf.Tensor'))
+  @test_util.requires_graph_keras
   def test_constant_initializers(self, init, tf_error, tf_message):
     build = lambda: tf.compat.v1.get_variable('out', [4, 5])
     info = self.info(4, 1, init=init, axis=1, classes=True)
@@ -367,6 +370,7 @@ class BeyondTfTest(VocabTestCase):
   @parameterized.named_parameters(
       ('keras_glorot', lambda: tf.keras.initializers.GlorotUniform(seed=3)),
       ('v1_glorot', lambda: tf.compat.v1.glorot_uniform_initializer(seed=3)))
+  @test_util.requires_graph_keras
   def test_fan_based_initializer_by_position(self, make_init):
     build = lambda: tf.compat.v1.get_variable('emb', [8, 3])
     with self.assertRaisesRegex(TypeError, 'int.. argument must be'):

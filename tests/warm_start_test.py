@@ -615,6 +615,7 @@ class SourcesTest(WarmStartTestCase):
         r"Variable 'dnn/bias' is claimed twice: .* by an earlier warm start"):
       self.run_b(_model, warm_twice)
 
+  @test_util.requires_estimator
   def test_settings_forms(self):
     fresh, _ = self.run_b(_model)
     tf_settings = tf.estimator.WarmStartSettings(

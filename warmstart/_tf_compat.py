@@ -18,6 +18,29 @@ import tensorflow as tf
 _VARSTORE_KEY = ('__variable_store',)
 
 
+def require_estimator(who: str) -> None:
+  """Raises an ImportError naming the extra when `tf.estimator` is missing.
+
+  TensorFlow 2.16 and newer ship no Estimator (tensorflow-estimator does not
+  import there); the rest of warmstart needs only `tf.compat.v1`.
+
+  Args:
+    who: What needs Estimator, for the message (e.g. 'wrap_model_fn').
+
+  Raises:
+    ImportError: This TensorFlow has no `tf.estimator`.
+  """
+  try:
+    tf.estimator  # pylint: disable=pointless-statement
+  except (AttributeError, ImportError):  # TF >= 2.16; or no tensorflow-estimator.
+    raise ImportError(
+        '%s needs tf.estimator, which TensorFlow %s does not have: install '
+        'the Estimator extra, pip install "warmstart[estimator]" (TensorFlow '
+        '< 2.16 with tensorflow-estimator, Python 3.9-3.11). WarmStartHook, '
+        'init_from_checkpoint and warm_start work without it.' %
+        (who, tf.__version__)) from None
+
+
 def variable_store_vars(graph: tf.Graph) -> dict[str, Any]:
   """Returns name -> variable of the graph's variable store, without making one."""
   stores = graph.get_collection(_VARSTORE_KEY)
