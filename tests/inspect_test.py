@@ -63,6 +63,28 @@ class DescribeTest(tf.test.TestCase):
     shapes = {t.name: t.shape for t in listing.tensors}
     self.assertIn((2, 5), shapes.values())
 
+  def test_tf2_checkpoint_lists_variable_names(self):
+    self.assertTrue(tf.executing_eagerly())
+    saved = tf.train.Checkpoint(net=tf.Module())
+    saved.net.w = tf.Variable(tf.ones([2, 3]), name='dense/kernel')
+    prefix = saved.write(os.path.join(self.get_temp_dir(), 'tf2', 'ckpt'))
+    listing = _inspect.describe(prefix)
+    self.assertTrue(listing.object_based)
+    self.assertEqual(
+        {'_CHECKPOINTABLE_OBJECT_GRAPH': None,
+         'net/w/.ATTRIBUTES/VARIABLE_VALUE': 'dense/kernel'},
+        {t.name: t.variable for t in listing.tensors})
+    self.assertRegex(listing.table(),
+                     r'(?m)^net/w/\.ATTRIBUTES/VARIABLE_VALUE +'
+                     r'dense/kernel +\[2,3\] +float32 +24 B$')
+    data = json.loads(listing.to_json())
+    self.assertTrue(data['object_based'])
+    self.assertIn({'name': 'net/w/.ATTRIBUTES/VARIABLE_VALUE',
+                   'variable': 'dense/kernel', 'shape': [2, 3],
+                   'dtype': 'float32', 'num_bytes': 24}, data['tensors'])
+    self.assertEqual(['net/w/.ATTRIBUTES/VARIABLE_VALUE'], [
+        t.name for t in _inspect.describe(prefix, match='^dense/').tensors])
+
   def test_match_filters_by_regex_search(self):
     listing = _inspect.describe(self.prefix, match='bias|kernel')
     self.assertEqual([t.name for t in listing.tensors],
@@ -96,6 +118,9 @@ class DescribeTest(tf.test.TestCase):
     self.assertEqual(
         {t['name']: tuple(t['shape']) for t in data['tensors']},
         {n: v.shape for n, v in self.values.items()})
+    self.assertFalse(data['object_based'])
+    self.assertEqual([None] * len(self.values),
+                     [t['variable'] for t in data['tensors']])
 
 
 class FormatBytesTest(tf.test.TestCase):

@@ -291,8 +291,28 @@ class MergeTest(tf.test.TestCase):
     result = _merge.merge_checkpoints([tf2], self.output)
     got = _read(self.output)
     self.assertNotIn(_merge.OBJECT_GRAPH, got)
-    self.assertAllEqual(got['v/.ATTRIBUTES/VARIABLE_VALUE'], [1.0, 2.0])
+    # Written under the variable's name (eager: 'Variable'), not its key.
+    self.assertAllEqual(got['Variable'], [1.0, 2.0])
+    self.assertNotIn('v/.ATTRIBUTES/VARIABLE_VALUE', got)
     self.assertIn(_merge.OBJECT_GRAPH, [n for _, n, _ in result.dropped])
+
+  def test_tf2_renames_apply_to_variable_names(self):
+    ckpt = tf.train.Checkpoint(layer=tf.Variable([3.0], name='enc/w'),
+                               step=tf.Variable(5, name='step'))
+    tf2 = ckpt.write(os.path.join(self.get_temp_dir(), 'tf2r', 'ckpt'))
+    result = _merge.merge_checkpoints([(tf2, {'enc/': 'teacher/enc/'})],
+                                      self.output)
+    got = _read(self.output)
+    self.assertCountEqual(['teacher/enc/w', 'step'], got)
+    self.assertAllEqual([3.0], got['teacher/enc/w'])
+    self.assertEqual(
+        ('teacher/enc/w', 'layer/.ATTRIBUTES/VARIABLE_VALUE',
+         'enc/=teacher/enc/'),
+        [(t.name, t.source_name, t.rule) for t in result.tensors
+         if t.name.startswith('teacher/')][0])
+    with self.assertRaisesRegex(_errors.UnmatchedRuleError,
+                                r"Rename ecn/=x/ .*Did you mean: 'enc/'"):
+      _merge.plan_merge([(tf2, {'ecn/': 'x/'})])
 
   def test_plan_merge_reads_nothing_and_writes_nothing(self):
     result = _merge.plan_merge([self.a, (self.b, {'encoder/': 'decoder/'})],

@@ -23,9 +23,17 @@ How, and why this way (one module per step):
   a rerun removes what a merge that died (even by SIGKILL) left, and
   succeeds.
 
-The object graph of TF2 checkpoints (`_CHECKPOINTABLE_OBJECT_GRAPH`)
-describes one model only and is always left out: the result is a name-based
-checkpoint.
+The result is a name-based checkpoint. The object graph of a TF2
+(object-based) checkpoint (`_CHECKPOINTABLE_OBJECT_GRAPH`) describes one model
+only and is always left out; its tensors are written under their variables'
+names instead of their keys (`dense/kernel`, not
+`model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE`; an optimizer
+slot as `<variable>/<slot>`, see `_object_graph`), so TF1 Savers and
+`init_from_checkpoint` read them, and renames and exclude patterns apply to
+those names (exclude patterns also to the keys). A tensor the object graph
+gives no name (a lookup table's `table-keys`), or a name it also gives to
+another tensor (two `ShardedVariable`s), keeps its key, and the result says
+so (`MergedTensor.note`).
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from warmstart import _merge_result
 from warmstart import _merge_rules
 from warmstart import _merge_staging
 from warmstart import _merge_write
+from warmstart import _object_graph
 from warmstart import _sources
 
 MergedTensor = _merge_result.MergedTensor
@@ -56,7 +65,7 @@ MergeResult = _merge_result.MergeResult
 Renames = _merge_rules.Renames
 
 #: The TF2 object-graph tensor; it describes one model, so it is never merged.
-OBJECT_GRAPH = '_CHECKPOINTABLE_OBJECT_GRAPH'
+OBJECT_GRAPH = _object_graph.OBJECT_GRAPH_KEY
 
 #: Default upper bound on the bytes held in memory and written by one SaveV2.
 DEFAULT_BATCH_BYTES = 64 << 20
@@ -94,7 +103,8 @@ def plan_merge(sources: Sequence[Source],
     sources: Paths (prefix, checkpoint directory or SavedModel), or (path,
       renames) pairs.
     exclude: Regex(es) of source tensor names to leave out, matched at the
-      start of the name (`re.match`, like `vars_to_warm_start`).
+      start of the name (`re.match`, like `vars_to_warm_start`); in an
+      object-based checkpoint, of the variable name or the key.
     allow_unmatched: Allow a rename or exclude pattern that matches nothing
       (each is named in a warning).
 
@@ -119,14 +129,19 @@ def plan_merge(sources: Sequence[Source],
     checkpoint = _sources.load(path)
     rules = _merge_rules.rules_of(renames, checkpoint.prefix)
     used = set()
-    for name in sorted(checkpoint.shapes):
-      if name == OBJECT_GRAPH:
-        dropped.append((checkpoint.prefix, name, 'object graph of one model'))
+    object_names = _object_graph.names_of(checkpoint)
+    # {key: the name renames apply to}: the variable's name, or its key.
+    names = {}
+    for key in sorted(checkpoint.shapes):
+      if key == OBJECT_GRAPH:
+        dropped.append((checkpoint.prefix, key, 'object graph of one model'))
         continue
-      hits = [p.pattern for p in patterns if p.match(name)]
+      name, kept_key = object_names.output_name(key)
+      names[key] = name
+      hits = [p.pattern for p in patterns if p.match(name) or p.match(key)]
       if hits:
         excluded.update(hits)
-        dropped.append((checkpoint.prefix, name, 'excluded by %r' % hits[0]))
+        dropped.append((checkpoint.prefix, key, 'excluded by %r' % hits[0]))
         continue
       rule = _merge_rules.rule_for(name, rules)
       new_name = name
@@ -134,14 +149,14 @@ def plan_merge(sources: Sequence[Source],
         used.add(rule)
         new_name = rule.apply(name)
         if new_name is None:
-          dropped.append((checkpoint.prefix, name, 'dropped by %s' % rule.text))
+          dropped.append((checkpoint.prefix, key, 'dropped by %s' % rule.text))
           continue
       tensor = MergedTensor(
-          name=new_name, source=checkpoint.prefix, source_name=name,
-          shape=tuple(int(d) for d in checkpoint.shapes[name]),
-          dtype=checkpoint.dtypes[name].name,
-          num_bytes=checkpoint.num_bytes(name),
-          rule=rule.text if rule is not None else '')
+          name=new_name, source=checkpoint.prefix, source_name=key,
+          shape=tuple(int(d) for d in checkpoint.shapes[key]),
+          dtype=checkpoint.dtypes[key].name,
+          num_bytes=checkpoint.num_bytes(key),
+          rule=rule.text if rule is not None else '', note=kept_key)
       first = by_name.get(new_name)
       if first is not None:
         problems.add(
@@ -150,7 +165,7 @@ def plan_merge(sources: Sequence[Source],
             '(tensor %r%s). Rename or exclude one of them.' %
             (new_name, first.source, first.source_name,
              ', rule %s' % first.rule if first.rule else '', tensor.source,
-             name, ', rule %s' % tensor.rule if tensor.rule else ''))
+             key, ', rule %s' % tensor.rule if tensor.rule else ''))
         continue
       by_name[new_name] = tensor
       tensors.append(tensor)
@@ -159,8 +174,8 @@ def plan_merge(sources: Sequence[Source],
         _unmatched(
             problems, allow_unmatched, 'Rename %s matches no tensor of %s.%s' %
             (rule.text, checkpoint.prefix, '' if allow_unmatched else
-             problems.did_you_mean(rule.key, list(checkpoint.shapes) + sorted(
-                 {n.rsplit('/', 1)[0] + '/' for n in checkpoint.shapes
+             problems.did_you_mean(rule.key, list(names.values()) + sorted(
+                 {n.rsplit('/', 1)[0] + '/' for n in names.values()
                   if '/' in n}))))
   for pattern in patterns:
     if pattern.pattern not in excluded:

@@ -26,6 +26,9 @@ class MergedTensor:
     dtype: Its dtype name.
     num_bytes: Its size in bytes (a string element counts 64).
     rule: The rename that produced `name` ('' when it kept its name).
+    note: Why a tensor of an object-based (TF2) checkpoint is written under
+      its key rather than a variable name ('' otherwise, also when `name`
+      is the key of a name-based checkpoint).
   """
 
   name: str
@@ -35,6 +38,7 @@ class MergedTensor:
   dtype: str
   num_bytes: int
   rule: str = ''
+  note: str = ''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +102,10 @@ class MergeResult:
     lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
              for r in rows]
     lines.insert(1, '  '.join('-' * w for w in widths))
+    for t in self.tensors:
+      if t.note:
+        lines.append('kept its key: %s from %s (%s)' % (t.source_name,
+                                                       t.source, t.note))
     for source, name, reason in self.dropped:
       lines.append('left out: %s from %s (%s)' % (name, source, reason))
     return '\n'.join(lines + [self.summary()])

@@ -10,6 +10,7 @@ problem is reported at once. `plan_map_sources` plans
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
@@ -19,6 +20,7 @@ from absl import logging
 
 from warmstart import _assignment_map
 from warmstart import _errors
+from warmstart import _object_graph
 from warmstart import _options
 from warmstart import _plan
 from warmstart import _slots
@@ -59,7 +61,8 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
       return skipped_entry(target, checkpoint.prefix, tensor, pair.rule, reason)
     problems.add(_errors.TensorNotFoundError, 'Variable %r (rule %r): %s.%s' %
                  (target.name, pair.rule, reason,
-                  problems.did_you_mean(tensor, checkpoint.shapes)))
+                  _object_graph.hint(checkpoint, tensor,
+                                     problems.did_you_mean)))
     return None
   dims = tuple(checkpoint.shapes[tensor])
   ckpt_shape = _tensor_shape(dims)
@@ -93,6 +96,20 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
 _GROUP_MISSING_AT = 10
 
 
+def resolve_pairs(pairs: Sequence[_assignment_map.Pair],
+                  checkpoint: _sources.Checkpoint
+                 ) -> list[_assignment_map.Pair]:
+  """`pairs`, each tensor that is a variable name of an object-based
+  checkpoint replaced by its key (`_object_graph.resolve`), noted in the rule.
+  """
+  resolved = []
+  for pair in pairs:
+    key, how = _object_graph.resolve(checkpoint, pair.tensor)
+    resolved.append(pair if not how else dataclasses.replace(
+        pair, tensor=key, rule='%s, %s' % (pair.rule, how)))
+  return resolved
+
+
 def check_pairs(pairs: Sequence[_assignment_map.Pair],
                 checkpoint: _sources.Checkpoint, options: _options.Options,
                 problems: _errors.Problems) -> list[Optional[_plan.Entry]]:
@@ -100,8 +117,10 @@ def check_pairs(pairs: Sequence[_assignment_map.Pair],
 
   A rule missing `_GROUP_MISSING_AT` tensors or more is one problem (not one
   per variable) that says under which scope the checkpoint holds them, when
-  one scope explains most of them.
+  one scope explains most of them. Tensors are first resolved
+  (`resolve_pairs`), so variable names of object-based checkpoints work.
   """
+  pairs = resolve_pairs(pairs, checkpoint)
   missing: dict[str, list[_assignment_map.Pair]] = {}
   needed: collections.Counter[str] = collections.Counter()
   if not options.skip_missing:
@@ -122,7 +141,7 @@ def _missing_group_message(rule: str, group: Sequence[_assignment_map.Pair],
                            needed: int, checkpoint: _sources.Checkpoint) -> str:
   tensors = [p.tensor for p in group]
   hint = (_moved_scope_hint(tensors, checkpoint) or
-          _errors.did_you_mean(tensors[0], checkpoint.shapes))
+          _object_graph.hint(checkpoint, tensors[0]))
   return ('Rule %r: %d of the %d tensors it needs are not in checkpoint %s: '
           '%s (for variables %s).%s' % (
               rule, len(group), needed, checkpoint.prefix,
@@ -140,7 +159,7 @@ def _moved_scope_hint(tensors: Sequence[str], checkpoint: _sources.Checkpoint,
   that explains at least half of them is suggested.
   """
   by_last: dict[str, list[str]] = {}
-  for name in checkpoint.shapes:
+  for name in _object_graph.suggestions(checkpoint):
     by_last.setdefault(name.rsplit('/', 1)[-1], []).append(name)
   counts: collections.Counter[tuple[str, str]] = collections.Counter()
   examples: dict[tuple[str, str], tuple[str, str]] = {}

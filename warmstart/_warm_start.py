@@ -18,7 +18,6 @@ import tensorflow as tf
 
 from warmstart import _assignment_map
 from warmstart import _errors
-from warmstart import _object_graph
 from warmstart import _options
 from warmstart import _plan
 from warmstart import _planning
@@ -44,7 +43,6 @@ def _source_entries(settings: _settings.WarmStartSettings,
   else:
     selected = _selection.Selector(settings, targets, graph, problems,
                                    checkpoint.prefix).select()
-    object_keys = _object_graph.keys_by_name(checkpoint)
     pairs = []
     for name, (target, rule) in selected.items():
       tensor = settings.var_name_to_prev_var_name.get(name)
@@ -52,12 +50,11 @@ def _source_entries(settings: _settings.WarmStartSettings,
         rule = '%s, var_name_to_prev_var_name[%r]' % (rule, name)
       else:
         tensor = name
-      if tensor not in checkpoint and tensor in object_keys:
-        # As TF's warm_start: a variable of an object-based checkpoint is
-        # found by the name it had when saved.
-        tensor = object_keys[tensor]
-        rule = '%s, object-based checkpoint' % rule
       pairs.append(_assignment_map.Pair(tensor, target, rule))
+  # As TF's warm_start: a variable of an object-based checkpoint is found by
+  # the name it had when saved. check_pairs resolves its pairs the same way;
+  # this also covers the vocabulary pairs, which it does not see.
+  pairs = _planning.resolve_pairs(pairs, checkpoint)
   vocab = dict(settings.var_name_to_vocab_info)
   for name, primary in _slots.auxiliary_variables(targets).items():
     if primary in vocab and name not in vocab:
