@@ -63,6 +63,7 @@ _PUBLIC = [
     'read_plan',
     'register_custom_variable',
     'warm_start',
+    'wrap_estimator',
     'wrap_model_fn',
     'write_plan',
 ]

@@ -16,6 +16,8 @@ import os
 import re
 import shutil
 import tempfile
+import types
+from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
@@ -29,6 +31,7 @@ import warmstart
 from warmstart import _estimator
 from warmstart import _report
 from warmstart import _settings
+from warmstart import _tf_compat
 from tests import test_util
 
 test_util.skip_module_without_estimator()
@@ -286,6 +289,33 @@ class EstimatorTest(tf.test.TestCase, parameterized.TestCase):
         _estimator.wrap_model_fn(make_model_fn(graphs=first),
                                  WarmStartSettings(self.src['src1'])))
     self.assertNotEmpty(_warm_start_restores(first[0]))
+
+  def test_restart_does_not_need_the_source(self):
+    # Sources are cleaned up once a run is under way: a restart resumes from
+    # model_dir and never opens the source.
+    source_dir = self.create_tempdir().full_path
+    prefix = os.path.join(source_dir, os.path.basename(self.src['src1']))
+    for name in os.listdir(os.path.dirname(self.src['src1'])):
+      if name.startswith(os.path.basename(self.src['src1']) + '.'):
+        shutil.copy(os.path.join(os.path.dirname(self.src['src1']), name),
+                    source_dir)
+    model_fn = _estimator.wrap_model_fn(make_model_fn(lr=0.1),
+                                        WarmStartSettings(prefix, 'linear/.*'))
+    model_dir = self.create_tempdir().full_path
+    _, first = self._train(model_fn, model_dir=model_dir)
+    self.assertFalse(np.allclose(self.ckpt['src1']['linear/w'],
+                                 first['linear/w']))
+    shutil.rmtree(source_dir)
+    graphs = []
+    _, second = self._train(
+        _estimator.wrap_model_fn(make_model_fn(lr=0.0, graphs=graphs),
+                                 WarmStartSettings(prefix, 'linear/.*')),
+        model_dir=model_dir)
+    for name, value in first.items():
+      if name != 'global_step':
+        self.assertAllClose(value, second[name], msg=name)
+    self.assertEqual(2, second['global_step'])
+    self.assertEmpty(_warm_start_restores(graphs[0]))
 
   def test_several_sources(self):
     settings = [WarmStartSettings(self.src['src1'], 'linear/.*'),
@@ -774,6 +804,14 @@ class SignatureTest(tf.test.TestCase, parameterized.TestCase):
   def test_bad_modes_raise(self, modes, regex):
     with self.assertRaisesRegex(warmstart.SettingsError, regex):
       _estimator.wrap_model_fn(lambda features: None, '/ckpt', modes=modes)
+
+  def test_tensorflow_without_estimator_names_the_extra(self):
+    tf_2_21 = types.SimpleNamespace(__version__='2.21.0')  # No `estimator`.
+    with mock.patch.object(_tf_compat, 'tf', tf_2_21):
+      with self.assertRaisesRegex(
+          ImportError, r'^wrap_model_fn needs tf\.estimator.*'
+          r'pip install "warmstart\[estimator\]"'):
+        _estimator.wrap_model_fn(make_model_fn(), '/models/base')
 
   def test_bad_settings_raise_at_wrap_time(self):
     with self.assertRaisesRegex(warmstart.SettingsError,

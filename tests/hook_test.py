@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 
+from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
@@ -50,6 +52,11 @@ def _model_fn(features, labels, mode):
   return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 
 
+def _learning_model_fn(features, labels, mode):
+  loss, train_op = _train_op(features, labels, 0.1)
+  return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
+
+
 def _input_fn():
   return tf.data.Dataset.from_tensors((_X, _Y)).repeat()
 
@@ -77,6 +84,30 @@ class _ReadHook(tf.compat.v1.train.SessionRunHook):
                            session.run(variables)))
 
 
+def _run_session(checkpoint_dir, hooks, lr=0.0, steps=1, build=None):
+  """Trains `steps` in a MonitoredTrainingSession.
+
+  Returns:
+    (the values read right after the session was created, the graph).
+  """
+  reader = _ReadHook()
+  with tf.Graph().as_default() as graph:
+    _, train_op = _train_op(tf.constant(_X), tf.constant(_Y), lr)
+    if build is not None:
+      build()
+    with tf.compat.v1.train.MonitoredTrainingSession(
+        checkpoint_dir=checkpoint_dir, hooks=list(hooks) + [reader],
+        save_summaries_steps=None, save_summaries_secs=None,
+        log_step_count_steps=None) as session:
+      for _ in range(steps):
+        session.run(train_op)
+  return reader.values, graph
+
+
+def _summary_lines(logs):
+  return [line for line in logs.output if 'Warm-started ' in line]
+
+
 class WarmStartHookTest(tf.test.TestCase):
 
   def setUp(self):
@@ -90,16 +121,7 @@ class WarmStartHookTest(tf.test.TestCase):
 
   def _session(self, checkpoint_dir, hooks, lr=0.0, steps=1):
     """Trains `steps` in a MonitoredTrainingSession; returns read values."""
-    reader = _ReadHook()
-    with tf.Graph().as_default() as graph:
-      _, train_op = _train_op(tf.constant(_X), tf.constant(_Y), lr)
-      with tf.compat.v1.train.MonitoredTrainingSession(
-          checkpoint_dir=checkpoint_dir, hooks=list(hooks) + [reader],
-          save_summaries_steps=None, save_summaries_secs=None,
-          log_step_count_steps=None) as session:
-        for _ in range(steps):
-          session.run(train_op)
-    return reader.values, graph
+    return _run_session(checkpoint_dir, hooks, lr, steps)
 
   @test_util.requires_estimator
   def test_estimator_train(self):
@@ -131,21 +153,32 @@ class WarmStartHookTest(tf.test.TestCase):
   def test_restart_without_model_dir_resumes_from_the_checkpoint(self):
     checkpoint_dir = self.create_tempdir().full_path
     settings = WarmStartSettings(self.prefix, 'linear/.*')
-    first, _ = self._session(checkpoint_dir, [_hook.WarmStartHook(settings)],
-                             lr=0.1, steps=2)
+    first_hook = _hook.WarmStartHook(settings)
+    with self.assertLogs(level='INFO') as logs:
+      first, _ = self._session(checkpoint_dir, [first_hook], lr=0.1, steps=2)
     self.assertAllClose(self.ckpt['linear/w'], first['linear/w'])
+    self.assertTrue(first_hook.warm_started)
+    self.assertLen(_summary_lines(logs), 1)
+    self.assertIn('Warm-started 2 of 4 variables from %s' % self.prefix,
+                  _summary_lines(logs)[0])
     trained = _values(checkpoint_dir)
     self.assertEqual(2, trained['global_step'])
     self.assertFalse(np.allclose(self.ckpt['linear/w'], trained['linear/w']))
     # The hook cannot know the run restarts: it builds its restores, but
     # MonitoredSession restores the checkpoint and runs no init op.
     hook = _hook.WarmStartHook(settings)
-    second, graph = self._session(checkpoint_dir, [hook])
+    with self.assertLogs(level='INFO') as logs:
+      second, graph = self._session(checkpoint_dir, [hook])
     self.assertIsNotNone(hook.plan)
     self.assertNotEmpty(_warm_start_restores(graph))
     self.assertAllClose(trained['linear/w'], second['linear/w'])
     self.assertAllClose(trained['linear/b'], second['linear/b'])
     self.assertEqual(2, second['global_step'])
+    # Nor does it claim a warm start that did not happen.
+    self.assertFalse(hook.warm_started)
+    self.assertEmpty(_summary_lines(logs), logs.output)
+    self.assertTrue(any('WarmStartHook: the session did not run its init op'
+                        in line for line in logs.output), logs.output)
 
   def test_restart_with_model_dir_builds_nothing(self):
     checkpoint_dir = self.create_tempdir().full_path
@@ -218,6 +251,188 @@ class WarmStartHookTest(tf.test.TestCase):
       hook = _hook.WarmStartHook(WarmStartSettings(self.prefix, 'linaer/.*'))
       with self.assertRaisesRegex(warmstart.UnmatchedRuleError, 'linaer'):
         hook.begin()
+
+
+def _delete(prefix):
+  """Deletes the checkpoint directory of `prefix`."""
+  shutil.rmtree(os.path.dirname(prefix))
+
+
+def _corrupt_index(prefix):
+  with open(prefix + '.index', 'wb') as f:
+    f.write(b'not an index')
+
+
+def _truncate_data(prefix):
+  data = prefix + '.data-00000-of-00001'
+  with open(data, 'r+b') as f:
+    f.truncate(os.path.getsize(data) // 2)
+
+
+_DAMAGE = (('deleted', _delete), ('corrupt_index', _corrupt_index),
+           ('truncated_data', _truncate_data))
+
+
+class RestartWithoutSourceTest(tf.test.TestCase, parameterized.TestCase):
+  """A restart never needs the source: it may be gone, the run resumes.
+
+  The first run warm-starts and saves into its checkpoint directory; then
+  the source is damaged or deleted, and the same hook (no model_dir)
+  restarts the run.
+  """
+
+  def setUp(self):
+    super().setUp()
+    self.prefix, self.ckpt = test_util.save_checkpoint(
+        os.path.join(self.create_tempdir().full_path, 'source'),
+        lambda: _variables(init=None), global_step=5)
+    self.settings = WarmStartSettings(self.prefix, 'linear/.*')
+
+  @parameterized.named_parameters(*_DAMAGE)
+  def test_monitored_training_session_resumes(self, damage):
+    checkpoint_dir = self.create_tempdir().full_path
+    first, _ = _run_session(
+        checkpoint_dir, [_hook.WarmStartHook(self.settings)], lr=0.1, steps=2)
+    self.assertAllClose(self.ckpt['linear/w'], first['linear/w'])
+    trained = _values(checkpoint_dir)
+    damage(self.prefix)
+    hook = _hook.WarmStartHook(self.settings)
+    with self.assertLogs(level='INFO') as logs:
+      second, graph = _run_session(checkpoint_dir, [hook], lr=0.1)
+    for name in ('linear/w', 'linear/b', 'other/v'):
+      self.assertAllClose(trained[name], second[name], msg=name)
+    self.assertEqual(2, second['global_step'])
+    self.assertEqual(3, _values(checkpoint_dir)['global_step'])
+    self.assertIsNone(hook.plan)
+    self.assertFalse(hook.warm_started)
+    self.assertEmpty(_warm_start_restores(graph))
+    self.assertEmpty(_summary_lines(logs), logs.output)
+    self.assertTrue(
+        any(re.search('cannot read the warm-start source.*%s' %
+                      re.escape(self.prefix), line) for line in logs.output),
+        logs.output)
+
+  @parameterized.named_parameters(*_DAMAGE)
+  def test_fresh_start_fails_before_any_step_naming_the_source(self, damage):
+    damage(self.prefix)
+    checkpoint_dir = self.create_tempdir().full_path
+    reader = _ReadHook()
+    with self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        r'WarmStartHook: this session starts fresh .* but its source cannot '
+        r'be read: .*%s.* Nothing was trained or saved' %
+        re.escape(self.prefix)):
+      _run_session(checkpoint_dir, [_hook.WarmStartHook(self.settings), reader])
+    self.assertIsNone(reader.values)
+    self.assertIsNone(tf.train.latest_checkpoint(checkpoint_dir))
+
+  def test_fresh_start_with_model_dir_fails_in_begin(self):
+    _delete(self.prefix)
+    model_dir = self.create_tempdir().full_path
+    hook = _hook.WarmStartHook(self.settings, model_dir=model_dir)
+    with tf.Graph().as_default():
+      _variables()
+      with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
+                                  re.escape(self.prefix)):
+        hook.begin()
+
+  @test_util.requires_estimator
+  def test_estimator_train_resumes(self):
+    model_dir = self.create_tempdir().full_path
+    estimator = tf.estimator.Estimator(
+        _learning_model_fn, config=tf.estimator.RunConfig(model_dir=model_dir))
+    estimator.train(_input_fn, steps=2,
+                    hooks=[_hook.WarmStartHook(self.settings)])
+    trained = _values(model_dir)
+    self.assertFalse(np.allclose(self.ckpt['linear/w'], trained['linear/w']))
+    _delete(self.prefix)
+    reader = _ReadHook()
+    hook = _hook.WarmStartHook(self.settings)
+    estimator.train(_input_fn, steps=1, hooks=[hook, reader])
+    for name in ('linear/w', 'linear/b', 'other/v'):
+      self.assertAllClose(trained[name], reader.values[name], msg=name)
+    self.assertEqual(2, reader.values['global_step'])
+    self.assertEqual(3, _values(model_dir)['global_step'])
+    self.assertFalse(hook.warm_started)
+
+  @test_util.requires_estimator
+  def test_estimator_fresh_start_fails_before_any_step(self):
+    _delete(self.prefix)
+    model_dir = self.create_tempdir().full_path
+    estimator = tf.estimator.Estimator(
+        _model_fn, config=tf.estimator.RunConfig(model_dir=model_dir))
+    reader = _ReadHook()
+    with self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        r'this session starts fresh .*%s' % re.escape(self.prefix)):
+      estimator.train(_input_fn, steps=1,
+                      hooks=[_hook.WarmStartHook(self.settings), reader])
+    self.assertIsNone(reader.values)
+    self.assertIsNone(tf.train.latest_checkpoint(model_dir))
+
+  @test_util.requires_estimator
+  def test_fresh_start_next_to_wrap_model_fn_fails_on_the_hooks_source(self):
+    # wrap_model_fn also restores the global step, and its PlanHook checks
+    # that initializer later: the hook leaves it alone and fails on its own.
+    def build():
+      _variables(init=None)
+      tf.compat.v1.train.get_or_create_global_step()
+
+    other, _ = test_util.save_checkpoint(
+        os.path.join(self.create_tempdir().full_path, 'other'), build)
+    model_dir = self.create_tempdir().full_path
+    estimator = tf.estimator.Estimator(
+        _estimator.wrap_model_fn(
+            _model_fn, WarmStartSettings(other, 'linear/.*',
+                                         include_global_step=True)),
+        config=tf.estimator.RunConfig(model_dir=model_dir))
+    _delete(self.prefix)
+    with self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        r'this session starts fresh .*%s' % re.escape(self.prefix)):
+      estimator.train(_input_fn, steps=1, hooks=[
+          _hook.WarmStartHook(WarmStartSettings(self.prefix, 'other/.*'))])
+    self.assertIsNone(tf.train.latest_checkpoint(model_dir))
+
+  def test_custom_restores_run_on_a_fresh_start_only(self):
+    # SessionManager runs warmstart.CUSTOM_RESTORES before restoring a
+    # checkpoint too: the hook's must not run then (they read the source).
+    checkpoint_dir = self.create_tempdir().full_path
+    settings = WarmStartSettings(
+        self.prefix, ['linear/w', 'custom/w'],
+        var_name_to_prev_var_name={'custom/w': 'linear/w'})
+    customs = []
+
+    def build():
+      customs.append(test_util.PrivateVariable('custom/w', [3, 1]))
+      warmstart.register_custom_variable(customs[-1])
+
+    read = _ReadCustom(customs)
+    _run_session(checkpoint_dir, [_hook.WarmStartHook(settings), read],
+                 build=build)
+    self.assertAllClose(self.ckpt['linear/w'], read.value)
+    hook = _hook.WarmStartHook(settings)
+    _run_session(checkpoint_dir, [hook, read], build=build)
+    self.assertFalse(hook.warm_started)
+    self.assertIsNone(read.value)  # Never restored: the source was not read.
+
+
+class _ReadCustom(tf.compat.v1.train.SessionRunHook):
+  """Reads the last custom variable of `customs` (None: not initialized)."""
+
+  def __init__(self, customs):
+    self._customs = customs
+    self.value = None
+
+  def begin(self):
+    storage = self._customs[-1].storage
+    self._ops = (tf.compat.v1.is_variable_initialized(storage),
+                 self._customs[-1].read())
+
+  def after_create_session(self, session, coord):
+    del coord
+    initialized = session.run(self._ops[0])
+    self.value = session.run(self._ops[1]) if initialized else None
 
 
 if __name__ == '__main__':

@@ -8,7 +8,8 @@ Public API (everything else is private and may change):
   selected beyond the rules, read chunking), declared once.
 * `WarmStartSettings`, `VocabInfo`, `warm_start`, `make_settings_plan`:
   `tf.estimator.WarmStartSettings` / `tf.compat.v1.train.warm_start`, checked.
-* `wrap_model_fn`, `WarmStartHook`: Estimator and MonitoredTrainingSession.
+* `wrap_model_fn`, `wrap_estimator`, `WarmStartHook`: Estimator (custom and
+  canned) and MonitoredTrainingSession.
 * `write_plan`, `read_plan`: the plan kept next to a run.
 * `merge_checkpoints`: several checkpoints into a new one.
 * `CustomVariable`, `register_custom_variable`: warm-start your own variable
@@ -49,6 +50,7 @@ from warmstart._vocab_info import VocabInfo
 from warmstart._warm_start import apply_settings
 from warmstart._warm_start import make_settings_plan
 from warmstart._warm_start import warm_start
+from warmstart._wrap_estimator import wrap_estimator
 
 __version__ = '0.1.0'
 
@@ -80,6 +82,7 @@ __all__ = [
     'read_plan',
     'register_custom_variable',
     'warm_start',
+    'wrap_estimator',
     'wrap_model_fn',
     'write_plan',
 ]

@@ -6,8 +6,8 @@ built, and returns its spec with the Scaffold that runs the restores. Nothing
 of Estimator is copied or patched: any Estimator built from a model_fn
 (`tf.estimator.Estimator`, `TPUEstimator`; under a distribution strategy or
 in a parameter-server cluster) takes the wrapper as its model_fn, with
-`warm_start_from=None`. Canned Estimators take no model_fn: give them a
-`WarmStartHook`.
+`warm_start_from=None`. Canned Estimators take no model_fn: `wrap_estimator`
+wraps theirs.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from warmstart import _plan_hook
 from warmstart import _plan
 from warmstart import _scaffold
 from warmstart import _settings
+from warmstart import _tf_compat
 from warmstart import _variables
 from warmstart import _warm_start
 
@@ -41,6 +42,9 @@ except AttributeError:  # TF >= 2.16 ships no Estimator: the core still imports.
 MODEL_FN_ARGS = ('features', 'labels', 'mode', 'params', 'config')
 
 _MODES = (ModeKeys.TRAIN, ModeKeys.EVAL, ModeKeys.PREDICT)
+
+#: The modes in which `wrap_model_fn` and `wrap_estimator` warm-start.
+DEFAULT_MODES = (ModeKeys.TRAIN,)
 
 #: The spec field that holds the hooks of each mode.
 _HOOKS_FIELD = {
@@ -233,7 +237,7 @@ def wrap_model_fn(
     model_fn: Callable[..., Any],
     settings: Any,
     *,
-    modes: Iterable[str] = (ModeKeys.TRAIN,),
+    modes: Iterable[str] = DEFAULT_MODES,
     **options: Any) -> Callable[..., Any]:
   """Returns a model_fn that warm-starts the graph `model_fn` builds.
 
@@ -296,10 +300,12 @@ def wrap_model_fn(
     `labels` and `params` if `model_fn` does.
 
   Raises:
+    ImportError: this TensorFlow has no `tf.estimator` (TF >= 2.16).
     TypeError: `model_fn` is not callable.
     ValueError: `model_fn` takes no `features` or an unknown argument.
     SettingsError: malformed settings, options or modes.
   """
+  _tf_compat.require_estimator('wrap_model_fn')
   accepted = model_fn_args(model_fn)
   normalized = _settings.normalize(settings, **options)
   modes = _check_modes(modes)

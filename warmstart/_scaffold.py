@@ -2,20 +2,31 @@
 
 Shared by `wrap_model_fn` and `WarmStartHook`: the restart check (a run
 whose model_dir holds a checkpoint resumes from it and never reads the
-source), the graph's init op as a Scaffold would use it, and running the
-restores after an init op that exists already (`init_fn_after`).
+source), the graph's init op as a Scaffold would use it, running the
+restores after an init op that exists already (`init_fn_after`), and ops
+that run on a fresh start only, with a flag telling the session which
+start it had (`on_fresh_start`).
+
+What runs when, in TF 2.x (`SessionManager.prepare_session`): on a fresh
+start, the Scaffold's init op, whose default groups the global variables'
+initializers (as they are at `Scaffold.finalize()`), the shared resources'
+initializers and the 'saved_model_initializers' collection; on a restart,
+that collection, then `Saver.restore`. So the variables' initializers run
+on a fresh start and never on a restart; that collection runs on both.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional, Union
 
 import tensorflow as tf
 from absl import logging
 
 from warmstart import _plan
+from warmstart import _tf_compat
 from warmstart import _variables
 
 
@@ -89,3 +100,75 @@ def collection_init_op(graph: tf.Graph) -> Optional[Any]:
   """The graph's `INIT_OP` collection op, which a Scaffold would use."""
   ops = graph.get_collection(tf.compat.v1.GraphKeys.INIT_OP)
   return ops[0] if len(ops) == 1 else None
+
+
+def part_names(entries: Iterable[_plan.Entry]) -> frozenset[str]:
+  """Names of the variable parts that `entries` restore."""
+  return frozenset(part.name for entry in entries
+                   for part in (entry.target.parts if entry.target is not None
+                                else ()))
+
+
+def _carrier(graph: tf.Graph, prefer: Sequence[Any],
+             avoid: frozenset[str]) -> Optional[Any]:
+  """The global variable whose initializer is to carry fresh-start ops.
+
+  The first of `prefer`, then the global step, then any global variable,
+  skipping the names in `avoid` (variables whose initializer another warm
+  start checks later, see `PlanHook`).
+  """
+  global_variables = graph.get_collection(
+      tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
+  known = {id(v) for v in global_variables}
+  step = tf.compat.v1.train.get_global_step(graph)
+  for variable in list(prefer) + [step] + global_variables:
+    if (variable is not None and id(variable) in known and
+        variable.name not in avoid and
+        getattr(variable, 'initializer', None) is not None):
+      return variable
+  return None
+
+
+def on_fresh_start(graph: tf.Graph,
+                   ops: Sequence[Any] = (),
+                   prefer: Sequence[Any] = (),
+                   avoid: Iterable[str] = ()) -> Optional[tf.Tensor]:
+  """Makes a fresh start run `ops`; returns a flag telling which start ran.
+
+  A Scaffold's default init op runs the global variables' initializers on
+  a fresh start, and nothing of them on a restart (see the module
+  docstring): `ops` join one global variable's initializer (the first of
+  `prefer` when possible, so preferably one the caller owns), together
+  with the assignment of a flag that no collection lists (neither saved
+  nor checked by the ready op). Call before `Scaffold.finalize()` (in a
+  hook's `begin()`).
+
+  Args:
+    graph: The graph, not finalized.
+    ops: Ops to run on a fresh start only.
+    prefer: Variables (parts) to carry them, in order of preference.
+    avoid: Names of variables whose initializer must stay as it is.
+
+  Returns:
+    A bool tensor: in a created session, True after a fresh start (the init
+    op ran), False after a restart (or in a worker, which never runs the
+    init op). None when the graph has no global variable to carry the ops:
+    then nothing was built.
+  """
+  carrier = _carrier(graph, prefer, frozenset(avoid))
+  if carrier is None:
+    return None
+  # No device: the flag lives in the session's own task, even under a
+  # replica device setter (a parameter server would keep it across a
+  # restart of the chief); a name of its own per graph, for the same reason
+  # on servers that outlive one session.
+  with graph.as_default(), graph.device(None), tf.name_scope(
+      'warm_start_fresh_start'):
+    handle = tf.raw_ops.VarHandleOp(
+        dtype=tf.bool, shape=[],
+        shared_name='warm_start_fresh_start_%s' % uuid.uuid4().hex)
+    mark = tf.raw_ops.AssignVariableOp(resource=handle, value=True)
+    ran = tf.raw_ops.VarIsInitializedOp(resource=handle)
+    init = tf.group(carrier.initializer, mark, *ops, name='init')
+  _tf_compat.set_initializer(carrier, init, carrier.initial_value)
+  return ran
