@@ -8,9 +8,13 @@ With no flags, this example makes everything it needs (synthetic data, seeded):
    `warmstart.flags` (it points them at the source it just trained when you
    give none): the layers are renamed (`source/` to `target/`), the
    vocabulary grows (the 200 old words in another order plus 20 new ones,
-   remapped by token with a `VocabInfo`), and the 3-class head is new.
+   remapped by token with a `VocabInfo`), and the 10-class head grows to 12
+   classes: `--warm_start_resize` restores its 10 old classes from the source
+   and the 2 new ones start from the head's own initializer (zeros).
 3. It trains the same target cold, for the same steps, on the same data, and
-   prints the plan and both losses: the warm start begins far lower.
+   prints the plan (with what starts cold and which checkpoint tensors no
+   variable reads, such as the source's optimizer slots) and both losses:
+   the warm start begins far lower.
 
 The plan stays in the target's model_dir (`warm_start_plan.json`, and a text
 summary for TensorBoard: `tensorboard --logdir WORK_DIR/warm`). It takes
@@ -78,14 +82,17 @@ def _make_tasks(work_dir: str) -> tuple[Task, Task]:
 
   Every word has hidden properties; a label is the category whose score (a
   projection of the word's properties and of the dense features) is highest.
-  The source has 10 categories; the target asks which of the first 3 scores
-  highest, for old and new words.
+  The source has 10 categories; the target has the same 10 and 2 more, for
+  old and new words.
   """
   rng = np.random.default_rng(_SEED)
   words = _OLD_WORDS + _NEW_WORDS
   latent = dict(zip(words, rng.normal(size=(len(words), _LATENT))))
-  project_words = rng.normal(size=(_LATENT, 10)) * 3
-  project_dense = rng.normal(size=(_DENSE, 10)) * 0.5
+  project_words = rng.normal(size=(_LATENT, 12)) * 3
+  project_dense = rng.normal(size=(_DENSE, 12)) * 0.5
+  # The 2 new categories are the rarer ones (they score lower).
+  project_words[:, 10:] *= 0.5
+  project_dense[:, 10:] *= 0.5
   target_vocab = tuple(rng.permutation(_OLD_WORDS).tolist()) + tuple(
       _NEW_WORDS)
 
@@ -106,7 +113,7 @@ def _make_tasks(work_dir: str) -> tuple[Task, Task]:
                 np.argmax(scores, axis=1).astype(np.int32))
 
   return (task('source', tuple(_OLD_WORDS), 20000, 10),
-          task('target', target_vocab, 2000, 3))
+          task('target', target_vocab, 2000, 12))
 
 
 def _dense(inputs, units, name, initializer=None):
@@ -182,7 +189,10 @@ def _settings(source: Task, target: Task, source_dir: str):
     FLAGS.warm_start_map = [
         'source/embedding/=target/embedding/',
         'source/hidden/=target/hidden/',
+        'source/head/=target/head/',
     ]
+    # The head has 12 classes where the source has 10.
+    FLAGS.warm_start_resize = True
   settings = warmstart_flags.settings_from_flags()
   if _REMAP_VOCAB.value:
     vocab_info = warmstart.VocabInfo(
@@ -233,6 +243,7 @@ def run(work_dir: str, steps: int, source_steps: int) -> dict:
       'cold_loss_end': float(np.mean(cold[-start:])),
       'plan_file': plan_file,
       'num_restored': plan.num_restored,
+      'unused_tensors': [u.tensor for u in plan.unused_tensors],
   }
   window = max(1, steps // 10)
   print('Target training loss, mean of every %d steps:' % window)

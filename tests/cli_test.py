@@ -159,7 +159,9 @@ class CliTest(tf.test.TestCase):
     self.assertRegex(out, r'(?m)^student/dense/kernel +\[3,2\] +float32 +'
                      r'restore +dense/kernel +%s' % self.prefix)
     self.assertRegex(out, r'(?m)^head/kernel .* restore +logits/kernel')
-    self.assertIn('Warm-started 3 of 4 variables from %s.' % self.prefix, out)
+    self.assertIn('Warm-started 3 of 4 variables from %s; 1 starts cold.' %
+                  self.prefix, out)
+    self.assertIn('Start cold (their own initializer): global_step', out)
 
   def test_plan_json(self):
     status, out, _ = self.run_main(

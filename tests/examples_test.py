@@ -58,8 +58,17 @@ class TransferLearningTest(tf.test.TestCase):
                                      'source/embedding/weights'),
         'target/hidden/kernel': ('restore', 'source/hidden/kernel'),
         'target/hidden/bias': ('restore', 'source/hidden/bias'),
+        'target/head/kernel': ('resize', 'source/head/kernel'),
+        'target/head/bias': ('resize', 'source/head/bias'),
     })
-    # The new head and the cold model owe nothing to the source.
+    self.assertEqual('resize [10] -> [12]',
+                     plan.entry('target/head/bias').reason)
+    self.assertIn('resize [10] -> [12]', done.stdout)
+    # The source's optimizer slots and step are read by nothing: listed.
+    self.assertIn('source/head/kernel/Momentum', result['unused_tensors'])
+    self.assertIn('global_step', result['unused_tensors'])
+    self.assertIn('Also not read:', done.stdout)
+    # The cold model owes nothing to the source.
     self.assertFalse(os.path.exists(
         os.path.join(work_dir, 'cold', 'warm_start_plan.json')))
     self.assertIn('warm_start/plan', _summary_tags(os.path.join(work_dir,

@@ -630,8 +630,12 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
       self.assertIn(entry.tensor, text)
     self.assertIn('in 5 parts', text)
     self.assertIn(
-        'Warm-started 2 of %d variables from %s.' %
-        (len(_DOCSTRING_INITIAL), prefix), text)
+        'Warm-started 2 of %d variables from %s; 2 start cold; 1 checkpoint '
+        'tensor unused.' % (len(_DOCSTRING_INITIAL), prefix), text)
+    self.assertIn('Start cold (their own initializer): new_scope_2/var2, '
+                  'other/keep', text)
+    self.assertIn('Checkpoint tensors no variable reads: old_scope_1/var2',
+                  text)
     data = json.loads(plan.to_json())
     self.assertEqual(2, data['num_restored'])
     self.assertEqual([prefix], data['sources'])

@@ -207,7 +207,8 @@ class RealPlanTest(tf.test.TestCase):
     self.assertIn(prefix, table)
     self.assertIn("tensor 'dense/bias' is not in checkpoint", table)
     self.assertEqual(
-        'Warm-started 2 of 3 variables from %s (1 skipped).' % prefix,
+        'Warm-started 2 of 3 variables from %s (1 skipped); 1 starts cold.' %
+        prefix,
         table.splitlines()[-1])
     self.assertIsNotNone(plan.entry('emb').target)
     back = _plan.Plan.from_json(plan.to_json())

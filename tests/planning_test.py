@@ -117,7 +117,8 @@ class CheckPairTest(tf.test.TestCase):
     with self.assertRaisesRegex(
         warmstart.MismatchError,
         r"Variable 'scope/w' \(rule 'rule'\): tensor 'scope/w' has shape "
-        r"\(2, 3\) in the checkpoint, \(3, 2\) in the graph\.$"):
+        r"\(2, 3\) in the checkpoint, \(3, 2\) in the graph \(resize=True "
+        r"restores the overlapping block\)\.$"):
       problems.raise_if_any()
 
   def test_rank_mismatch(self):
@@ -162,8 +163,9 @@ class CheckPairTest(tf.test.TestCase):
     _planning.check_pair(pair, self.checkpoint, _STRICT, problems)
     with self.assertRaisesRegex(
         warmstart.MismatchError,
-        r"'scope/b'.*shape \(3,\) in the checkpoint, \(4,\) in the graph and "
-        'dtype float32 in the checkpoint, float64 in the graph'):
+        r"'scope/b'.*shape \(3,\) in the checkpoint, \(4,\) in the graph "
+        r'\(resize=True restores the overlapping block\) and dtype float32 in '
+        r'the checkpoint, float64 in the graph \(cast=True casts it\)'):
       problems.raise_if_any()
 
   def test_mismatch_skipped(self):

@@ -165,8 +165,8 @@ class PsClusterTest(tf.test.TestCase):
     self.assertLess(worker['began_at'], chief['began_at'])
     self.assertGreaterEqual(worker['session_at'], chief['session_at'])
     with open(os.path.join(self.log_dir, 'chief.log')) as f:
-      self.assertIn('Warm-started 2 of 3 variables from %s.' % self.prefix,
-                    f.read())
+      self.assertIn('Warm-started 2 of 3 variables from %s; 1 starts cold' %
+                    self.prefix, f.read())
     # The chief read the checkpoint on the ps, next to the variables.
     self.assertNotEmpty(chief['warm_start_restore_devices'])
     for device in chief['warm_start_restore_devices']:

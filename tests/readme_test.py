@@ -69,8 +69,7 @@ class ReadmeTest(absltest.TestCase):
     table = text[start:text.index(_END)].strip()
     self.assertEqual(
         _options.markdown_table(), table,
-        'The README option table is stale; replace it with the output of '
-        'warmstart._options.markdown_table().')
+        'The README option table is stale: run tools/readme_options.py.')
 
   def test_every_option_is_in_the_table(self):
     text = _readme()

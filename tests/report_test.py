@@ -154,8 +154,8 @@ class WritePlanTest(tf.test.TestCase):
            for e in _report.read_plan(self.model_dir).restored}
     self.assertEqual({'a/w': (first, 'a/w'), 'b/w': (second, 'b/w')}, got)
     (_, _, text), = _text_events(self.model_dir)
-    self.assertIn('Warm-started 2 of 3 variables from %s, %s.' %
-                  (first, second), text)
+    self.assertIn('Warm-started 2 of 3 variables from %s, %s; 1 starts cold; '
+                  '2 checkpoint tensors unused.' % (first, second), text)
 
   @test_util.requires_estimator
   def test_estimator_writes_both_on_a_fresh_start(self):

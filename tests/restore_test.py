@@ -367,6 +367,44 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
 
   # --- Garbage collection paused while building. ------------------------------
 
+  @parameterized.named_parameters(
+      ('resource', True, None), ('ref', False, None),
+      ('partitioned', True, 2))
+  def test_source_rewritten_with_other_shapes_fails_at_the_read(
+      self, use_resource, parts):
+    # Planned against w [4, 3]; before the session, the same prefix is
+    # rewritten holding w [5, 3]. The read must fail naming the tensor, not
+    # load a value of another shape.
+    directory = self.create_tempdir().full_path
+    partitioner = _partitioner(parts) if parts else None
+
+    def build(rows):
+      return lambda: tf.compat.v1.get_variable(
+          'w', [rows, 3], use_resource=use_resource, partitioner=partitioner)
+
+    prefix, _ = test_util.save_checkpoint(directory, build(4))
+    with tf.Graph().as_default() as g:
+      build(4)()
+      warmstart.init_from_checkpoint(prefix, {'/': '/'})
+      again, _ = test_util.save_checkpoint(directory, build(5), seed=3)
+      self.assertEqual(prefix, again)
+      with self.assertRaisesRegex(
+          tf.errors.InvalidArgumentError,
+          r'tensor_name = w; shape in shape_and_slice spec \[4,3\] does not '
+          r'match the shape stored in checkpoint: \[5,3\]'):
+        test_util.initialize(g)
+
+  def test_source_rewritten_with_the_same_shapes_loads(self):
+    # The plan pins the prefix and what it may hold, not its bytes.
+    directory = self.create_tempdir().full_path
+    build = lambda: tf.compat.v1.get_variable('w', [4, 3])
+    prefix, _ = test_util.save_checkpoint(directory, build)
+    with tf.Graph().as_default() as g:
+      build()
+      warmstart.init_from_checkpoint(prefix, {'/': '/'})
+      _, values = test_util.save_checkpoint(directory, build, seed=3)
+      self.assertAllClose(values['w'], test_util.initialize(g)['w'])
+
   def test_no_gc_restores_the_previous_state(self):
     self.addCleanup(gc.enable if gc.isenabled() else gc.disable)
     gc.enable()

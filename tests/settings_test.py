@@ -239,12 +239,16 @@ class WarmStartSettingsTest(tf.test.TestCase, parameterized.TestCase):
       WSS('/c', assignment_map=value)
 
   def test_assignment_map_excludes_selection_fields(self):
+    # A regex narrows the map (tests/changed_models_test.py); None or
+    # variables cannot.
+    self.assertEqual('dnn/', WSS('/c', 'dnn/', assignment_map={'/': '/'})
+                     .vars_to_warm_start)
     with self.assertRaisesRegex(
         warmstart.SettingsError,
-        r"WarmStartSettings.assignment_map selects the variables, so "
-        r"vars_to_warm_start must keep its default '\.\*'; got "
-        r"vars_to_warm_start='dnn/'\."):
-      WSS('/c', 'dnn/', assignment_map={'/': '/'})
+        r"WarmStartSettings.assignment_map selects the variables; "
+        r"vars_to_warm_start can only narrow them, with a regex or a list of "
+        r"regexes.*got vars_to_warm_start=None\."):
+      WSS('/c', None, {'emb': _tf_vocab()}, assignment_map={'/': '/'})
     with self.assertRaisesRegex(
         warmstart.SettingsError,
         r'WarmStartSettings.assignment_map names the checkpoint tensors, so '

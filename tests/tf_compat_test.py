@@ -368,6 +368,44 @@ class BatchedHandlesTest(tf.test.TestCase):
 
 
 
+class ScaffoldInitCollectionTest(tf.test.TestCase):
+
+  def test_scaffolds_default_init_op_runs_the_collection(self):
+    with tf.Graph().as_default():
+      # In no collection: only the collection's op below sets it.
+      marker = tf.compat.v1.get_variable(
+          'marker', [], initializer=tf.compat.v1.zeros_initializer(),
+          collections=[])
+      tf.compat.v1.add_to_collection(_tf_compat.SCAFFOLD_INIT_COLLECTION,
+                                     marker.assign(5.0).op)
+      scaffold = tf.compat.v1.train.Scaffold()
+      scaffold.finalize()
+      with tf.compat.v1.Session() as sess:
+        sess.run(marker.initializer)
+        sess.run(scaffold.init_op)
+        self.assertEqual(5.0, sess.run(marker))
+
+
+class ObjectGraphProtoTest(tf.test.TestCase):
+
+  def test_parses_a_tf2_checkpoints_object_graph(self):
+    directory = self.create_tempdir().full_path
+    with tf.Graph().as_default():
+      v = tf.Variable([1.0, 2.0], name='dense_kernel')
+      checkpoint = tf.compat.v1.train.Checkpoint(layer=tf.Module())
+      checkpoint.layer.kernel = v
+      with tf.compat.v1.Session() as sess:
+        sess.run(v.initializer)
+        prefix = checkpoint.save(directory + '/ckpt', session=sess)
+    reader = tf.compat.v1.train.NewCheckpointReader(prefix)
+    proto = _tf_compat.parse_object_graph(
+        reader.get_tensor('_CHECKPOINTABLE_OBJECT_GRAPH'))
+    attributes = {a.full_name: a.checkpoint_key
+                  for node in proto.nodes for a in node.attributes}
+    self.assertEqual('layer/kernel/.ATTRIBUTES/VARIABLE_VALUE',
+                     attributes['dense_kernel'])
+
+
 class TensorBundleProtosTest(tf.test.TestCase):
   """`warmstart._index` parses a checkpoint index's values with these."""
 

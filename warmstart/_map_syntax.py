@@ -196,23 +196,6 @@ def checked_sources(sources: Sequence[str]) -> list[str]:
   return list(sources)
 
 
-def check_selection(maps: Sequence[dict[str, str]], vars_to_warm_start: str,
-                     exclude: Sequence[str], vars_flag: str,
-                     exclude_flag: str) -> None:
-  if not maps or not all(maps):
-    return
-  given = []
-  if vars_to_warm_start != DEFAULT_VARS:
-    given.append('%s=%s' % (vars_flag, vars_to_warm_start))
-  given.extend('%s=%s' % (exclude_flag, r) for r in exclude)
-  if given:
-    raise ValueError(
-        '%s: these only apply to sources without map entries, but every '
-        'source has map entries (which select their variables themselves, '
-        'like init_from_checkpoint). Map only the variables you want instead.'
-        % ', '.join(given))
-
-
 def settings_from_strings(
     sources: Sequence[str],
     maps: Sequence[str] = (),
@@ -225,8 +208,10 @@ def settings_from_strings(
   Args:
     sources: Checkpoint paths (source 0, 1, ...).
     maps: Map entries in `MAP_SYNTAX`.
-    vars_to_warm_start: Regex of the variables of sources without map entries.
-    exclude: Regexes of variables of those sources not to warm-start.
+    vars_to_warm_start: Regex of the variables to warm-start: of a source
+      without map entries, the trainable variables it matches; of a source
+      with map entries, it narrows what the map selects.
+    exclude: Regexes of variables not to warm-start (of every source).
     **options: Options of `warmstart.Options`, for every source.
 
   Returns:
@@ -242,16 +227,15 @@ def settings_from_strings(
     by_source = maps_by_source(maps, len(sources))
     exclude = list(exclude)
     regex = vars_regex(vars_to_warm_start, exclude)
-    check_selection(by_source, vars_to_warm_start, exclude,
-                     '--' + VARS, '--' + EXCLUDE)
   except ValueError as e:
     raise _errors.SettingsError(str(e)) from None
   _options.check_names(options)
   result = []
   for source, assignment_map in zip(sources, by_source):
     if assignment_map:
+      # The regex narrows what the map selects.
       result.append(_settings.WarmStartSettings(
-          source, assignment_map=assignment_map, **options))
+          source, regex, assignment_map=assignment_map, **options))
     else:
       result.append(_settings.WarmStartSettings(source, regex, **options))
   return tuple(result)

@@ -71,6 +71,18 @@ class Options:
       TF's, take every variable under the scope, slots included.
     include_global_step: Also warm-start the global step. Without it, regexes
       and scope maps never select it (naming it explicitly still does).
+    resize: A checkpoint tensor and its variable of the same rank but other
+      shapes: the overlapping block (indices `0..min(old, new)-1` along every
+      axis) comes from the checkpoint (only it is read), every other cell
+      keeps the value the variable's own initializer gives it. Without it,
+      a `MismatchError` (or a skip with `skip_mismatched`).
+    cast: A float checkpoint tensor into a variable of another float dtype is
+      cast to the variable's dtype (`tf.cast`). Integer, bool and string
+      mismatches stay errors.
+    use_moving_averages: Each variable reads
+      `<tensor>/ExponentialMovingAverage` when the checkpoint holds it with
+      the tensor's shape and dtype (as `Saver(ema.variables_to_restore())`),
+      else its tensor; one warning lists the variables without an average.
   """
 
   skip_missing: bool = _option(
@@ -92,6 +104,17 @@ class Options:
       'variables (from <tensor>/<slot>) and the optimizer\'s own variables.')
   include_global_step: bool = _option(
       False, BOOL, 'Also warm-start the global step.')
+  resize: bool = _option(
+      False, BOOL, 'Restore a tensor of the same rank but another shape into '
+      'the overlapping block of its variable; the other cells keep the '
+      'variable\'s own initial value.')
+  cast: bool = _option(
+      False, BOOL, 'Restore a float tensor into a variable of another float '
+      'dtype (float16, bfloat16, float32, float64), cast as tf.cast does.')
+  use_moving_averages: bool = _option(
+      False, BOOL, 'Read each variable from <tensor>/ExponentialMovingAverage '
+      'when the checkpoint holds it (same shape and dtype), else from its '
+      'tensor, with one warning naming those without.')
 
   def __post_init__(self):
     for name, value in dataclasses.asdict(self).items():

@@ -20,6 +20,19 @@ from warmstart import _table
 RESTORE = 'restore'
 SKIP = 'skip'
 VOCAB_REMAP = 'vocab_remap'
+#: A restore into a variable of another shape (the overlapping block) and/or
+#: another float dtype; `action_params` holds the checkpoint's shape and
+#: dtype. Read in the same batched reads as `RESTORE`.
+RESIZE = 'resize'
+CAST = 'cast'
+BATCHED = (RESTORE, RESIZE, CAST)
+
+#: The kinds of an unused checkpoint tensor (`UnusedTensor.kind`): a weight a
+#: user may have forgotten, or an auxiliary one warm starts usually leave.
+WEIGHT = 'weight'
+SLOT = 'optimizer slot'
+OPTIMIZER = 'optimizer variable'
+GLOBAL_STEP = 'global step'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,16 +105,39 @@ class Entry:
 
 
 @dataclasses.dataclass(frozen=True)
+class UnusedTensor:
+  """A tensor of a source checkpoint that no variable of the plan reads.
+
+  Attributes:
+    source: The checkpoint prefix.
+    tensor: The tensor name.
+    kind: `WEIGHT`, `SLOT` (also other `<tensor>/<suffix>` auxiliaries such as
+      moving averages), `OPTIMIZER` or `GLOBAL_STEP`.
+  """
+
+  source: str
+  tensor: str
+  kind: str = WEIGHT
+
+
+@dataclasses.dataclass(frozen=True)
 class Plan:
   """Every planned restore of a warm start, validated.
 
   Attributes:
     entries: One `Entry` per variable considered, in plan order.
     num_variables: How many variables the graph had (for the summary line).
+    cold_variables: Every variable of the graph that starts from its own
+      initializer: new, skipped, or not selected (and not filled by an
+      earlier warm start).
+    unused_tensors: The tensors of the sources that no variable reads, each
+      with its kind (`unused_weights` are what a user may have forgotten).
   """
 
   entries: tuple[Entry, ...] = ()
   num_variables: int = 0
+  cold_variables: tuple[str, ...] = ()
+  unused_tensors: tuple[UnusedTensor, ...] = ()
 
   def __iter__(self) -> Iterator[Entry]:
     return iter(self.entries)
@@ -127,6 +163,11 @@ class Plan:
     return len(self.skipped)
 
   @property
+  def unused_weights(self) -> tuple[UnusedTensor, ...]:
+    """The unused tensors that are no slot, optimizer variable or step."""
+    return tuple(u for u in self.unused_tensors if u.kind == WEIGHT)
+
+  @property
   def sources(self) -> tuple[str, ...]:
     """The checkpoint prefixes read, in first-use order."""
     return tuple(dict.fromkeys(e.source for e in self.entries if e.source))
@@ -139,12 +180,23 @@ class Plan:
     raise KeyError('The plan has no entry for %r.' % variable)
 
   def summary(self) -> str:
-    """One line: 'Warm-started R of N variables from S (K skipped).'"""
+    """One line: 'Warm-started R of N variables from S (K skipped); ...'.
+
+    '; C start cold' and '; U checkpoint tensors unused' (weights only) are
+    added when not zero.
+    """
     sources = ', '.join(self.sources) or '(no source)'
     line = 'Warm-started %d of %d variables from %s' % (
         self.num_restored, self.num_variables, sources)
     if self.num_skipped:
       line += ' (%d skipped)' % self.num_skipped
+    cold = len(self.cold_variables)
+    if cold:
+      line += '; %d start%s cold' % (cold, 's' if cold == 1 else '')
+    unused = len(self.unused_weights)
+    if unused:
+      line += '; %d checkpoint tensor%s unused' % (unused,
+                                                   '' if unused == 1 else 's')
     return line + '.'
 
   def to_dict(self) -> dict[str, Any]:
@@ -154,6 +206,8 @@ class Plan:
         'num_skipped': self.num_skipped,
         'sources': list(self.sources),
         'entries': [e.to_dict() for e in self.entries],
+        'cold_variables': list(self.cold_variables),
+        'unused_tensors': [dataclasses.asdict(u) for u in self.unused_tensors],
     }
 
   def to_json(self, indent: Optional[int] = 2) -> str:
@@ -164,15 +218,32 @@ class Plan:
     data = json.loads(text)
     return cls(
         entries=tuple(Entry.from_dict(e) for e in data['entries']),
-        num_variables=data.get('num_variables', 0))
+        num_variables=data.get('num_variables', 0),
+        cold_variables=tuple(data.get('cold_variables', ())),
+        unused_tensors=tuple(
+            UnusedTensor(**u) for u in data.get('unused_tensors', ())))
 
   def merged(self, other: Plan) -> Plan:
-    """Returns this plan followed by `other` (no conflict check)."""
+    """Returns this plan followed by `other` (no conflict check).
+
+    A variable is cold when neither plan fills it; unused tensors are those
+    of either plan.
+    """
+    filled = {e.variable for e in self.restored + other.restored}
+    cold = dict.fromkeys(self.cold_variables + other.cold_variables)
     return Plan(self.entries + other.entries,
-                max(self.num_variables, other.num_variables))
+                max(self.num_variables, other.num_variables),
+                tuple(name for name in cold if name not in filled),
+                tuple(dict.fromkeys(self.unused_tensors +
+                                    other.unused_tensors)))
 
   def table(self) -> str:
-    """Returns the plan as a fixed-width text table."""
+    """Returns the plan as a fixed-width text table.
+
+    One row per entry, then the cold variables and the unused checkpoint
+    tensors (weights one by one, auxiliary ones counted by kind), then the
+    summary line.
+    """
     header = ('variable', 'shape', 'dtype', 'action', 'tensor', 'source',
               'note')
     rows = [header]
@@ -182,10 +253,42 @@ class Plan:
         shape += ' in %d parts' % len(e.slices)
       rows.append((e.variable, shape, e.dtype, e.action, e.tensor, e.source,
                    e.reason))
-    return '\n'.join(_table.format_table(rows) + [self.summary()])
+    lines = _table.format_table(rows)
+    lines.extend(self.not_warm_started())
+    return '\n'.join(lines + [self.summary()])
+
+  def not_warm_started(self) -> list[str]:
+    """Lines that say what starts cold and what the sources hold unused."""
+    lines = []
+    if self.cold_variables:
+      lines.append('Start cold (their own initializer): %s' %
+                   _preview(self.cold_variables))
+    weights = [u for u in self.unused_tensors if u.kind == WEIGHT]
+    if weights:
+      lines.append('Checkpoint tensors no variable reads: %s' % _preview(
+          ['%s (%s)' % (u.tensor, u.source) if len(self.sources) > 1 else
+           u.tensor for u in weights]))
+    by_kind = {kind: 0 for kind in (SLOT, OPTIMIZER, GLOBAL_STEP)}
+    for u in self.unused_tensors:
+      if u.kind != WEIGHT:
+        by_kind[u.kind] = by_kind.get(u.kind, 0) + 1
+    by_kind = {kind: n for kind, n in by_kind.items() if n}
+    if by_kind:
+      lines.append('Also not read: %s.' % ', '.join(
+          '%d %s%s' % (n, kind, '' if n == 1 else 's')
+          for kind, n in by_kind.items()))
+    return lines
 
   def __str__(self) -> str:
     return self.table()
+
+
+def _preview(names: Iterable[str], limit: int = 20) -> str:
+  names = list(names)
+  shown = ', '.join(names[:limit])
+  if len(names) > limit:
+    shown += ', ... (%d more)' % (len(names) - limit)
+  return shown
 
 
 def concat(plans: Iterable[Plan]) -> Plan:

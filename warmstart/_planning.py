@@ -66,18 +66,39 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
     return None
   dims = tuple(checkpoint.shapes[tensor])
   ckpt_shape = _tensor_shape(dims)
-  ckpt_dtype = checkpoint.dtypes[tensor]
+  ckpt_dtype = checkpoint.dtypes[tensor].base_dtype
   mismatch = []
+  changes = {}  # action -> what it changes, for the plan's note.
   # A variable made with validate_shape=False takes any shape. Equal shapes
   # (the common case) are told apart without the general compatibility test.
   if target.validate_shape and target.shape != ckpt_shape and not (
       target.shape.is_compatible_with(ckpt_shape) and
       target.shape.rank == ckpt_shape.rank):
-    mismatch.append('shape %s in the checkpoint, %s in the graph' %
-                    (ckpt_shape, target.shape))
-  if ckpt_dtype.base_dtype != target.dtype:
-    mismatch.append('dtype %s in the checkpoint, %s in the graph' %
-                    (ckpt_dtype.name, target.dtype.name))
+    resizable = (target.shape.rank == ckpt_shape.rank and
+                 target.shape.is_fully_defined() and not target.is_custom)
+    if options.resize and resizable:
+      changes[_plan.RESIZE] = 'resize %s -> %s' % (list(dims),
+                                                   target.shape.as_list())
+    else:
+      hint = ''
+      if resizable:
+        hint = ' (resize=True restores the overlapping block)'
+      elif options.resize and target.shape.rank != ckpt_shape.rank:
+        hint = ' (resize keeps the rank: it cannot change it)'
+      mismatch.append('shape %s in the checkpoint, %s in the graph%s' %
+                      (ckpt_shape, target.shape, hint))
+  if ckpt_dtype != target.dtype:
+    castable = (ckpt_dtype.is_floating and target.dtype.is_floating and
+                not target.is_custom)
+    if options.cast and castable:
+      changes[_plan.CAST] = 'cast %s -> %s' % (ckpt_dtype.name,
+                                               target.dtype.name)
+    else:
+      mismatch.append('dtype %s in the checkpoint, %s in the graph%s' %
+                      (ckpt_dtype.name, target.dtype.name,
+                       ' (cast=True casts it)' if castable else
+                       ' (only float dtypes are cast)' if options.cast else
+                       ''))
   if mismatch:
     reason = 'tensor %r has %s' % (tensor, ' and '.join(mismatch))
     if options.skip_mismatched:
@@ -85,10 +106,54 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
     problems.add(_errors.MismatchError, 'Variable %r (rule %r): %s.' %
                  (target.name, pair.rule, reason))
     return None
+  if not changes:
+    return _plan.Entry(
+        variable=target.name, shape=dims, dtype=target.dtype.name,
+        source=checkpoint.prefix, tensor=tensor, slices=target.slices,
+        rule=pair.rule, target=target)
   return _plan.Entry(
-      variable=target.name, shape=dims, dtype=target.dtype.name,
-      source=checkpoint.prefix, tensor=tensor, slices=target.slices,
-      rule=pair.rule, target=target)
+      variable=target.name, shape=_shape(target.shape),
+      dtype=target.dtype.name, source=checkpoint.prefix, tensor=tensor,
+      slices=target.slices, action=next(iter(changes)), rule=pair.rule,
+      reason='; '.join(changes.values()),
+      action_params={'checkpoint_shape': list(dims),
+                     'checkpoint_dtype': ckpt_dtype.name},
+      target=target)
+
+
+#: The suffix of a moving average's tensor (`tf.train.ExponentialMovingAverage`
+#: with its default name).
+MOVING_AVERAGE = '/ExponentialMovingAverage'
+
+
+def moving_average_pairs(pairs: Sequence[_assignment_map.Pair],
+                         checkpoint: _sources.Checkpoint
+                        ) -> list[_assignment_map.Pair]:
+  """`use_moving_averages`: each pair reads its tensor's average, if any.
+
+  The average is taken when the checkpoint holds `<tensor>` +
+  `MOVING_AVERAGE` with the tensor's shape and dtype (or holds only the
+  average). One warning names the variables without one.
+  """
+  result = []
+  without = []
+  for pair in pairs:
+    average = pair.tensor + MOVING_AVERAGE
+    if pair.tensor.endswith(MOVING_AVERAGE) or average not in checkpoint or (
+        pair.tensor in checkpoint and
+        (checkpoint.shapes[pair.tensor] != checkpoint.shapes[average] or
+         checkpoint.dtypes[pair.tensor] != checkpoint.dtypes[average])):
+      without.append(pair.target.name)
+      result.append(pair)
+    else:
+      result.append(dataclasses.replace(
+          pair, tensor=average, rule='%s, moving average' % pair.rule))
+  if without:
+    logging.warning(
+        'use_moving_averages: %d variable(s) have no moving average (%r) in '
+        'checkpoint %s and read their own tensor: %s', len(without),
+        MOVING_AVERAGE[1:], checkpoint.prefix, _errors.preview(without))
+  return result
 
 
 #: A rule missing this many tensors is reported as one problem, not one per
@@ -121,6 +186,8 @@ def check_pairs(pairs: Sequence[_assignment_map.Pair],
   (`resolve_pairs`), so variable names of object-based checkpoints work.
   """
   pairs = resolve_pairs(pairs, checkpoint)
+  if options.use_moving_averages:
+    pairs = moving_average_pairs(pairs, checkpoint)
   missing: dict[str, list[_assignment_map.Pair]] = {}
   needed: collections.Counter[str] = collections.Counter()
   if not options.skip_missing:
@@ -280,8 +347,10 @@ def plan_map_sources(sources: Sequence[MapSource],
                  if options.include_slots else {})
   problems = _errors.Problems()
   entries = []
+  checkpoints = []
   for path, assignment_map in sources:
     checkpoint = _sources.load(path)
+    checkpoints.append(checkpoint)
     pairs = _assignment_map.expand(
         assignment_map, targets, problems,
         allow_unmatched=options.allow_unmatched, global_steps=global_steps,
@@ -293,4 +362,54 @@ def plan_map_sources(sources: Sequence[MapSource],
                    if entry is not None)
   check_conflicts(entries, problems, earlier)
   problems.raise_if_any()
-  return _plan.Plan(tuple(entries), num_variables=len(targets))
+  return finished_plan(entries, targets, checkpoints, earlier)
+
+
+def finished_plan(entries: Sequence[_plan.Entry],
+                  targets: Mapping[str, _variables.Target],
+                  checkpoints: Iterable[_sources.Checkpoint],
+                  earlier: Iterable[_plan.Entry] = ()) -> _plan.Plan:
+  """The `Plan` of validated `entries`, with what starts cold and is unused.
+
+  Args:
+    entries: The plan's entries.
+    targets: Every variable of the graph.
+    checkpoints: The sources read.
+    earlier: Entries already applied to the graph (their variables are not
+      cold).
+  """
+  filled = {e.variable for e in entries if not e.skipped}
+  filled.update(e.variable for e in earlier)
+  cold = tuple(name for name in targets if name not in filled)
+  return _plan.Plan(tuple(entries), num_variables=len(targets),
+                    cold_variables=cold,
+                    unused_tensors=unused_tensors(checkpoints, entries))
+
+
+def unused_tensors(checkpoints: Iterable[_sources.Checkpoint],
+                   entries: Sequence[_plan.Entry]
+                  ) -> tuple[_plan.UnusedTensor, ...]:
+  """The tensors of `checkpoints` no entry reads (nor names, when skipped).
+
+  A moving average read in place of its tensor accounts for the tensor too;
+  the object graph of a TF2 checkpoint is never listed.
+  """
+  read: dict[str, set[str]] = {}
+  for entry in entries:
+    names = read.setdefault(entry.source, set())
+    names.add(entry.tensor)
+    if entry.tensor.endswith(MOVING_AVERAGE):
+      names.add(entry.tensor[:-len(MOVING_AVERAGE)])
+  unused = []
+  seen = set()
+  for checkpoint in checkpoints:
+    if checkpoint.prefix in seen:
+      continue
+    seen.add(checkpoint.prefix)
+    done = read.get(checkpoint.prefix, set())
+    names = checkpoint.shapes.keys()
+    for name in sorted(names):
+      if name not in done and name != _object_graph.OBJECT_GRAPH_KEY:
+        unused.append(_plan.UnusedTensor(
+            checkpoint.prefix, name, _slots.tensor_kind(name, names)))
+  return tuple(unused)

@@ -32,6 +32,7 @@ import tensorflow as tf
 from absl import logging
 
 from warmstart import _plan
+from warmstart import _table
 
 #: The file name of the latest plan in a model directory.
 PLAN_FILE = 'warm_start_plan.json'
@@ -126,13 +127,17 @@ def markdown(plan: _plan.Plan) -> str:
            'note |',
            '|---|---|---|---|---|---|---|---|']
   for e in plan.entries:
-    shape = '[%s]' % ','.join('?' if d is None else str(d) for d in e.shape)
+    shape = _table.format_shape(e.shape)
     if len(e.slices) > 1:
       shape += ' in %d parts' % len(e.slices)
     lines.append('| %s |' % ' | '.join(
         _cell(c) for c in ('`%s`' % e.variable, shape, e.dtype, e.action,
                            '`%s`' % e.tensor if e.tensor else '', e.source,
                            e.rule, e.reason)))
+  notes = plan.not_warm_started()
+  if notes:
+    lines.append('')
+    lines.extend('* %s' % _cell(note) for note in notes)
   return '\n'.join(lines)
 
 

@@ -46,7 +46,7 @@ def register_action(action: str, builder: Callable[[_plan.Entry],
     builder: Called with each such entry (whose `target` is set); builds and
       installs the initializers of the entry's variable parts.
   """
-  if action in (_plan.RESTORE, _plan.SKIP):
+  if action in _plan.BATCHED + (_plan.SKIP,):
     raise ValueError('Action %r is built in.' % action)
   _ACTION_BUILDERS[action] = builder
 
@@ -93,24 +93,48 @@ def once_for_all_replicas(build: Callable[[], _T]) -> _T:
 class _Read:
   """One tensor (or slice) to read, and the part it fills."""
 
-  __slots__ = ('tensor', 'slice_spec', 'dtype', 'shape', 'part', 'nbytes')
+  __slots__ = ('tensor', 'slice_spec', 'dtype', 'shape', 'part', 'nbytes',
+               'overlap')
 
   def __init__(self, tensor: str, slice_spec: str, dtype: tf.DType,
-               shape: Optional[tf.TensorShape], part: Any, nbytes: int):
+               shape: Optional[tf.TensorShape], part: Any, nbytes: int,
+               overlap: Optional[list[int]] = None):
     self.tensor = tensor
     self.slice_spec = slice_spec
+    # The dtype in the checkpoint (cast to the part's when it differs).
     self.dtype = dtype
     # The static shape to give the value read, or None to leave it unknown.
     self.shape = shape
     self.part = part
     self.nbytes = nbytes
+    # A resize's block: the value read fills [0, overlap) of the part, the
+    # rest keeps the part's own initial value. None: the value is the part.
+    self.overlap = overlap
+
+  def value_of_part(self, value: tf.Tensor) -> tf.Tensor:
+    """The part's new value from the `value` read (cast, resized)."""
+    dtype = self.part.dtype.base_dtype
+    if value.dtype != dtype:
+      value = tf.cast(value, dtype)
+    if self.overlap is not None:
+      rank = len(self.overlap)
+      # The part's own initial value, read before its initializer becomes
+      # the restore: what a cold start gives the cells outside the block.
+      value = tf.raw_ops.TensorStridedSliceUpdate(
+          input=tf.convert_to_tensor(self.part.initial_value),
+          begin=[0] * rank, end=self.overlap, strides=[1] * rank, value=value)
+    return value
 
 
-def _read_of_part(entry: _plan.Entry, index: int) -> _Read:
-  """The read that fills part `index` of `entry`'s target."""
+def _read_of_part(entry: _plan.Entry, index: int) -> Optional[_Read]:
+  """The read that fills part `index` of `entry`'s target (None: no read)."""
   target = entry.target
   part = target.parts[index]
+  read_dtype = tf.as_dtype(entry.action_params.get('checkpoint_dtype',
+                                                   target.dtype.name))
   info = _tf_compat.save_slice_info(part) if entry.slices[index] else None
+  if entry.action == _plan.RESIZE:
+    return _resized_read(entry, part, info, read_dtype)
   if info is not None:
     dims = tuple(info.var_shape)
     shape = tf.TensorShape(dims)
@@ -120,8 +144,37 @@ def _read_of_part(entry: _plan.Entry, index: int) -> _Read:
     # declared shape, which the assign's graph-time shape inference would
     # hold against the checkpoint's (as TF, leave the value's unknown).
     shape = target.shape if target.validate_shape else None
-  return _Read(entry.tensor, entry.slices[index], target.dtype, shape, part,
-               _sources.tensor_bytes(dims, target.dtype))
+  # A full-extent spec makes RestoreV2 check the shape the plan saw, and
+  # gives its output that static shape: not for a validate_shape=False
+  # variable, whose assign's shape inference would hold it against the
+  # declared shape.
+  spec = entry.slices[index] or (
+      _sources.full_extent_spec(dims) if target.validate_shape else '')
+  return _Read(entry.tensor, spec, read_dtype, shape, part,
+               _sources.tensor_bytes(dims, read_dtype))
+
+
+def _resized_read(entry: _plan.Entry, part: Any, info: Any,
+                  read_dtype: tf.DType) -> Optional[_Read]:
+  """The read of the checkpoint block that overlaps one part (None: none).
+
+  The part spans [offset, offset + shape) of the variable; the checkpoint
+  tensor [0, old). Only their intersection is read (a slice spec over the
+  checkpoint's full shape), and it lands at the part's origin.
+  """
+  old = [int(d) for d in entry.action_params['checkpoint_shape']]
+  if info is not None:
+    offset, shape = list(info.var_offset), list(info.var_shape)
+  else:
+    offset, shape = [0] * len(old), entry.target.shape.as_list()
+  overlap = [max(0, min(o + n, d) - o) for o, n, d in zip(offset, shape, old)]
+  if not all(overlap):
+    return None  # The part lies wholly outside: its initializer stays.
+  spec = '%s %s' % (' '.join(str(d) for d in old), ':'.join(
+      '%d,%d' % (o, n) for o, n in zip(offset, overlap)))
+  return _Read(entry.tensor, spec, read_dtype, tf.TensorShape(overlap), part,
+               _sources.tensor_bytes(overlap, read_dtype),
+               overlap if overlap != shape else None)
 
 
 def _chunks(reads: Sequence[_Read], max_bytes: int) -> list[list[_Read]]:
@@ -154,6 +207,9 @@ def _build_reads(prefix: str, device: str, reads: Sequence[_Read]) -> None:
   for read, value in zip(reads, values):
     if read.shape is not None:
       value.set_shape(read.shape)
+    if read.overlap is not None or read.dtype != read.part.dtype.base_dtype:
+      with tf.device(device), tf.device('/cpu:0'):
+        value = read.value_of_part(value)
     if _assign.is_plain_resource(read.part):
       by_device.setdefault(read.part.handle.device, []).append(
           (read.part, value))
@@ -202,7 +258,7 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options,
           'Plan entry %r has no variable object: plans read back from JSON '
           'can be inspected but not applied; build the plan in this graph.' %
           entry.variable)
-    if entry.action != _plan.RESTORE:
+    if entry.action not in _plan.BATCHED:
       if entry.action not in _ACTION_BUILDERS:
         raise _errors.SettingsError(
             'Plan entry %r has action %r, which no builder handles. Known '
@@ -212,8 +268,10 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options,
       custom.append(entry)
       continue
     for i, part in enumerate(target.parts):
-      groups.setdefault((entry.source, _assign.device_group(part)), []).append(
-          _read_of_part(entry, i))
+      read = _read_of_part(entry, i)
+      if read is not None:
+        groups.setdefault((entry.source, _assign.device_group(part)),
+                          []).append(read)
   # Like variables' own initializers, the restore ops are built outside any
   # control-flow branch and free of the caller's control dependencies.
   with graph.as_default(), tf.init_scope(), tf.name_scope('warm_start'):

@@ -21,6 +21,7 @@ from warmstart import _assignment_map
 from warmstart import _errors
 from warmstart import _settings
 from warmstart import _slots
+from warmstart import _sources
 from warmstart import _tf_compat
 from warmstart import _variables
 
@@ -42,12 +43,13 @@ class Selector:
 
   def __init__(self, settings: _settings.WarmStartSettings,
                targets: Mapping[str, _variables.Target], graph: tf.Graph,
-               problems: _errors.Problems, source: str):
+               problems: _errors.Problems, checkpoint: _sources.Checkpoint):
     self.settings = settings
     self.targets = targets
     self.graph = graph
     self.problems = problems
-    self.source = source
+    self.checkpoint = checkpoint
+    self.source = checkpoint.prefix
     self.aux = _slots.auxiliary_variables(targets)
     self.global_steps = _variables.global_step_names(graph)
     self.selected: dict[str, tuple[_variables.Target, str]] = {}
@@ -72,20 +74,23 @@ class Selector:
     pattern = re.compile(pattern_text)
     found = False
     excluded = {}
+    left_out: list[_variables.Target] = []
     for target in self.targets.values():
       if not _matches(pattern, target):
         continue
-      if trainable_only and not target.trainable:
+      why = self._excluded(target)
+      if trainable_only and not target.trainable and not why:
         excluded[target.name] = ('not trainable (a string regex selects '
                                  'trainable variables only; use a list of '
                                  'regexes)')
+        left_out.append(target)
         continue
-      why = self._excluded(target)
       if why:
         excluded[target.name] = why
         continue
       found = True
       self.selected.setdefault(target.name, (target, rule))
+    self._warn_left_out(pattern_text, left_out)
     if found:
       return
     viable = [n for n, t in self.targets.items()
@@ -101,6 +106,28 @@ class Selector:
         (rule, 'trainable ' if trainable_only else '', hint,
          self.problems.did_you_mean(pattern_text, viable),
          _errors.preview(viable)))
+
+  def _warn_left_out(self, pattern_text: str,
+                     left_out: list[_variables.Target]) -> None:
+    """Warns of non-trainable variables a string regex leaves cold.
+
+    Batch-norm moving means and variances, counters: the regex matches them
+    and the checkpoint holds them with their shape, but TF's meaning of a
+    string `vars_to_warm_start` (trainable variables only) leaves them to
+    their initializer, silently in TF. Not slots, not the global step.
+    """
+    names = [t.name for t in left_out
+             if t.name in self.checkpoint and
+             tuple(self.checkpoint.shapes[t.name]) ==
+             tuple(t.shape.as_list() if t.shape.rank is not None else ())]
+    if names:
+      logging.warning(
+          'vars_to_warm_start=%r selects trainable variables only (TF\'s '
+          'meaning of a regex string), so %d non-trainable variable(s) that '
+          'checkpoint %s holds with the same shape start cold: %s. To '
+          'warm-start them too, pass a list of regexes (global variables), '
+          'e.g. vars_to_warm_start=[%r].', pattern_text, len(names),
+          self.source, _errors.preview(names), pattern_text)
 
   def _by_objects(self, values: tuple[Any, ...]) -> None:
     groups: dict[str, list[Any]] = {}
@@ -205,6 +232,37 @@ def _is_scope_item(key: str, value: Any) -> bool:
   return isinstance(value, str) and (key.endswith('/') or key == '')
 
 
+def _narrowed(pairs: list[_assignment_map.Pair],
+              settings: _settings.WarmStartSettings,
+              problems: _errors.Problems,
+              source: str) -> list[_assignment_map.Pair]:
+  """The pairs of a map whose variable `vars_to_warm_start` matches.
+
+  A regex (or a list of regexes: any) narrows what the map selects, matched
+  with `re.match` on names without ':0' (or a partition's name); the
+  default '.*' keeps everything. Narrowing a non-empty selection to nothing
+  is an unmatched rule.
+  """
+  spec = settings.vars_to_warm_start
+  if spec == _settings.DEFAULT_VARS or not pairs:
+    return pairs
+  patterns = [re.compile(p) for p in ((spec,) if isinstance(spec, str) else
+                                      spec)]
+  kept = [pair for pair in pairs
+          if any(_matches(p, pair.target) for p in patterns)]
+  if not kept:
+    message = ('vars_to_warm_start=%r leaves none of the %d variables the '
+               'assignment map selects (%s); it narrows the map, matched '
+               'with re.match on their names (source %s)' %
+               (spec, len(pairs),
+                _errors.preview(p.target.name for p in pairs), source))
+    if settings.allow_unmatched:
+      logging.warning('%s; ignored (allow_unmatched=True).', message)
+    else:
+      problems.add(_errors.UnmatchedRuleError, message + '.')
+  return kept
+
+
 def map_pairs(settings: _settings.WarmStartSettings,
               targets: Mapping[str, _variables.Target], graph: tf.Graph,
               problems: _errors.Problems,
@@ -236,6 +294,7 @@ def map_pairs(settings: _settings.WarmStartSettings,
              source))
       found = kept
     pairs.extend(found)
+  pairs = _narrowed(pairs, settings, problems, source)
   if settings.include_slots:
     pairs.extend(_slots.slot_pairs(pairs, targets, aux))
   used = {p.target.name for p in pairs}

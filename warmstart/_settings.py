@@ -25,6 +25,9 @@ from warmstart import _tf_compat
 from warmstart import _variables
 from warmstart import _vocab_info
 
+#: The default of `vars_to_warm_start`: every trainable variable (TF's).
+DEFAULT_VARS = '.*'
+
 #: The fields of `tf.estimator.WarmStartSettings` (a namedtuple), in order.
 TF_FIELDS = ('ckpt_to_initialize_from', 'vars_to_warm_start',
              'var_name_to_vocab_info', 'var_name_to_prev_var_name')
@@ -116,8 +119,11 @@ class WarmStartSettings:
   never select the global step or optimizer slots (see below).
 
   Alternatively, `assignment_map` selects the variables as
-  `init_from_checkpoint` does; `vars_to_warm_start` and
-  `var_name_to_prev_var_name` must then keep their defaults, and each key of
+  `init_from_checkpoint` does; `vars_to_warm_start` then narrows what the
+  map selects (a regex, or a list of regexes: `re.match` on the names, so
+  "everything from `old/` into `new/` except the head" is
+  `assignment_map={'old/': 'new/'}, vars_to_warm_start='(?!new/head/)'`),
+  `var_name_to_prev_var_name` must stay empty, and each key of
   `var_name_to_vocab_info` must name a variable the map selects (it is
   remapped from the map's tensor).
 
@@ -246,10 +252,13 @@ class WarmStartSettings:
             field, 'entry %r: values must be variable or scope names (str), '
             'variables, partitioned variables or lists of partitions, got %r '
             'of type %s.', key, item, type(item).__name__)
-    if self.vars_to_warm_start != '.*':
+    spec = self.vars_to_warm_start
+    if spec is None or not (isinstance(spec, str) or
+                            all(isinstance(p, str) for p in spec)):
       raise _error(
-          field, 'selects the variables, so vars_to_warm_start must keep its '
-          "default '.*'; got vars_to_warm_start=%r.", self.vars_to_warm_start)
+          field, 'selects the variables; vars_to_warm_start can only narrow '
+          'them, with a regex or a list of regexes (re.match on the names), '
+          "and defaults to '.*' (all); got vars_to_warm_start=%r.", spec)
     if self.var_name_to_prev_var_name:
       raise _error(
           field, 'names the checkpoint tensors, so var_name_to_prev_var_name '

@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Optional
 
 from warmstart import _assignment_map
+from warmstart import _plan
 from warmstart import _variables
 
 # Variables an optimizer keeps for itself rather than per variable.
@@ -100,3 +101,19 @@ def slot_pairs(pairs: Sequence[_assignment_map.Pair],
         added.append(_assignment_map.Pair(name, targets[name],
                                           'include_slots'))
   return added
+
+
+def tensor_kind(name: str, names: Collection[str]) -> str:
+  """What a checkpoint tensor is, from its name and its checkpoint's names.
+
+  `_plan.GLOBAL_STEP`, `_plan.OPTIMIZER` (Adam's `beta1_power`),
+  `_plan.SLOT` (`<tensor>/<suffix>` of another tensor, or a TF2
+  `.OPTIMIZER_SLOT`), else `_plan.WEIGHT`.
+  """
+  if name == 'global_step':
+    return _plan.GLOBAL_STEP
+  if is_optimizer_variable(name):
+    return _plan.OPTIMIZER
+  if '/.OPTIMIZER_SLOT/' in name or primary_of(name, names) is not None:
+    return _plan.SLOT
+  return _plan.WEIGHT

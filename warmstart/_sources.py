@@ -63,6 +63,19 @@ def tensor_bytes(dims: Sequence[Optional[int]], dtype: tf.DType) -> int:
   return size * (64 if dtype == tf.string else dtype.size)
 
 
+def full_extent_spec(dims: Sequence[Optional[int]]) -> str:
+  """The RestoreV2 slice spec of a whole tensor of shape `dims`.
+
+  With it, RestoreV2 checks that the checkpoint still holds that shape (a
+  prefix rewritten with other shapes since the plan fails at the read,
+  naming the tensor) and reads the tensor as the empty spec does. '' (no
+  check) for a scalar or a shape the plan does not know.
+  """
+  if not dims or any(d is None for d in dims):
+    return ''
+  return '%s %s' % (' '.join(str(d) for d in dims), ':'.join('-' * len(dims)))
+
+
 # (prefix, index mtime, index size) -> the checkpoint and its data layout
 # (None where the index has no layout this reader knows: a V1 checkpoint).
 _cache: dict[tuple[str, int, int],

@@ -1,11 +1,30 @@
 """The only place warmstart touches TensorFlow internals.
 
-TF's own `init_from_checkpoint` replaces a variable's initializer by setting
-its private `_initializer_op` and `_initial_value`; there is no public API for
-that, so warmstart does the same here, and nowhere else. It also reads the
-graph's variable store (where `tf.compat.v1.get_variable` records variables)
-and the partition metadata (`_save_slice_info`) of partitioned variables.
-`tests/tf_compat_test.py` fails loudly if a TF upgrade breaks any of these.
+Each hook, why there is no public way, and the test in
+`tests/tf_compat_test.py` that fails loudly if a TF upgrade breaks it:
+
+* `set_initializer`: a variable's private `_initializer_op` and
+  `_initial_value`, as TF's own `init_from_checkpoint` sets them
+  (`SetInitializerTest`).
+* `variable_store_vars`: the graph's variable store of
+  `tf.compat.v1.get_variable` (`VariableStoreTest`).
+* `is_partitioned_variable`, `partitioned_variable_parts`, `save_slice_info`:
+  `PartitionedVariable` and its parts' `_save_slice_info` (`PartitionTest`).
+* `validates_shape`: a resource variable's `_validate_shape`
+  (`ValidatesShapeTest`).
+* `is_distributed`, `distributed_components`: a `tf.distribute` variable's
+  components (`DistributedTest`).
+* `assign_variable`: `Graph._create_op_internal`, with a raw_ops fallback
+  (`AssignVariableTest`).
+* `batched_handles`: the private `_VarHandlesOp` (`BatchedHandlesTest`).
+* `SCAFFOLD_INIT_COLLECTION`: the 'saved_model_initializers' collection a
+  Scaffold's default init op runs (`ScaffoldInitCollectionTest`).
+* `parse_object_graph`: the `TrackableObjectGraph` proto of TF2 checkpoints
+  (`ObjectGraphProtoTest`).
+* `tensor_bundle_protos`: the checkpoint index protos
+  (`TensorBundleProtosTest`).
+* `require_estimator`: whether this TF ships `tf.estimator`
+  (`RequireEstimatorTest`).
 """
 
 from __future__ import annotations
@@ -209,7 +228,8 @@ def batched_handles(handles: list[tf.Tensor]) -> Optional[list[tf.Tensor]]:
 #: The graph collection a `Scaffold`'s default init op runs besides the
 #: variables' and resources' initializers (TF's loader fills it with a
 #: SavedModel's initializers). Restores of custom variables join it, so they
-#: run exactly when variables are initialized: on a fresh start only.
+#: run when variables are initialized; TF's `SessionManager` also runs it on
+#: a restart, before restoring the run's checkpoint (which then wins).
 SCAFFOLD_INIT_COLLECTION = 'saved_model_initializers'
 
 

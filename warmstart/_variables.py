@@ -28,8 +28,8 @@ CUSTOM_VARIABLES = ('warmstart_custom_variables',)
 #: Graph collection the restore ops of custom variables join: TF's
 #: 'saved_model_initializers', which a `Scaffold`'s default init op runs
 #: besides the variables' and resources' initializers (TF's loader fills it
-#: with a SavedModel's initializers), so the restores run exactly when
-#: variables are initialized: on a fresh start.
+#: with a SavedModel's initializers), so the restores run when variables are
+#: initialized (and, on a restart, before the run's checkpoint is restored).
 CUSTOM_RESTORES = _tf_compat.SCAFFOLD_INIT_COLLECTION
 
 
@@ -45,7 +45,7 @@ class CustomVariable(abc.ABC):
   The op `restore_initializer` returns joins the graph's
   `CUSTOM_RESTORES` collection ('saved_model_initializers'), which the
   default init op of a `Scaffold` (Estimator, `MonitoredTrainingSession`)
-  runs with the variables' initializers: on a fresh start only. On a restart,
+  runs with the variables' initializers on a fresh start. On a restart,
   `SessionManager` runs that collection before restoring its own checkpoint,
   so the saved state of a custom variable whose storage the `Saver` covers
   wins, as for every other variable. With a plain `Session`, run

@@ -322,7 +322,9 @@ def _remapped(entry: _plan.Entry, backup: _Backup, shape: list[int],
   # order from the initializing values.
   old = tf.raw_ops.RestoreV2(
       prefix=entry.source, tensor_names=[entry.tensor],
-      shape_and_slices=[''], dtypes=[target.dtype])[0]
+      shape_and_slices=[_sources.full_extent_spec(
+          entry.action_params['checkpoint_shape'])],
+      dtypes=[target.dtype])[0]
   old = tf.reshape(old, [entry.action_params['checkpoint_shape'][0], -1])
   cols = col_remap if col_remap is not None else tf.range(
       num_cols, dtype=tf.int64)

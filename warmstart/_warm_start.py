@@ -33,8 +33,9 @@ from warmstart import _vocab_remap
 
 def _source_entries(settings: _settings.WarmStartSettings,
                     targets: Mapping[str, _variables.Target], graph: tf.Graph,
-                    problems: _errors.Problems) -> list[_plan.Entry]:
-  """The entries of one source, problems recorded."""
+                    problems: _errors.Problems
+                   ) -> tuple[_sources.Checkpoint, list[_plan.Entry]]:
+  """The checkpoint and the entries of one source, problems recorded."""
   checkpoint = _sources.load(settings.ckpt_to_initialize_from)
   options = settings.options
   if settings.assignment_map is not None:
@@ -42,7 +43,7 @@ def _source_entries(settings: _settings.WarmStartSettings,
                                  checkpoint.prefix)
   else:
     selected = _selection.Selector(settings, targets, graph, problems,
-                                   checkpoint.prefix).select()
+                                   checkpoint).select()
     pairs = []
     for name, (target, rule) in selected.items():
       tensor = settings.var_name_to_prev_var_name.get(name)
@@ -75,7 +76,7 @@ def _source_entries(settings: _settings.WarmStartSettings,
       entry = next(checked)
     if entry is not None:
       entries.append(entry)
-  return entries
+  return checkpoint, entries
 
 
 def make_settings_plan(settings_like: Any,
@@ -110,12 +111,16 @@ def make_settings_plan(settings_like: Any,
   targets = _variables.collect(graph)
   problems = _errors.Problems()
   entries = []
+  checkpoints = []
   for settings in all_settings:
-    entries.extend(_source_entries(settings, targets, graph, problems))
-  _planning.check_conflicts(entries, problems,
-                            _restore.applied_entries(graph))
+    checkpoint, source_entries = _source_entries(settings, targets, graph,
+                                                 problems)
+    checkpoints.append(checkpoint)
+    entries.extend(source_entries)
+  earlier = _restore.applied_entries(graph)
+  _planning.check_conflicts(entries, problems, earlier)
   problems.raise_if_any()
-  return _plan.Plan(tuple(entries), num_variables=len(targets))
+  return _planning.finished_plan(entries, targets, checkpoints, earlier)
 
 
 def apply_settings(settings_like: Any,

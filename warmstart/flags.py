@@ -47,11 +47,12 @@ The flags (all validated when the flags are parsed):
                              README's option table lists them), for every
                              source.
 
-A source with `--warm_start_map` entries restores exactly what its map
-selects (as `init_from_checkpoint` does); a source without restores what
-`--warm_start_vars` selects, minus `--warm_start_exclude`, from the same names.
-The exclusion is built into the regex of `vars_to_warm_start` as a negative
-lookahead: `(?!(?:EXCLUDE_1)|(?:EXCLUDE_2))(?:VARS)`.
+A source with `--warm_start_map` entries restores what its map selects (as
+`init_from_checkpoint` does), narrowed by `--warm_start_vars` and
+`--warm_start_exclude`; a source without restores the trainable variables
+`--warm_start_vars` selects, minus `--warm_start_exclude`, from the same
+names. The exclusion is built into the regex of `vars_to_warm_start` as a
+negative lookahead: `(?!(?:EXCLUDE_1)|(?:EXCLUDE_2))(?:VARS)`.
 """
 
 from __future__ import annotations
@@ -199,22 +200,16 @@ def _check_maps(sources: Optional[list[str]],
 
 def _check_selection_flags(values: dict) -> None:
   sources, exclude = values[FROM] or [], values[EXCLUDE] or []
-  if not sources:
-    given = (['--%s=%s' % (VARS, values[VARS])]
-             if values[VARS] != DEFAULT_VARS else [])
-    given.extend('--%s=%s' % (EXCLUDE, r) for r in exclude)
-    if given:
-      raise ValueError('%s %s no effect without --%s: give the checkpoint(s) '
-                       'to warm-start from.' %
-                       (', '.join(given), 'has' if len(given) == 1 else 'have',
-                        FROM))
+  if sources:
     return
-  try:
-    by_source = maps_by_source(values[MAP] or (), len(sources))
-  except ValueError:
-    return  # Reported by the map validator.
-  _map_syntax.check_selection(by_source, values[VARS], exclude,
-                              '--' + VARS, '--' + EXCLUDE)
+  given = (['--%s=%s' % (VARS, values[VARS])]
+           if values[VARS] != DEFAULT_VARS else [])
+  given.extend('--%s=%s' % (EXCLUDE, r) for r in exclude)
+  if given:
+    raise ValueError('%s %s no effect without --%s: give the checkpoint(s) '
+                     'to warm-start from.' %
+                     (', '.join(given), 'has' if len(given) == 1 else 'have',
+                      FROM))
 
 
 def _check_options(values: dict) -> None:
