@@ -495,6 +495,7 @@ class FilterNarrowsMapTest(tf.test.TestCase):
 
 
 
+@test_util.requires_estimator
 class EstimatorTest(parameterized.TestCase, tf.test.TestCase):
   """Each new option through wrap_model_fn: what the first step starts from."""
 

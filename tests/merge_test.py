@@ -476,8 +476,10 @@ class ShardCountTest(tf.test.TestCase, parameterized.TestCase):
   def test_num_shards_of_damaged_indexes(self):
     damaged = self.output + '.index'
     os.makedirs(os.path.dirname(damaged))
-    for content, why in ((b'', 'no table footer'),
-                         (b'x' * 100, 'no table footer')):
+    for content, why in ((b'', 'file of 0 bytes is shorter than a table '
+                               'footer'),
+                         (b'x' * 100, 'no table magic number at the end of '
+                                      'the file')):
       with open(damaged, 'wb') as f:
         f.write(content)
       with self.assertRaisesRegex(
@@ -488,8 +490,7 @@ class ShardCountTest(tf.test.TestCase, parameterized.TestCase):
       data = f.read()
     with open(damaged, 'wb') as f:
       f.write(b'\x01' + data[1:])
-    with self.assertRaisesRegex(ValueError,
-                                'the first entry is not the header'):
+    with self.assertRaisesRegex(ValueError, 'corrupt block entry at byte 3'):
       _merge_files.num_shards(damaged)
 
   def test_overwrite_alternates_shard_counts(self):

@@ -17,11 +17,7 @@ start only, instead of `begin()`.
 
 from __future__ import annotations
 
-import contextlib
-import logging as std_logging
 import os
-import threading
-from collections.abc import Iterator
 from typing import Any, Optional, Union
 
 import tensorflow as tf
@@ -139,8 +135,9 @@ class WarmStartHook(tf.compat.v1.train.SessionRunHook):
     custom = graph.get_collection_ref(_tf_compat.SCAFFOLD_INIT_COLLECTION)
     custom_before = len(custom)
     try:
-      with _summary_held_back():
-        plan = _warm_start.apply_settings(self._settings, graph)
+      # The summary line is logged once the restores really ran.
+      plan = _warm_start.apply_settings(self._settings, graph,
+                                        log_summary=False)
     except _errors.CheckpointNotFoundError as e:
       if self._model_dir:
         raise  # model_dir holds no checkpoint: this fresh start needs it.
@@ -191,32 +188,3 @@ class WarmStartHook(tf.compat.v1.train.SessionRunHook):
         logging.info('%s', self.plan.summary())
     if self.plan is not None and self._model_dir and self._is_chief:
       _report.write_plan(self.plan, self._model_dir)
-
-
-class _DropSummary(std_logging.Filter):
-  """Drops the "Warm-started ..." lines logged by one thread."""
-
-  def __init__(self) -> None:
-    super().__init__()
-    self._thread = threading.get_ident()
-
-  def filter(self, record: std_logging.LogRecord) -> bool:
-    return not (record.thread == self._thread and
-                record.getMessage().startswith('Warm-started '))
-
-
-@contextlib.contextmanager
-def _summary_held_back() -> Iterator[None]:
-  """Holds back the "Warm-started ..." line of `apply_settings`.
-
-  `apply_plan` logs it when it installs the restores; the hook only learns
-  whether they run once the session exists, and logs the line then (see
-  `after_create_session`). The tests of restarts fail if that line changes.
-  """
-  drop = _DropSummary()
-  logger = logging.get_absl_logger()
-  logger.addFilter(drop)
-  try:
-    yield
-  finally:
-    logger.removeFilter(drop)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import tensorflow as tf
 from absl import logging
 
+from warmstart import _index
 from warmstart import _merge_files
 
 
@@ -64,7 +65,7 @@ def commit(staged: str, output: str) -> None:
   placed = []
   try:
     for f in new:
-      target = _merge_files.data_file(output, f.shard, f.num_shards)
+      target = _index.data_file(output, f.shard, f.num_shards)
       _rename(f.path, target)
       placed.append(target)
     _rename(staged + '.index', output + '.index')  # The commit point.

@@ -20,6 +20,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from warmstart import _index
 from warmstart import _merge_files
 from warmstart import _merge_staging
 
@@ -34,7 +35,7 @@ def _remove_unreferenced(output: str) -> None:
     except ValueError as e:
       logging.warning('Left the data files of %s alone: %s', output, e)
       return
-    referenced = {_merge_files.data_file(output, i, count)
+    referenced = {_index.data_file(output, i, count)
                   for i in range(count)}
   for f in _merge_files.data_files(output):
     if f.path not in referenced:

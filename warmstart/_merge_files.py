@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import struct
 
 import tensorflow as tf
+
+from warmstart import _index
 
 #: The characters TF's file matching treats as a glob (tsl file_system_helper:
 #: `kGlobbingChars`). TF's checkpoint reader globs the prefix it is given, so
@@ -30,8 +31,6 @@ _DATA_SUFFIX = re.compile(r'\.data-(\d{5,})-of-(\d{5,})')
 
 # The index is a LevelDB-style table (tsl/lib/io/table_builder.cc) ending in
 # a 48-byte footer whose last 8 bytes are this magic number.
-_TABLE_MAGIC = 0xdb4775248b80fb57
-_HEAD_BYTES = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,11 +62,6 @@ def resolve_prefix(prefix: str) -> str:
   """A checkpoint prefix with its directory's symlinks resolved."""
   return os.path.join(resolve(os.path.dirname(prefix) or '.'),
                       os.path.basename(prefix))
-
-
-def data_file(prefix: str, shard: int, num_shards: int) -> str:
-  """The name TF gives data file `shard` of `num_shards` of `prefix`."""
-  return '%s.data-%05d-of-%05d' % (prefix, shard, num_shards)
 
 
 def data_files(prefix: str) -> list[DataFile]:
@@ -109,69 +103,22 @@ def files_of(prefix: str) -> list[str]:
   return files + [f.path for f in data_files(prefix)]
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-  value = shift = 0
-  while True:
-    if pos >= len(data) or shift > 63:
-      raise ValueError('truncated varint')
-    byte = data[pos]
-    pos += 1
-    value |= (byte & 0x7f) << shift
-    shift += 7
-    if not byte & 0x80:
-      return value, pos
-
-
 def num_shards(index: str) -> int:
   """The number of data files the checkpoint index `index` refers to.
-
-  No public TF API gives it. The index is a sorted table whose first entry,
-  at offset 0 of the first (uncompressed) block, maps the empty key to the
-  `BundleHeaderProto` (tensor_bundle.proto), field 1 of which is
-  `num_shards`. Entry: varint shared key bytes (0), varint unshared key bytes
-  (0 for the empty key), varint value length, the value. `merge_test` checks
-  this against checkpoints TF wrote, so a format change fails loudly.
 
   Args:
     index: The path of a `.index` file.
 
   Returns:
-    The shard count its header records.
+    The shard count its header records (`_index.layout`).
 
   Raises:
     ValueError: the file is not a checkpoint index this reads.
     tf.errors.OpError: it cannot be read.
   """
-  size = tf.io.gfile.stat(index).length
-  with tf.io.gfile.GFile(index, 'rb') as f:
-    head = f.read(_HEAD_BYTES)
-    f.seek(max(size - 8, 0))
-    magic = f.read(8)
   try:
-    if len(magic) != 8 or struct.unpack('<Q', magic)[0] != _TABLE_MAGIC:
-      raise ValueError('no table footer')
-    shared, pos = _varint(head, 0)
-    unshared, pos = _varint(head, pos)
-    length, pos = _varint(head, pos)
-    if shared or unshared or pos + length > len(head):
-      raise ValueError('the first entry is not the header')
-    header, pos = head[pos:pos + length], 0
-    while pos < len(header):
-      tag, pos = _varint(header, pos)
-      if tag == 0x08:  # Field 1 (num_shards), varint.
-        count, _ = _varint(header, pos)
-        if count < 1:
-          break
-        return count
-      if tag & 7 == 0:
-        _, pos = _varint(header, pos)
-      elif tag & 7 == 2:
-        skip, pos = _varint(header, pos)
-        pos += skip
-      else:
-        raise ValueError('unexpected field %d' % tag)
-    raise ValueError('no shard count in the header')
-  except ValueError as e:
+    return _index.layout(_index.read_index(index)).num_shards
+  except _index.FormatError as e:
     raise ValueError('%s is not a checkpoint index this can read (%s).' %
                      (index, e)) from None
 

@@ -12,6 +12,7 @@ import json
 from typing import Any, Optional
 
 from warmstart import _inspect
+from warmstart import _table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,12 +97,9 @@ class MergeResult:
     """Returns one line per output tensor and where it comes from."""
     rows = [('tensor', 'shape', 'dtype', 'from', 'source')]
     for t in self.tensors:
-      rows.append((t.name, '[' + ','.join(str(d) for d in t.shape) + ']',
-                   t.dtype, t.source_name, t.source))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-             for r in rows]
-    lines.insert(1, '  '.join('-' * w for w in widths))
+      rows.append((t.name, _table.format_shape(t.shape), t.dtype,
+                   t.source_name, t.source))
+    lines = _table.format_table(rows)
     for t in self.tensors:
       if t.note:
         lines.append('kept its key: %s from %s (%s)' % (t.source_name,

@@ -227,13 +227,17 @@ def _build_reads(prefix: str, device: str, reads: Sequence[_Read]) -> None:
 
 def apply_plan(plan: _plan.Plan,
                options: Optional[_options.Options] = None,
-               graph: Optional[tf.Graph] = None) -> None:
+               graph: Optional[tf.Graph] = None,
+               *,
+               log_summary: bool = True) -> None:
   """Installs the restore initializers of every entry of `plan`.
 
   Args:
     plan: A plan from `make_plan` (its entries must carry their `target`).
     options: For `max_chunk_bytes`.
     graph: The graph of the plan's variables (default graph when None).
+    log_summary: Log the plan's summary line now (a caller that learns only
+      later whether the restores run logs it then).
 
   Raises:
     SettingsError: an entry has no target (a plan read back from JSON) or an
@@ -242,7 +246,8 @@ def apply_plan(plan: _plan.Plan,
   with no_gc():
     _apply_plan(plan, options or _options.Options(),
                 graph or tf.compat.v1.get_default_graph())
-  logging.info('%s', plan.summary())
+  if log_summary:
+    logging.info('%s', plan.summary())
   if logging.level_debug():
     logging.debug('Warm-start plan:\n%s', plan.table())
 

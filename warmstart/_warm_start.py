@@ -124,7 +124,9 @@ def make_settings_plan(settings_like: Any,
 
 
 def apply_settings(settings_like: Any,
-                   graph: Optional[tf.Graph] = None) -> _plan.Plan:
+                   graph: Optional[tf.Graph] = None,
+                   *,
+                   log_summary: bool = True) -> _plan.Plan:
   """Plans and applies warm-start settings: the variables' initializers load.
 
   Values are read when the initializers run (at session creation under a
@@ -135,6 +137,7 @@ def apply_settings(settings_like: Any,
   Args:
     settings_like: As for `make_settings_plan`.
     graph: The graph (default graph when None).
+    log_summary: Log the plan's summary line now (as `apply_plan`).
 
   Returns:
     The applied `warmstart.Plan`.
@@ -150,7 +153,7 @@ def apply_settings(settings_like: Any,
 
   def build() -> _plan.Plan:
     plan = make_settings_plan(all_settings, graph)
-    _restore.apply_plan(plan, options, graph)
+    _restore.apply_plan(plan, options, graph, log_summary=log_summary)
     return plan
 
   with graph.as_default():
