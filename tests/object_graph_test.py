@@ -517,6 +517,22 @@ class PlanCommandTest(_Tf2TestCase):
     self.assertRegex(out, r'(?m)^dense_1/kernel .* layer_with_weights-1/'
                      r'kernel/\.ATTRIBUTES/VARIABLE_VALUE ')
 
+  def test_plan_against_a_tf2_target_uses_its_variable_names(self):
+    # The target's variables are made under the names its object graph
+    # records, so a name-based source maps onto them by name.
+    source, _ = test_util.save_checkpoint(
+        self.create_tempdir().full_path,
+        lambda: (_dense(), _dense('dense_1', ((3, 1), (1,)))))
+    status, out, err = _run_cli('plan', '--from', source, '--target',
+                                self.ckpt['keras'], '--vars', 'dense',
+                                '--json')
+    self.assertEqual(0, status, err)
+    data = json.loads(out)
+    restored = {e['variable']: e['tensor'] for e in data['plan']['entries']
+                if e['action'] == 'restore'}
+    self.assertEqual('dense_1/kernel', restored['dense_1/kernel'])
+    self.assertNotIn('model/layer_with_weights-1/kernel' + _KEY, restored)
+
 
 def _run_cli(*argv: str) -> tuple[int, str, str]:
   out, err = io.StringIO(), io.StringIO()

@@ -37,6 +37,7 @@ from warmstart import _map_syntax
 from warmstart import _merge
 from warmstart import _object_graph
 from warmstart import _options
+from warmstart import _plan
 from warmstart import _settings
 from warmstart import _slots
 from warmstart import _sources
@@ -232,24 +233,25 @@ def _import_model(spec: str) -> Callable[[], Any]:
 def _variables_from_checkpoint(checkpoint: _sources.Checkpoint) -> None:
   """Creates one zero-initialized variable per tensor (never initialized).
 
-  Like a real graph: `global_step` is the global step; a tensor named
-  `<other tensor>/<suffix>` (an optimizer slot, a moving average) and Adam's
-  `beta1_power`/`beta2_power` are not trainable.
+  Like a real graph: `global_step` is the global step; optimizer slots,
+  other `<tensor>/<suffix>` auxiliaries and Adam's `beta1_power` are not
+  trainable (`_slots.tensor_kind`). A TF2 checkpoint's tensors become
+  variables under the names its object graph records (a tensor with no name,
+  or whose name others claim too, under its key).
   """
-  names = set(checkpoint.shapes) - {_object_graph.OBJECT_GRAPH_KEY}
-  for name in sorted(names):
-    pieces = name.split('/')
-    auxiliary = any('/'.join(pieces[:i]) in names
-                    for i in range(1, len(pieces))) or (
-                        _slots.is_optimizer_variable(name))
+  names = _object_graph.names_of(checkpoint)
+  keys = set(checkpoint.shapes) - {_object_graph.OBJECT_GRAPH_KEY}
+  for key in sorted(keys):
+    name, _ = names.output_name(key)
+    kind = _slots.tensor_kind(key, keys)
     collections = [tf.compat.v1.GraphKeys.GLOBAL_VARIABLES]
-    if name == 'global_step':
+    if kind == _plan.GLOBAL_STEP:
       collections.append(tf.compat.v1.GraphKeys.GLOBAL_STEP)
-    trainable = not auxiliary and name != 'global_step'
+    trainable = kind == _plan.WEIGHT
     if trainable:
       collections.append(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES)
     tf.compat.v1.get_variable(
-        name, shape=checkpoint.shapes[name], dtype=checkpoint.dtypes[name],
+        name, shape=checkpoint.shapes[key], dtype=checkpoint.dtypes[key],
         initializer=tf.compat.v1.zeros_initializer(), trainable=trainable,
         collections=collections, use_resource=True)
 

@@ -20,6 +20,7 @@ from absl import logging
 
 from warmstart import _assignment_map
 from warmstart import _errors
+from warmstart import _moving_averages
 from warmstart import _object_graph
 from warmstart import _options
 from warmstart import _plan
@@ -121,41 +122,6 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
       target=target)
 
 
-#: The suffix of a moving average's tensor (`tf.train.ExponentialMovingAverage`
-#: with its default name).
-MOVING_AVERAGE = '/ExponentialMovingAverage'
-
-
-def moving_average_pairs(pairs: Sequence[_assignment_map.Pair],
-                         checkpoint: _sources.Checkpoint
-                        ) -> list[_assignment_map.Pair]:
-  """`use_moving_averages`: each pair reads its tensor's average, if any.
-
-  The average is taken when the checkpoint holds `<tensor>` +
-  `MOVING_AVERAGE` with the tensor's shape and dtype (or holds only the
-  average). One warning names the variables without one.
-  """
-  result = []
-  without = []
-  for pair in pairs:
-    average = pair.tensor + MOVING_AVERAGE
-    if pair.tensor.endswith(MOVING_AVERAGE) or average not in checkpoint or (
-        pair.tensor in checkpoint and
-        (checkpoint.shapes[pair.tensor] != checkpoint.shapes[average] or
-         checkpoint.dtypes[pair.tensor] != checkpoint.dtypes[average])):
-      without.append(pair.target.name)
-      result.append(pair)
-    else:
-      result.append(dataclasses.replace(
-          pair, tensor=average, rule='%s, moving average' % pair.rule))
-  if without:
-    logging.warning(
-        'use_moving_averages: %d variable(s) have no moving average (%r) in '
-        'checkpoint %s and read their own tensor: %s', len(without),
-        MOVING_AVERAGE[1:], checkpoint.prefix, _errors.preview(without))
-  return result
-
-
 #: A rule missing this many tensors is reported as one problem, not one per
 #: variable (a wrong scope on a large model would list thousands).
 _GROUP_MISSING_AT = 10
@@ -187,7 +153,7 @@ def check_pairs(pairs: Sequence[_assignment_map.Pair],
   """
   pairs = resolve_pairs(pairs, checkpoint)
   if options.use_moving_averages:
-    pairs = moving_average_pairs(pairs, checkpoint)
+    pairs = _moving_averages.pairs_reading_averages(pairs, checkpoint)
   missing: dict[str, list[_assignment_map.Pair]] = {}
   needed: collections.Counter[str] = collections.Counter()
   if not options.skip_missing:
@@ -398,8 +364,9 @@ def unused_tensors(checkpoints: Iterable[_sources.Checkpoint],
   for entry in entries:
     names = read.setdefault(entry.source, set())
     names.add(entry.tensor)
-    if entry.tensor.endswith(MOVING_AVERAGE):
-      names.add(entry.tensor[:-len(MOVING_AVERAGE)])
+    raw = _moving_averages.averaged_tensor(entry.tensor)
+    if raw is not None:
+      names.add(raw)
   unused = []
   seen = set()
   for checkpoint in checkpoints:
