@@ -76,6 +76,7 @@ def no_gc() -> Iterator[None]:
 _T = TypeVar('_T')
 
 
+@tf.autograph.experimental.do_not_convert
 def once_for_all_replicas(build: Callable[[], _T]) -> _T:
   """Runs `build` once, in cross-replica context, and returns its result.
 
@@ -86,8 +87,14 @@ def once_for_all_replicas(build: Callable[[], _T]) -> _T:
   """
   if tf.distribute.in_cross_replica_context():
     return build()
-  return tf.distribute.get_replica_context().merge_call(
-      tf.autograph.experimental.do_not_convert(lambda _: build()))
+
+  # Called as merge_fn(strategy, ...); autograph (on in a replica function
+  # that call_for_each_replica converted) must not convert it either.
+  @tf.autograph.experimental.do_not_convert
+  def merge_fn(*_):
+    return build()
+
+  return tf.distribute.get_replica_context().merge_call(merge_fn)
 
 
 class _Read:
