@@ -24,6 +24,10 @@ PIP := $(VENV_PY) -m pip
 PIP_FLAGS := -qq --disable-pip-version-check --no-input
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k plan -x"`.
 PYTEST_ARGS :=
+# Test processes (pytest-xdist), one test file per process at a time; 0 runs
+# everything in one process (for -x, pdb, or reading one log in order).
+PYTEST_JOBS := 2
+PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_JOBS)),-p no:xdist,-n $(PYTEST_JOBS) --dist loadfile)
 # TensorFlow's C++ log noise; `TF_CPP_MIN_LOG_LEVEL=0 make test` shows it all.
 TF_ENV = TF_CPP_MIN_LOG_LEVEL=$${TF_CPP_MIN_LOG_LEVEL:-2}
 
@@ -81,7 +85,7 @@ $(VENV_STAMP): $(VENV_PY) requirements.txt requirements-test.txt pyproject.toml
 	@touch $@
 
 test: venv
-	$(TF_ENV) $(VENV_PY) -m pytest tests -q $(PYTEST_ARGS)
+	$(TF_ENV) $(VENV_PY) -m pytest tests -q $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 venv-latest: $(VENV_LATEST_STAMP)
 
@@ -125,7 +129,7 @@ $(VENV_LATEST_STAMP): $(VENV_LATEST_PY) requirements-latest.txt pyproject.toml
 
 # Every test module; those that need Estimator skip (tests/test_util.py).
 test-latest: venv-latest
-	$(TF_ENV) $(VENV_LATEST_PY) -m pytest tests -q -rs $(PYTEST_ARGS)
+	$(TF_ENV) $(VENV_LATEST_PY) -m pytest tests -q -rs $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 demo: venv
 	$(TF_ENV) $(VENV_PY) examples/transfer_learning.py

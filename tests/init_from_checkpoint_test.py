@@ -70,9 +70,10 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
       self.assertLen(g.get_operations(), before)
 
   def test_many_typos_give_a_short_message(self):
-    # 3000 one-name entries, each with a typo, against 3000 tensors: the
-    # message lists MAX_LISTED of them, each with its suggestion.
-    names = ['layer_%d/kernel' % i for i in range(3000)]
+    # 1000 one-name entries, each with a typo, against 1000 alike tensors
+    # (more than did-you-mean compares in full): the message lists
+    # MAX_LISTED of them, each with its suggestion.
+    names = ['layer_%d/kernel' % i for i in range(1000)]
 
     def build():
       for name in names:
@@ -85,10 +86,12 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
         warmstart.make_plan(prefix, {n.replace('kernel', 'kernle'): n
                                      for n in names})
     message = str(caught.exception)
-    self.assertLess(len(message), 10000)
-    self.assertLen(caught.exception.problems, 3000)
+    # Counted with the checkpoint's path as a short name: the path of the
+    # test's temporary directory (long under Bazel) is not the message's.
+    self.assertLess(len(message.replace(prefix, '/m/model.ckpt')), 10000)
+    self.assertLen(caught.exception.problems, 1000)
     self.assertIn("Did you mean: 'layer_0/kernel'", message)
-    self.assertIn('... and %d more' % (3000 - _errors.MAX_LISTED), message)
+    self.assertIn('... and %d more' % (1000 - _errors.MAX_LISTED), message)
 
   # --- Every assignment-map form of TF's docstring. -------------------------
 
