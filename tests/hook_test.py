@@ -71,26 +71,13 @@ def _warm_start_restores(graph):
           if op.type == 'RestoreV2' and op.name.startswith('warm_start')]
 
 
-class _ReadHook(tf.compat.v1.train.SessionRunHook):
-  """Reads every global variable right after the session is created."""
-
-  def __init__(self):
-    self.values = None
-
-  def after_create_session(self, session, coord):
-    del coord
-    variables = tf.compat.v1.global_variables()
-    self.values = dict(zip([v.op.name for v in variables],
-                           session.run(variables)))
-
-
 def _run_session(checkpoint_dir, hooks, lr=0.0, steps=1, build=None):
   """Trains `steps` in a MonitoredTrainingSession.
 
   Returns:
     (the values read right after the session was created, the graph).
   """
-  reader = _ReadHook()
+  reader = test_util.ReadVariablesHook()
   with tf.Graph().as_default() as graph:
     _, train_op = _train_op(tf.constant(_X), tf.constant(_Y), lr)
     if build is not None:
@@ -316,7 +303,7 @@ class RestartWithoutSourceTest(tf.test.TestCase, parameterized.TestCase):
   def test_fresh_start_fails_before_any_step_naming_the_source(self, damage):
     damage(self.prefix)
     checkpoint_dir = self.create_tempdir().full_path
-    reader = _ReadHook()
+    reader = test_util.ReadVariablesHook()
     with self.assertRaisesRegex(
         tf.errors.InvalidArgumentError,
         r'WarmStartHook: this session starts fresh .* but its source cannot '
@@ -346,7 +333,7 @@ class RestartWithoutSourceTest(tf.test.TestCase, parameterized.TestCase):
     trained = _values(model_dir)
     self.assertFalse(np.allclose(self.ckpt['linear/w'], trained['linear/w']))
     _delete(self.prefix)
-    reader = _ReadHook()
+    reader = test_util.ReadVariablesHook()
     hook = _hook.WarmStartHook(self.settings)
     estimator.train(_input_fn, steps=1, hooks=[hook, reader])
     for name in ('linear/w', 'linear/b', 'other/v'):
@@ -361,7 +348,7 @@ class RestartWithoutSourceTest(tf.test.TestCase, parameterized.TestCase):
     model_dir = self.create_tempdir().full_path
     estimator = tf.estimator.Estimator(
         _model_fn, config=tf.estimator.RunConfig(model_dir=model_dir))
-    reader = _ReadHook()
+    reader = test_util.ReadVariablesHook()
     with self.assertRaisesRegex(
         tf.errors.InvalidArgumentError,
         r'this session starts fresh .*%s' % re.escape(self.prefix)):

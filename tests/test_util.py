@@ -203,6 +203,23 @@ def run_graph(build: Callable[[], Any],
     return initialize(graph), result
 
 
+class ReadVariablesHook(tf.compat.v1.train.SessionRunHook):
+  """Reads every global variable right after the session is created.
+
+  What a warm start (or a restart's restore) left, before any step runs:
+  `values` is {variable name without ':0': value}.
+  """
+
+  def __init__(self):
+    self.values = None
+
+  def after_create_session(self, session, coord):
+    del coord
+    variables = tf.compat.v1.global_variables()
+    self.values = dict(zip([v.op.name for v in variables],
+                           session.run(variables)))
+
+
 class PrivateVariable(warmstart.CustomVariable):
   """A custom variable kept in a resource variable that no collection lists.
 

@@ -56,19 +56,6 @@ def _values(model_dir_or_prefix):
           for name, _ in tf.train.list_variables(model_dir_or_prefix)}
 
 
-class _ReadHook(tf.compat.v1.train.SessionRunHook):
-  """Reads every global variable right after the session is created."""
-
-  def __init__(self):
-    self.values = None
-
-  def after_create_session(self, session, coord):
-    del coord
-    variables = tf.compat.v1.global_variables()
-    self.values = dict(zip([v.op.name for v in variables],
-                           session.run(variables)))
-
-
 class WrapEstimatorTest(tf.test.TestCase):
 
   def _source(self, make, input_fn, steps=3):
@@ -79,7 +66,7 @@ class WrapEstimatorTest(tf.test.TestCase):
 
   def _train(self, estimator, input_fn, steps=1):
     """Trains `steps`; returns the values right after the warm start."""
-    reader = _ReadHook()
+    reader = test_util.ReadVariablesHook()
     estimator.train(input_fn, steps=steps, hooks=[reader])
     return reader.values
 
