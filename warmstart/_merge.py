@@ -73,7 +73,9 @@ DEFAULT_BATCH_BYTES = 64 << 20
 #: Default number of tensors between two progress lines.
 DEFAULT_LOG_EVERY = 1000
 
-Source = Union[_sources.PathLike, tuple[_sources.PathLike, Optional[Renames]]]
+#: One source of a merge: a path, or a (path, renames) pair.
+MergeSource = Union[_sources.PathLike,
+                    tuple[_sources.PathLike, Optional[Renames]]]
 
 
 def _unmatched(problems: _errors.Problems, allow_unmatched: bool,
@@ -84,7 +86,7 @@ def _unmatched(problems: _errors.Problems, allow_unmatched: bool,
     problems.add(_errors.UnmatchedRuleError, message)
 
 
-def plan_merge(sources: Sequence[Source],
+def plan_merge(sources: Sequence[MergeSource],
                *,
                exclude: Union[str, Iterable[str]] = (),
                allow_unmatched: bool = False) -> MergeResult:
@@ -199,7 +201,7 @@ def _check_positive(**values: object) -> None:
           '%s must be a positive int, got %r.' % (name, value))
 
 
-def merge_checkpoints(sources: Sequence[Source],
+def merge_checkpoints(sources: Sequence[MergeSource],
                       output: _sources.PathLike,
                       *,
                       overwrite: bool = False,
