@@ -8,7 +8,6 @@ from B's own initializer (computed by a cold start of B with the same seed).
 
 from __future__ import annotations
 
-import os
 
 from absl import logging
 from absl.testing import parameterized
@@ -234,22 +233,17 @@ class MovingAveragesTest(tf.test.TestCase):
 
   def _save_with_averages(self):
     """w and b with moving averages (after two updates), c without."""
-    directory = self.create_tempdir().full_path
-    with tf.Graph().as_default():
-      tf.compat.v1.set_random_seed(1)
+
+    def build():
       w = tf.compat.v1.get_variable('w', [3, 2])
       b = tf.compat.v1.get_variable('b', [2])
       tf.compat.v1.get_variable('c', [4])
-      ema = tf.compat.v1.train.ExponentialMovingAverage(0.5)
-      update = ema.apply([w, b])
+      update = tf.compat.v1.train.ExponentialMovingAverage(0.5).apply([w, b])
       bump = tf.group(w.assign_add(tf.ones_like(w)), b.assign_add(b))
-      saver = tf.compat.v1.train.Saver()
-      with tf.compat.v1.Session() as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
-        for _ in range(2):
-          sess.run(bump)
-          sess.run(update)
-        prefix = saver.save(sess, os.path.join(directory, 'model.ckpt'))
+      return [bump, update]
+
+    prefix, _ = test_util.save_checkpoint(self.create_tempdir().full_path,
+                                          build, steps=2)
     return prefix
 
   def _build(self):
@@ -531,21 +525,17 @@ class EstimatorTest(parameterized.TestCase, tf.test.TestCase):
     return reader, plan
 
   def _source(self, ema=False):
-    directory = self.create_tempdir().full_path
-    with tf.Graph().as_default():
-      tf.compat.v1.set_random_seed(3)
+
+    def build():
       with tf.compat.v1.variable_scope('old'):
         w = tf.compat.v1.get_variable('w', [4, 3])
         tf.compat.v1.get_variable('head', [2])
       update = (tf.compat.v1.train.ExponentialMovingAverage(0.5).apply([w])
                 if ema else tf.no_op())
-      bump = w.assign_add(tf.ones_like(w))
-      saver = tf.compat.v1.train.Saver()
-      with tf.compat.v1.Session() as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
-        sess.run(bump)
-        sess.run(update)
-        prefix = saver.save(sess, os.path.join(directory, 'model.ckpt'))
+      return [w.assign_add(tf.ones_like(w)), update]
+
+    prefix, _ = test_util.save_checkpoint(self.create_tempdir().full_path,
+                                          build, seed=3, steps=1)
     return prefix, tf.compat.v1.train.NewCheckpointReader(prefix)
 
   def test_resize(self):

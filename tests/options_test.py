@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 
 from absl.testing import absltest
@@ -256,23 +255,16 @@ class OptionEffectTest(tf.test.TestCase):
     Two training steps make every slot and the step non-zero, so that a
     restore is told from a cold start.
     """
-    directory = self.create_tempdir().full_path
-    with tf.Graph().as_default():
-      tf.compat.v1.set_random_seed(1)
+
+    def build():
       w = tf.compat.v1.get_variable('w', [3, 2])
       b = tf.compat.v1.get_variable('b', [2])
       step = tf.compat.v1.train.get_or_create_global_step()
-      train = tf.compat.v1.train.AdamOptimizer(0.1).minimize(
+      return tf.compat.v1.train.AdamOptimizer(0.1).minimize(
           tf.reduce_sum(w * w) + tf.reduce_sum(b), global_step=step)
-      saver = tf.compat.v1.train.Saver()
-      with tf.compat.v1.Session() as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
-        sess.run(train)
-        sess.run(train)
-        prefix = saver.save(sess, os.path.join(directory, 'model.ckpt'))
-    reader = tf.compat.v1.train.NewCheckpointReader(prefix)
-    values = {n: reader.get_tensor(n)
-              for n in reader.get_variable_to_shape_map()}
+
+    prefix, values = test_util.save_checkpoint(
+        self.create_tempdir().full_path, build, steps=2)
     self.assertEqual(2, values['global_step'])
     self.assertNotAllClose(np.zeros([3, 2]), values['w/Adam'])
     return prefix, values

@@ -63,8 +63,13 @@ def save_checkpoint(directory: str,
                     build: Callable[[], Any],
                     name: str = 'model.ckpt',
                     global_step: Optional[int] = None,
-                    seed: int = 1) -> tuple[str, dict[str, np.ndarray]]:
+                    seed: int = 1,
+                    steps: int = 0) -> tuple[str, dict[str, np.ndarray]]:
   """Builds a graph with `build()`, initializes it randomly and saves it.
+
+  With `steps`, `build()` returns an op (or a list of ops, run one after the
+  other) that is run `steps` times before saving: a training step, a moving
+  average update.
 
   Args:
     directory: Where to write (created if missing).
@@ -72,6 +77,7 @@ def save_checkpoint(directory: str,
     name: Checkpoint file name inside `directory`.
     global_step: Passed to `Saver.save` (adds '-N' to the prefix).
     seed: Graph-level random seed, so values are random but reproducible.
+    steps: How many times to run what `build()` returns before saving.
 
   Returns:
     The checkpoint prefix, and {tensor name in the checkpoint: value}.
@@ -79,10 +85,13 @@ def save_checkpoint(directory: str,
   os.makedirs(directory, exist_ok=True)
   with tf.Graph().as_default():
     tf.compat.v1.set_random_seed(seed)
-    build()
+    ops = build()
     saver = tf.compat.v1.train.Saver()
     with tf.compat.v1.Session() as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
+      for _ in range(steps):
+        for op in ops if isinstance(ops, (list, tuple)) else [ops]:
+          sess.run(op)
       prefix = saver.save(sess, os.path.join(directory, name),
                           global_step=global_step)
   reader = tf.compat.v1.train.NewCheckpointReader(prefix)
