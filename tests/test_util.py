@@ -10,6 +10,7 @@ Usage:
 
 from __future__ import annotations
 
+import logging
 import os
 import unittest
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 import warmstart
+from warmstart import _assignment_map
 from warmstart import _tf_compat
 
 
@@ -192,10 +194,65 @@ def build_tf_docstring_target(unmapped: bool = False) -> dict[str, Any]:
   return {'var1': var1, 'var2': var2, 'var3': var3}
 
 
+def initial_values(graph: tf.Graph) -> dict[str, np.ndarray]:
+  """{variable name: its `initial_value`}, evaluated in a new session."""
+  fetches = {}
+  for v in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES) + (
+      graph.get_collection(tf.compat.v1.GraphKeys.LOCAL_VARIABLES)):
+    initial = getattr(v, 'initial_value', None)
+    if isinstance(initial, tf.Tensor):
+      fetches[v.op.name] = initial
+  with tf.compat.v1.Session(graph=graph) as sess:
+    return sess.run(fetches)
+
+
+def stand_in_readers(graph: tf.Graph) -> list[str]:
+  """The ops that still read a stand-in initial value (must be none)."""
+  return [
+      '%s reads %s' % (consumer.name, op.name)
+      for op in graph.get_operations()
+      if op.type == 'Placeholder' and op.name.endswith('/stand_in')
+      for consumer in op.outputs[0].consumers()
+  ]
+
+
+def stand_ins(graph: tf.Graph) -> list[str]:
+  """The variables that were given a stand-in (by their stand-in's scope)."""
+  return [op.name[:-len('/Initializer/stand_in')]
+          for op in graph.get_operations()
+          if op.type == 'Placeholder' and op.name.endswith('/stand_in')]
+
+
+#: How the last `run_graph` with a settings warm start compared with the same
+#: warm start under `warm_start_scope`: the variables given a stand-in.
+LAST_DIFFERENTIAL: dict[str, Any] = {}
+
+
+def _recording_settings() -> Any:
+  """Patches `apply_settings` to record each call's settings."""
+  from unittest import mock  # pylint: disable=g-import-not-at-top
+  from warmstart import _warm_start  # pylint: disable=g-import-not-at-top
+  calls = []
+  real = _warm_start.apply_settings
+
+  def record(settings_like, graph=None, **kwargs):
+    calls.append((settings_like, graph, kwargs))
+    return real(settings_like, graph, **kwargs)
+
+  return calls, mock.patch.object(_warm_start, 'apply_settings', record)
+
+
 def run_graph(build: Callable[[], Any],
               warm: Optional[Callable[[], Any]] = None,
               seed: int = 2) -> tuple[dict[str, np.ndarray], Any]:
   """Builds a fresh graph (B), calls `warm()`, and initializes it.
+
+  When `warm()` applies warm-start settings once (`warmstart.warm_start`,
+  `apply_settings`), graph B is built again under
+  `warmstart.warm_start_scope` with the same settings: that run must give
+  bit-for-bit the same values, initial values and plan, and no op may read a
+  stand-in (a differential test of every settings test).
+  `LAST_DIFFERENTIAL['stand_ins']` lists the variables given a stand-in.
 
   Args:
     build: Creates graph B's variables.
@@ -205,11 +262,59 @@ def run_graph(build: Callable[[], Any],
   Returns:
     ({variable name: value} after the initializers, `warm()`'s result).
   """
+  LAST_DIFFERENTIAL.clear()
+  calls, patch = _recording_settings()
   with tf.Graph().as_default() as graph:
     tf.compat.v1.set_random_seed(seed)
     build()
-    result = warm() if warm is not None else None
-    return initialize(graph), result
+    with patch:
+      result = warm() if warm is not None else None
+    values = initialize(graph)
+    initial = initial_values(graph) if len(calls) == 1 else None
+  if (len(calls) == 1 and calls[0][1] in (None, graph) and
+      _names_variables_only(calls[0][0])):
+    absl_logger = logging.getLogger('absl')
+    # The same warnings again would be counted by the test's assertLogs.
+    absl_logger.disabled = True
+    try:
+      with tf.Graph().as_default() as scoped:
+        tf.compat.v1.set_random_seed(seed)
+        with warmstart.warm_start_scope(calls[0][0]) as scope:
+          build()
+        np.testing.assert_equal(stand_in_readers(scoped), [])
+        _assert_same(values, initialize(scoped), 'value')
+        _assert_same(initial, initial_values(scoped), 'initial value')
+    finally:
+      absl_logger.disabled = False
+    if isinstance(result, warmstart.Plan):
+      assert scope.plan.to_json() == result.to_json(), (
+          'warm_start_scope planned otherwise:\n%s\n%s' % (scope.plan, result))
+    LAST_DIFFERENTIAL['stand_ins'] = stand_ins(scoped)
+  return values, result
+
+
+def _names_variables_only(settings_like: Any) -> bool:
+  """False for settings holding variable objects (of the graph they name)."""
+  from warmstart import _settings  # pylint: disable=g-import-not-at-top
+  for settings in _settings.normalize(settings_like):
+    spec = settings.vars_to_warm_start
+    if spec is not None and not isinstance(spec, str) and not all(
+        isinstance(p, str) for p in spec):
+      return False
+    if settings.assignment_map is not None and not all(
+        isinstance(v, str) for _, v in _assignment_map.items(
+            settings.assignment_map)):
+      return False
+  return True
+
+
+def _assert_same(expected: dict[str, np.ndarray], got: dict[str, np.ndarray],
+                 what: str) -> None:
+  assert sorted(expected) == sorted(got), (sorted(expected), sorted(got))
+  for name in expected:
+    np.testing.assert_array_equal(
+        expected[name], got[name],
+        err_msg='%s of %s under warm_start_scope' % (what, name))
 
 
 class ReadVariablesHook(tf.compat.v1.train.SessionRunHook):

@@ -10,6 +10,8 @@ Public API (everything else is private and may change):
   `tf.estimator.WarmStartSettings` / `tf.compat.v1.train.warm_start`, checked.
 * `wrap_model_fn`, `wrap_estimator`, `WarmStartHook`: Estimator (custom and
   canned) and MonitoredTrainingSession.
+* `warm_start_scope`, `WarmStartScope`: warm-starts what a block of graph code
+  creates; restored variables never build their initializers.
 * `write_plan`, `read_plan`: the plan kept next to a run.
 * `merge_checkpoints`: several checkpoints into a new one.
 * `CustomVariable`, `register_custom_variable`: warm-start your own variable
@@ -50,6 +52,8 @@ from warmstart._vocab_info import VocabInfo
 from warmstart._warm_start import apply_settings
 from warmstart._warm_start import make_settings_plan
 from warmstart._warm_start import warm_start
+from warmstart._warm_start_scope import WarmStartScope
+from warmstart._warm_start_scope import warm_start_scope
 from warmstart._wrap_estimator import wrap_estimator
 
 __version__ = '0.1.0'
@@ -71,6 +75,7 @@ __all__ = [
     'VariableNotFoundError',
     'VocabInfo',
     'WarmStartHook',
+    'WarmStartScope',
     'WarmStartSettings',
     'apply_plan',
     'apply_settings',
@@ -82,6 +87,7 @@ __all__ = [
     'read_plan',
     'register_custom_variable',
     'warm_start',
+    'warm_start_scope',
     'wrap_estimator',
     'wrap_model_fn',
     'write_plan',

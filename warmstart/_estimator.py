@@ -12,10 +12,11 @@ wraps theirs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Optional
 
 import tensorflow as tf
 
@@ -24,6 +25,7 @@ from warmstart import _plan_hook
 from warmstart import _plan
 from warmstart import _scaffold
 from warmstart import _settings
+from warmstart import _stand_ins
 from warmstart import _tf_compat
 from warmstart import _variables
 from warmstart import _warm_start
@@ -129,7 +131,8 @@ def _is_tpu_spec(spec: Any) -> bool:
 
 
 def _warm_scaffold(scaffold: tf.compat.v1.train.Scaffold,
-                   settings: tuple[_settings.WarmStartSettings, ...]
+                   settings: tuple[_settings.WarmStartSettings, ...],
+                   stand_ins: Optional[_stand_ins.StandIns]
                   ) -> tuple[_plan.Plan, tf.compat.v1.train.Scaffold]:
   """Applies the warm start; returns its plan and the Scaffold that runs it.
 
@@ -149,7 +152,7 @@ def _warm_scaffold(scaffold: tf.compat.v1.train.Scaffold,
   # In a replica context (MirroredStrategy) this goes through merge_call:
   # built once, for every replica.
   custom_before = len(graph.get_collection(_variables.CUSTOM_RESTORES))
-  plan = _warm_start.apply_settings(settings, graph)
+  plan = _warm_start.apply_settings(settings, graph, stand_ins=stand_ins)
   if init_op is not None:
     # Nor does it run the custom variables' restores of this warm start.
     custom = graph.get_collection(_variables.CUSTOM_RESTORES)[custom_before:]
@@ -167,11 +170,10 @@ def _with_hook(spec: Any, mode: str, hook: Any) -> dict[str, Any]:
 
 
 def _warm_started(spec: Any, settings: tuple[_settings.WarmStartSettings, ...],
-                  mode: str, config: Any, who: str) -> Any:
-  """Returns `spec` with the warm start applied (or `spec` on a restart)."""
+                  mode: str, config: Any, who: str,
+                  stand_ins: Optional[_stand_ins.StandIns]) -> Any:
+  """Returns `spec` with the warm start applied (on a fresh start)."""
   model_dir = getattr(config, 'model_dir', None)
-  if _scaffold.resume_checkpoint(model_dir, who):
-    return spec
   report_dir = None
   if mode == ModeKeys.TRAIN and model_dir and getattr(config, 'is_chief',
                                                       True):
@@ -188,17 +190,19 @@ def _warm_started(spec: Any, settings: tuple[_settings.WarmStartSettings, ...],
       if not isinstance(scaffold, tf.compat.v1.train.Scaffold):
         raise TypeError('%s: TPUEstimatorSpec.scaffold_fn returned %r, not a '
                         'tf.compat.v1.train.Scaffold.' % (who, scaffold))
-      plan, scaffold = _warm_scaffold(scaffold, settings)
+      plan, scaffold = _warm_scaffold(scaffold, settings, stand_ins)
       check.record(plan)
       return scaffold
 
     return spec._replace(scaffold_fn=scaffold_fn,
                          **_with_hook(spec, mode, check))
   if not isinstance(spec, tf.estimator.EstimatorSpec):
+    if stand_ins is not None:
+      stand_ins.release()
     raise TypeError('%s must return a tf.estimator.EstimatorSpec or a '
                     'TPUEstimatorSpec, got %r of type %s.' %
                     (who, spec, type(spec).__name__))
-  plan, scaffold = _warm_scaffold(spec.scaffold, settings)
+  plan, scaffold = _warm_scaffold(spec.scaffold, settings, stand_ins)
   check.record(plan)
   return spec._replace(scaffold=scaffold, **_with_hook(spec, mode, check))
 
@@ -238,6 +242,7 @@ def wrap_model_fn(
     settings: Any,
     *,
     modes: Iterable[str] = DEFAULT_MODES,
+    at_creation: bool = True,
     **options: Any) -> Callable[..., Any]:
   """Returns a model_fn that warm-starts the graph `model_fn` builds.
 
@@ -246,7 +251,11 @@ def wrap_model_fn(
 
   * if `config.model_dir` holds a checkpoint, the run resumes from it: no
     restore op is built, and one info line says so;
-  * otherwise the warm start is planned and validated (every problem,
+  * otherwise `model_fn` runs under `warmstart.warm_start_scope`: the
+    variables the warm start will restore never build their initializers
+    (identical results, less to build and start; `at_creation=False` builds
+    them as a model_fn alone does). Then the warm start is planned and
+    validated (every problem,
     including a variable claimed by two sources, is raised here, before
     anything is written to model_dir), its restore initializers are
     installed, and the returned spec's Scaffold runs them when the session
@@ -292,6 +301,10 @@ def wrap_model_fn(
       with an empty model_dir (Estimator then initializes instead of
       restoring). A `checkpoint_path` given to `predict`/`evaluate` wins: the
       session restores it and never runs the restores.
+    at_creation: Give the variables the warm start restores a stand-in
+      initial value when they are created (see `warm_start_scope`), so their
+      initializers are never built. False: the model_fn builds every
+      initializer, the warm start replaces those it restores.
     **options: Options of `warmstart.Options` (e.g. `skip_mismatched=True`,
       `max_chunk_bytes=...`), for every source; they override the settings'.
 
@@ -303,23 +316,30 @@ def wrap_model_fn(
     ImportError: this TensorFlow has no `tf.estimator` (TF >= 2.16).
     TypeError: `model_fn` is not callable.
     ValueError: `model_fn` takes no `features` or an unknown argument.
-    SettingsError: malformed settings, options or modes.
+    SettingsError: malformed settings, options, modes or at_creation.
   """
   _tf_compat.require_estimator('wrap_model_fn')
   accepted = model_fn_args(model_fn)
   normalized = _settings.normalize(settings, **options)
   modes = _check_modes(modes)
+  if not isinstance(at_creation, bool):
+    raise _errors.SettingsError(
+        'wrap_model_fn at_creation must be True or False, got %r.' %
+        (at_creation,))
   name = _name(model_fn)
   who = 'wrap_model_fn(%s)' % name
 
   def call(features, labels, mode, params, config):
     given = {'labels': labels, 'mode': mode, 'params': params,
              'config': config}
-    spec = model_fn(features=features,
-                    **{k: v for k, v in given.items() if k in accepted})
-    if mode not in modes:
-      return spec
-    return _warm_started(spec, normalized, mode, config, who)
+    kwargs = {k: v for k, v in given.items() if k in accepted}
+    if mode not in modes or _scaffold.resume_checkpoint(
+        getattr(config, 'model_dir', None), who):
+      return model_fn(features=features, **kwargs)
+    stand_ins = _stand_ins.StandIns(normalized) if at_creation else None
+    with stand_ins or contextlib.nullcontext():
+      spec = model_fn(features=features, **kwargs)
+    return _warm_started(spec, normalized, mode, config, who, stand_ins)
 
   wrapped = _signature_of(call, 'labels' in accepted, 'params' in accepted)
   wrapped.__name__ = 'warm_started_%s' % getattr(model_fn, '__name__',

@@ -26,6 +26,7 @@ from warmstart import _selection
 from warmstart import _settings
 from warmstart import _slots
 from warmstart import _sources
+from warmstart import _stand_ins
 from warmstart import _variables
 from warmstart import _vocab_info
 from warmstart import _vocab_remap
@@ -126,7 +127,9 @@ def make_settings_plan(settings_like: Any,
 def apply_settings(settings_like: Any,
                    graph: Optional[tf.Graph] = None,
                    *,
-                   log_summary: bool = True) -> _plan.Plan:
+                   log_summary: bool = True,
+                   stand_ins: Optional[_stand_ins.StandIns] = None
+                  ) -> _plan.Plan:
   """Plans and applies warm-start settings: the variables' initializers load.
 
   Values are read when the initializers run (at session creation under a
@@ -138,6 +141,9 @@ def apply_settings(settings_like: Any,
     settings_like: As for `make_settings_plan`.
     graph: The graph (default graph when None).
     log_summary: Log the plan's summary line now (as `apply_plan`).
+    stand_ins: The stand-ins given while the graph was built
+      (`warm_start_scope`): resolved with the plan (or, when it fails, every
+      real initial value is built before raising).
 
   Returns:
     The applied `warmstart.Plan`.
@@ -152,8 +158,17 @@ def apply_settings(settings_like: Any,
       max_chunk_bytes=min(s.max_chunk_bytes for s in all_settings))
 
   def build() -> _plan.Plan:
-    plan = make_settings_plan(all_settings, graph)
-    _restore.apply_plan(plan, options, graph, log_summary=log_summary)
+    if stand_ins is None:
+      plan = make_settings_plan(all_settings, graph)
+      _restore.apply_plan(plan, options, graph, log_summary=log_summary)
+      return plan
+    try:
+      plan = make_settings_plan(all_settings, graph)
+    except BaseException:
+      stand_ins.release()
+      raise
+    with stand_ins.applying(plan):
+      _restore.apply_plan(plan, options, graph, log_summary=log_summary)
     return plan
 
   with graph.as_default():

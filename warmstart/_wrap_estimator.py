@@ -32,6 +32,7 @@ def wrap_estimator(estimator: Any,
                    settings: Any,
                    *,
                    modes: Iterable[str] = _estimator.DEFAULT_MODES,
+                   at_creation: bool = True,
                    **options: Any) -> Any:
   """Returns a new Estimator that warm-starts `estimator`'s model.
 
@@ -66,6 +67,8 @@ def wrap_estimator(estimator: Any,
       these (one per source checkpoint). Validated now.
     modes: The `tf.estimator.ModeKeys` in which to warm-start (see
       `wrap_model_fn`).
+    at_creation: Whether restored variables skip building their initializers
+      (see `wrap_model_fn`).
     **options: Options of `warmstart.Options`, for every source; they
       override the settings'.
 
@@ -114,7 +117,7 @@ def wrap_estimator(estimator: Any,
 
   model_fn.__qualname__ = '%s.model_fn' % type(estimator).__name__
   wrapped = _estimator.wrap_model_fn(model_fn, settings, modes=modes,
-                                     **options)
+                                     at_creation=at_creation, **options)
   estimator_class = (tf.estimator.Estimator
                      if isinstance(estimator, tf.estimator.Estimator) else
                      tf.compat.v1.estimator.Estimator)

@@ -1,0 +1,278 @@
+"""Stand-in initial values: a restored variable's initializer is never built.
+
+A warm start replaces the initializer of every variable it restores, so the
+ops of that initializer (seven for Glorot) are built, shipped to the session
+and placed for nothing. Under `StandIns` (a variable creator), a variable
+that the checkpoint and settings will restore whole gets a stand-in initial
+value instead (one placeholder op); its initializer callable is kept, not
+called. Once the plan is made:
+
+* a variable the plan restores whole (restore, cast): every op that read the
+  stand-in (its old initializer, another variable's initial value built from
+  it, such as a moving average's) reads the restored value;
+* any other (skipped, not selected, resized, remapped, a conflict, or the
+  warm start failed): the kept callable builds the initial value exactly
+  where and as it would have been built (name scope, attrs, devices, op
+  seeds) and everything that read the stand-in reads it.
+
+Either way no op is left reading a stand-in. Op seeds: a stand-in reserves
+the seeds its initializer would have drawn from the graph seed, so every
+random op keeps the seed it has without stand-ins; when that count is not
+known (an initializer that is not TensorFlow's own), a seeded graph builds
+the initializer as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any, Callable, Optional
+
+import tensorflow as tf
+from absl import logging
+
+from warmstart import _plan
+from warmstart import _prediction
+from warmstart import _settings
+from warmstart import _tf_compat
+
+#: The modules of TensorFlow's initializers, whose op-seed draws are counted.
+_COUNTED_MODULES = ('tensorflow.python.ops.init_ops',
+                    'tensorflow.python.ops.init_ops_v2')
+
+_INITIALIZER_SCOPE = '/Initializer'
+_PART = re.compile(r'(.*)/part_\d+$')
+
+#: (initializer type, dtype, rank, distribution) -> op seeds drawn (-1: the
+#: initializer failed to build in a scratch graph).
+_DRAWS: dict[tuple[Any, ...], int] = {}
+
+
+def _seed_draws(fn: Callable[[], Any], dtype: tf.DType,
+                shape: tf.TensorShape) -> Optional[int]:
+  """How many op seeds `fn` draws from a graph seed (None: not known)."""
+  initializer = getattr(fn, 'func', None)
+  if type(initializer).__module__ not in _COUNTED_MODULES:
+    return None
+  if getattr(initializer, 'seed', None) is not None:
+    return 0  # An op-level seed: the graph's counter is not used.
+  key = (type(initializer), dtype, shape.rank,
+         getattr(initializer, 'distribution', None))
+  draws = _DRAWS.get(key)
+  if draws is None:
+    scratch = tf.Graph()
+    with scratch.as_default():
+      scratch.seed = 1
+      try:
+        fn()
+        draws = _tf_compat.seed_draws(scratch)
+      except (TypeError, ValueError):
+        draws = -1
+    _DRAWS[key] = draws
+  return None if draws < 0 else draws
+
+
+class _StandIn:
+  """One variable's stand-in and what builds its real initial value."""
+
+  __slots__ = ('tensor', 'fn', 'dtype', 'context', 'draws', 'name',
+               'variable')
+
+  def __init__(self, tensor: tf.Tensor, fn: Callable[[], Any],
+               dtype: tf.DType, context: _tf_compat.BuildContext, draws: int,
+               name: str):
+    self.tensor = tensor
+    self.fn = fn
+    self.dtype = dtype
+    self.context = context
+    self.draws = draws
+    self.name = name
+    self.variable: Any = None
+
+
+def _owners(variable: Any) -> list[Any]:
+  """The variable and, when distributed, its components."""
+  if _tf_compat.is_distributed(variable):
+    return [variable] + list(_tf_compat.distributed_components(variable))
+  return [variable]
+
+
+def _read_instead(stand_in: _StandIn, value: tf.Tensor,
+                  own_value: tf.Tensor) -> None:
+  """Every op reading the stand-in reads `value` (its variable's initializer
+  `own_value`)."""
+  initializers = {
+      owner.initializer.name
+      for owner in _owners(stand_in.variable)
+      if getattr(owner, 'initializer', None) is not None
+  }
+  name = stand_in.tensor.name
+  for op in stand_in.tensor.consumers():
+    for i, tensor in enumerate(op.inputs):
+      if tensor.name == name:
+        _tf_compat.update_input(op, i, own_value
+                                if op.name in initializers else value)
+
+
+class StandIns:
+  """The variable creator of one warm start and the stand-ins it gave.
+
+  Use as a context manager around the code that creates the variables, then
+  pass it to `_warm_start.apply_settings`. An exception in the block builds
+  every real initial value (the graph is as if built without it).
+  """
+
+  def __init__(self, settings: Sequence[_settings.WarmStartSettings]):
+    """Reads the sources' indexes (an unreadable one predicts nothing)."""
+    self._predictor = _prediction.Predictor(settings)
+    self._lock = threading.Lock()
+    self._pending: list[_StandIn] = []
+    self._whole: list[_StandIn] = []
+    self._scope: Optional[contextlib.AbstractContextManager] = None
+
+  @property
+  def count(self) -> int:
+    """How many variables have a stand-in not yet resolved."""
+    return len(self._pending) + len(self._whole)
+
+  def __enter__(self) -> StandIns:
+    if self._scope is not None:
+      raise RuntimeError('StandIns is already in use.')
+    self._scope = tf.variable_creator_scope(self._creator)
+    self._scope.__enter__()
+    return self
+
+  def __exit__(self, exc_type, exc, tb) -> bool:
+    scope, self._scope = self._scope, None
+    scope.__exit__(exc_type, exc, tb)
+    if exc_type is not None:
+      try:
+        self.release()
+      except Exception:  # pylint: disable=broad-except
+        logging.exception('warmstart: could not build the initial values of '
+                          'the variables given a stand-in.')
+    return False
+
+  def _creator(self, next_creator: Callable[..., Any], **kwargs: Any) -> Any:
+    fn = kwargs.get('initial_value')
+    shape = kwargs.get('shape')
+    dtype = kwargs.get('dtype')
+    if (not callable(fn) or _tf_compat.is_checkpoint_initial_value(fn) or
+        kwargs.get('variable_def') is not None or
+        kwargs.get('validate_shape') is False or dtype is None or
+        shape is None or not tf.TensorShape(shape).is_fully_defined()):
+      return next_creator(**kwargs)
+    trainable = kwargs.get('trainable')
+    if trainable is None:
+      trainable = (kwargs.get('synchronization') !=
+                   tf.VariableSynchronization.ON_READ)
+    made: list[_StandIn] = []
+    kwargs['initial_value'] = functools.partial(
+        self._initial_value, fn, tf.as_dtype(dtype).base_dtype,
+        tf.TensorShape(shape), bool(trainable), made)
+    variable = next_creator(**kwargs)
+    for stand_in in made:
+      stand_in.variable = variable
+    with self._lock:
+      self._pending.extend(made)
+    return variable
+
+  def _initial_value(self, fn: Callable[[], Any], dtype: tf.DType,
+                     shape: tf.TensorShape, trainable: bool,
+                     made: list[_StandIn]) -> Any:
+    """The variable's initial value: a stand-in, or `fn()` when not restored.
+
+    Called where TF calls a variable's initial value callable, in the
+    variable's 'Initializer' name scope.
+    """
+    graph = tf.compat.v1.get_default_graph()
+    scope = graph.get_name_scope()
+    if not scope.endswith(_INITIALIZER_SCOPE):
+      return fn()
+    name = scope[:-len(_INITIALIZER_SCOPE)]
+    full_name, full_shape = name, shape.as_list()
+    info = getattr(fn, 'keywords', {}).get('partition_info')
+    if info is not None:
+      part = _PART.match(name)
+      if part is None:
+        return fn()
+      full_name, full_shape = part.group(1), list(info.full_shape)
+    if not self._predictor.restores_whole(full_name, full_shape, dtype,
+                                          trainable):
+      return fn()
+    context = _tf_compat.build_context(graph)
+    if context is None:
+      return fn()
+    draws = 0
+    if graph.seed is not None:
+      draws = _seed_draws(fn, dtype, shape)
+      if draws is None:
+        return fn()
+    tensor = _tf_compat.placeholder(dtype, shape, 'stand_in')
+    _tf_compat.reserve_seed_draws(graph, draws)
+    made.append(_StandIn(tensor, fn, dtype, context, draws, name))
+    return tensor
+
+  def _take(self) -> list[_StandIn]:
+    with self._lock:
+      taken = self._pending + self._whole
+      self._pending, self._whole = [], []
+    return taken
+
+  def _build(self, stand_in: _StandIn) -> None:
+    """Builds the real initial value of a variable not restored whole."""
+    with _tf_compat.rebuilding(stand_in.context) as drawn:
+      value = tf.convert_to_tensor(stand_in.fn(), dtype=stand_in.dtype,
+                                   name='initial_value')
+      own_value = _tf_compat.guard_initial_value(stand_in.name + '/', value)
+    if drawn and drawn[0] != stand_in.draws:
+      logging.warning(
+          'warmstart: the initializer of %r drew %d op seed(s), %d were '
+          'reserved: random ops built after it may draw other seeds than '
+          'without a warm start.', stand_in.name, drawn[0], stand_in.draws)
+    _read_instead(stand_in, value, own_value)
+    if stand_in.variable is None:
+      return
+    for owner in _owners(stand_in.variable):
+      initial = getattr(owner, '_initial_value', None)
+      if initial is not None and initial.name == stand_in.tensor.name:
+        _tf_compat.set_initializer(owner, owner.initializer, value)
+
+  def release(self) -> None:
+    """Builds every pending variable's real initial value."""
+    for stand_in in self._take():
+      self._build(stand_in)
+
+  @contextlib.contextmanager
+  def applying(self, plan: _plan.Plan) -> Iterator[None]:
+    """Resolves the stand-ins around the application of `plan`.
+
+    Before: the variables `plan` does not restore whole get their real
+    initial value (a resize or remap reads it). After: what read the
+    stand-in of a restored variable reads its restored value.
+    """
+    whole = {
+        id(part)
+        for entry in plan.restored
+        if entry.action in (_plan.RESTORE, _plan.CAST)
+        for part in entry.target.parts
+    }
+    with self._lock:
+      pending, self._pending = self._pending, []
+      self._whole.extend(s for s in pending if id(s.variable) in whole)
+    for stand_in in pending:
+      if id(stand_in.variable) not in whole:
+        self._build(stand_in)
+    try:
+      yield
+    except BaseException:
+      self.release()
+      raise
+    with self._lock:
+      restored, self._whole = self._whole, []
+    for stand_in in restored:
+      value = stand_in.variable.initial_value
+      _read_instead(stand_in, value, value)
