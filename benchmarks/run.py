@@ -54,6 +54,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,12 +67,22 @@ from absl import flags
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _REPO = os.path.dirname(_HERE)
 _WORKER = os.path.join(_HERE, '_worker.py')
+_ESTIMATOR_WORKER = os.path.join(_HERE, '_estimator_worker.py')
 
-ALL_METHODS = ('cold', 'tf_init_from_checkpoint', 'tf_warm_start',
-               'saver_restore', 'warmstart', 'init_floor', 'floor')
+GRAPH_METHODS = ('cold', 'tf_init_from_checkpoint', 'tf_warm_start',
+                 'saver_restore', 'warmstart', 'warmstart_scope', 'init_floor',
+                 'floor')
+#: Estimator start-up (`_estimator_worker.py`): `train(steps=1)` from an empty
+#: model_dir, cold, with Estimator's `warm_start_from`, `wrap_model_fn`
+#: (stand-ins at creation), `wrap_model_fn(at_creation=False)`, the hook.
+ESTIMATOR_METHODS = ('cold', 'warm_start_from', 'wrap_model_fn',
+                     'wrap_model_fn_built', 'warm_start_hook')
+ALL_METHODS = GRAPH_METHODS + tuple(m for m in ESTIMATOR_METHODS
+                                    if m not in GRAPH_METHODS)
 OURS = 'warmstart'
+SCOPE = 'warmstart_scope'
 INIT_FLOOR = 'init_floor'
-_MANY_VARIABLE_METHODS = tuple(m for m in ALL_METHODS if m != 'floor')
+_MANY_VARIABLE_METHODS = tuple(m for m in GRAPH_METHODS if m != 'floor')
 
 # scenario -> method -> result row; what a target check reads.
 Results = Mapping[str, Mapping[str, Mapping[str, Any]]]
@@ -96,14 +107,25 @@ class Check:
   metrics: tuple[tuple[str, str], ...] = TIME_METRICS
 
 
+#: The metric of Estimator scenarios: `train(steps=1)`'s wall time.
+TRAIN_METRICS = (('total_s', 'train(steps=1)'),)
+
+
 @dataclasses.dataclass(frozen=True)
 class Scenario:
-  """A model to warm-start: `num_vars` float32 variables of `shape`."""
+  """A model to warm-start: `num_vars` float32 variables of `shape`.
+
+  `kind` 'graph': the graph and first initialization of `_worker.py`;
+  'estimator': `train(steps=1)` of `_estimator_worker.py`'s Estimator, with
+  every `partitioned_every`-th variable split in two.
+  """
   name: str
   num_vars: int
   shape: tuple[int, ...]
   description: str
   methods: tuple[str, ...] = _MANY_VARIABLE_METHODS
+  kind: str = 'graph'
+  partitioned_every: int = 0
   checks: tuple[Check, ...] = ()
   # Helper scenarios run along with this one (e.g. S2's 1000-variable run).
   helpers: tuple[str, ...] = ()
@@ -128,33 +150,68 @@ def _value(results: Results, scenario: str, method: str,
   return min(row.get('all_' + metric) or [row[metric]])
 
 
-def _ours_and(results: Results, scenario: str, other: str, metric: str
-             ) -> tuple[Optional[float], Optional[float]]:
+def _ours_and(results: Results, scenario: str, other: str, metric: str,
+              ours: str = OURS) -> tuple[Optional[float], Optional[float]]:
   """(ours, other's) best `metric`, or (None, None) unless both ran."""
-  ours, theirs = (_value(results, scenario, OURS, metric),
+  mine, theirs = (_value(results, scenario, ours, metric),
                   _value(results, scenario, other, metric))
-  if ours is None or theirs is None:
+  if mine is None or theirs is None:
     return None, None
-  return ours, theirs
+  return mine, theirs
 
 
-def _faster_than(scenario: str, other: str, factor: float) -> Check:
-  """Ours at least `factor` times faster than `other`."""
+def _faster_than(scenario: str, other: str, factor: float,
+                 ours: str = OURS,
+                 metrics: tuple[tuple[str, str], ...] = TIME_METRICS
+                ) -> Check:
+  """`ours` at least `factor` times faster than `other`."""
   def judge(results, metric):
-    ours, theirs = _ours_and(results, scenario, other, metric)
-    if ours is None:
+    mine, theirs = _ours_and(results, scenario, other, metric, ours)
+    if mine is None:
       return None, 'not measured'
-    detail = '%s %.2f s / ours %.2f s = %.2fx' % (other, theirs, ours,
-                                                  theirs / ours)
+    detail = '%s %.2f s / %s %.2f s = %.2fx' % (other, theirs, ours, mine,
+                                                theirs / mine)
     floor = _value(results, scenario, INIT_FLOOR, metric)
-    if floor:
+    if floor and ours == OURS:
       detail += '; at best (%s) %.2fx' % (INIT_FLOOR, theirs / floor)
-    return theirs >= factor * ours, detail
+    return theirs >= factor * mine, detail
+  who = '' if ours == OURS else ours + ' '
   if factor == 1:
-    text = 'faster than %s' % other
+    text = '%sfaster than %s' % (who, other)
   else:
-    text = '>= %gx faster than %s' % (factor, other)
-  return Check(text, judge)
+    text = '%s>= %gx faster than %s' % (who, factor, other)
+  return Check(text, judge, metrics)
+
+
+def _at_most(scenario: str, method: str, other: str, factor: float) -> Check:
+  """`method`'s train(steps=1) at most `factor` times `other`'s."""
+  def judge(results, metric):
+    mine, theirs = _ours_and(results, scenario, other, metric, method)
+    if mine is None:
+      return None, 'not measured'
+    return mine <= factor * theirs, '%s %.2f s / %s %.2f s = %.2fx' % (
+        method, mine, other, theirs, mine / theirs)
+  return Check('%s <= %gx %s' % (method, factor, other), judge,
+               TRAIN_METRICS)
+
+
+def _grows_linearly(scenario: str, small: str, method: str,
+                    factor: float) -> Check:
+  """`method` on `scenario` at most `factor` times its time on `small`."""
+  def judge(results, metric):
+    big, little = (_value(results, scenario, method, metric),
+                   _value(results, small, method, metric))
+    if big is None or little is None:
+      return None, 'not measured'
+    detail = '%s %.2f s (%s) / %.2f s (%s) = %.2fx' % (
+        method, big, scenario, little, small, big / little)
+    cold = (_value(results, scenario, 'cold', metric),
+            _value(results, small, 'cold', metric))
+    if all(cold):
+      detail += '; cold %.2fx' % (cold[0] / cold[1])
+    return big <= factor * little, detail
+  return Check('%s at most %gx its time with 10x fewer variables (%s)' %
+               (method, factor, small), judge, TRAIN_METRICS)
 
 
 def _as_fast_as(scenario: str, other: str) -> Check:
@@ -205,7 +262,10 @@ SCENARIOS = {
         Scenario('S1', 3000, (64, 64),
                  '3000 variables of 64x64 float32, scope map',
                  checks=(_faster_than('S1', 'tf_init_from_checkpoint', 5),
-                         _faster_than('S1', 'cold', 1))),
+                         _faster_than('S1', 'cold', 1),
+                         _faster_than('S1', 'tf_init_from_checkpoint', 2.5,
+                                      ours=SCOPE,
+                                      metrics=TIME_METRICS[:1]))),
         Scenario('S2', 10000, (16, 16),
                  '10000 variables of 16x16 float32, scope map',
                  checks=(_faster_than('S2', 'tf_init_from_checkpoint', 5),
@@ -216,16 +276,44 @@ SCENARIOS = {
                  methods=(OURS, INIT_FLOOR), hidden=True),
         Scenario('S3', 50, (2048, 2048),
                  '50 variables of 2048x2048 float32 (800 MiB), scope map',
-                 methods=tuple(m for m in ALL_METHODS if m != INIT_FLOOR),
+                 methods=tuple(m for m in GRAPH_METHODS
+                               if m not in (INIT_FLOOR, SCOPE)),
                  min_repeats=3,
                  checks=(_as_fast_as('S3', 'saver_restore'),
                          _peak_rss_at_most('S3', 'tf_init_from_checkpoint',
                                            1.1))),
+        Scenario('E0', 50, (16, 16), 'Estimator, 50 variables of 16x16 '
+                 '(every 10th partitioned; smoke test)',
+                 methods=ESTIMATOR_METHODS, kind='estimator',
+                 partitioned_every=10),
+        Scenario('E1', 1000, (64, 64), 'Estimator, 1000 variables of 64x64',
+                 methods=ESTIMATOR_METHODS, kind='estimator',
+                 checks=(_at_most('E1', 'wrap_model_fn', 'cold', 0.75),
+                         _at_most('E1', 'wrap_model_fn', 'warm_start_from',
+                                  0.70))),
+        Scenario('E3', 3000, (64, 64), 'Estimator, 3000 variables of 64x64',
+                 methods=ESTIMATOR_METHODS, kind='estimator',
+                 checks=(_at_most('E3', 'wrap_model_fn', 'cold', 0.75),
+                         _at_most('E3', 'wrap_model_fn', 'warm_start_from',
+                                  0.70))),
+        Scenario('E10', 10000, (16, 16), 'Estimator, 10000 variables of '
+                 '16x16, every 10th partitioned in two',
+                 methods=ESTIMATOR_METHODS, kind='estimator',
+                 partitioned_every=10,
+                 checks=(_grows_linearly('E10', 'E1s', 'wrap_model_fn', 11),
+                         _at_most('E10', 'wrap_model_fn', 'cold', 0.75),
+                         _at_most('E10', 'wrap_model_fn', 'warm_start_from',
+                                  0.70)),
+                 helpers=('E1s',)),
+        Scenario('E1s', 1000, (16, 16), 'Estimator, 1000 variables of 16x16, '
+                 'every 10th partitioned in two (for E10\'s linearity)',
+                 methods=ESTIMATOR_METHODS, kind='estimator',
+                 partitioned_every=10, hidden=True),
     )
 }
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list('scenarios', ['S1', 'S2', 'S3'],
+flags.DEFINE_list('scenarios', ['S1', 'S2', 'S3', 'E1', 'E3', 'E10'],
                   'Scenarios to run: %s.' % ', '.join(
                       s for s in SCENARIOS if not SCENARIOS[s].hidden))
 flags.DEFINE_list('methods', list(ALL_METHODS),
@@ -258,8 +346,9 @@ flags.DEFINE_string('warmstart_path', None,
 
 
 def _worker(job: dict[str, Any], timeout: int,
-            library_path: Optional[str] = None) -> dict[str, Any]:
-  """Runs one job of `_worker.py` in a fresh Python process."""
+            library_path: Optional[str] = None,
+            script: str = _WORKER) -> dict[str, Any]:
+  """Runs one job of `script` (a worker) in a fresh Python process."""
   env = dict(os.environ)
   env['PYTHONPATH'] = os.pathsep.join(
       p for p in (library_path, _REPO, env.get('PYTHONPATH')) if p)
@@ -268,7 +357,7 @@ def _worker(job: dict[str, Any], timeout: int,
     result_path = f.name
   try:
     proc = subprocess.run(
-        [sys.executable, _WORKER, json.dumps(job), result_path],
+        [sys.executable, script, json.dumps(job), result_path],
         env=env, cwd=_REPO, capture_output=True, text=True, timeout=timeout,
         check=False)
     if proc.returncode != 0:
@@ -285,8 +374,11 @@ def _worker(job: dict[str, Any], timeout: int,
 def _checkpoint(scenario: Scenario, out_dir: str, timeout: int) -> str:
   """Returns the scenario's source checkpoint prefix, writing it if needed."""
   directory = os.path.join(
-      out_dir, 'ckpt_%d_%s' % (scenario.num_vars,
-                               'x'.join(map(str, scenario.shape))))
+      out_dir, '%s_%d_%s%s' % (
+          'ckpt' if scenario.kind == 'graph' else 'estimator',
+          scenario.num_vars, 'x'.join(map(str, scenario.shape)),
+          '_p%d' % scenario.partitioned_every
+          if scenario.partitioned_every else ''))
   prefix = os.path.join(directory, 'model')
   if os.path.exists(prefix + '.index'):
     return prefix
@@ -294,16 +386,22 @@ def _checkpoint(scenario: Scenario, out_dir: str, timeout: int) -> str:
   print('Writing the %s checkpoint (%.0f MiB) ...' %
         (scenario.name, scenario.nbytes / 2**20), flush=True)
   result = _worker({'mode': 'checkpoint', 'num_vars': scenario.num_vars,
-                    'shape': list(scenario.shape), 'prefix': prefix}, timeout)
+                    'shape': list(scenario.shape), 'prefix': prefix,
+                    'partitioned_every': scenario.partitioned_every},
+                   timeout, script=_script(scenario))
   if 'error' in result:
     raise RuntimeError('Writing the %s checkpoint failed: %s' %
                        (scenario.name, result['error']))
   return prefix
 
 
+def _script(scenario: Scenario) -> str:
+  return _WORKER if scenario.kind == 'graph' else _ESTIMATOR_WORKER
+
+
 def _derive(row: dict[str, Any]) -> dict[str, Any]:
   """Adds the metrics computed from a worker's raw result."""
-  if 'error' not in row:
+  if 'error' not in row and 'call_s' in row:
     row['setup_s'] = row['call_s'] + row['run_s']
     row['rss_added_mb'] = row['peak_rss_mb'] - row['rss_import_mb']
   return row
@@ -320,12 +418,29 @@ def run_scenario(scenario: Scenario, methods: Sequence[str], repeats: int,
     for method in methods:
       job = {'mode': 'measure', 'method': method, 'prefix': prefix,
              'num_vars': scenario.num_vars, 'shape': list(scenario.shape),
-             'max_chunk_bytes': max_chunk_bytes}
-      result = _derive(_worker(job, timeout, library_path))
+             'max_chunk_bytes': max_chunk_bytes,
+             'partitioned_every': scenario.partitioned_every}
+      model_dir = None
+      if scenario.kind == 'estimator':
+        # An empty model_dir of this run's own, removed after it.
+        model_dir = job['model_dir'] = tempfile.mkdtemp(prefix='model_dir_',
+                                                        dir=out_dir)
+      try:
+        result = _derive(_worker(job, timeout, library_path,
+                                 _script(scenario)))
+      finally:
+        if model_dir:
+          shutil.rmtree(model_dir, ignore_errors=True)
       if 'error' in result:
         print('  %s %s (run %d): FAILED %s' % (scenario.name, method,
                                                repeat + 1, result['error']),
               flush=True)
+      elif scenario.kind == 'estimator':
+        print('  %s %-20s run %d: train(steps=1) %7.2f s (model_fn %.2f, '
+              'warm start %.2f, session %.2f, first step %.2f)' %
+              (scenario.name, method, repeat + 1, result['total_s'],
+               result['model_fn_s'], result['warm_start_s'],
+               result['session_s'], result['first_step_s']), flush=True)
       else:
         print('  %s %-24s run %d: total %7.2f s, call + first run %6.2f s '
               '(CPU %6.2f s), peak RSS %6.0f MiB' %
@@ -336,7 +451,11 @@ def run_scenario(scenario: Scenario, methods: Sequence[str], repeats: int,
   best = {}
   for method, results in runs.items():
     good = [r for r in results if 'error' not in r]
-    if good:
+    if good and scenario.kind == 'estimator':
+      row = dict(min(good, key=lambda r: r['total_s']))
+      row['all_total_s'] = [r['total_s'] for r in good]
+      best[method] = row
+    elif good:
       # The run a warm start is judged by first: its call + first run.
       row = dict(min(good, key=lambda r: r['setup_s']))
       row['all_total_s'] = [r['total_s'] for r in good]
@@ -380,18 +499,49 @@ def _table_rows(rows: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
   return table
 
 
-def _text_table(table: list[list[str]]) -> str:
-  widths = [max(len(r[i]) for r in [list(_COLUMNS)] + table)
-            for i in range(len(_COLUMNS))]
-  lines = ['  '.join(c.ljust(w) for c, w in zip(_COLUMNS, widths))]
+_ESTIMATOR_COLUMNS = ('method', 'train(steps=1) s', 'model_fn s',
+                      'warm start s', 'session creation s', 'first step s',
+                      'other s', 'CPU s', '/ cold', '/ warm_start_from')
+
+
+def _estimator_rows(rows: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+  """The Estimator table: train(steps=1) and its split, per method."""
+  def ratio(row, other):
+    base = rows.get(other)
+    if not base or 'error' in base:
+      return '-'
+    return '%.2fx' % (row['total_s'] / base['total_s'])
+
+  table = []
+  for method in [m for m in ESTIMATOR_METHODS if m in rows]:
+    row = rows[method]
+    label = method + (' (earlier run)' if 'reused_from' in row else '')
+    if 'error' in row:
+      table.append([label, 'FAILED'] + [''] * (len(_ESTIMATOR_COLUMNS) - 2))
+      continue
+    other = (row['total_s'] - row['model_fn_s'] - row['warm_start_s'] -
+             row['session_s'] - row['first_step_s'])
+    table.append([label] + ['%.2f' % v for v in (
+        row['total_s'], row['model_fn_s'], row['warm_start_s'],
+        row['session_s'], row['first_step_s'], other, row['total_cpu_s'])] +
+                 [ratio(row, 'cold'), ratio(row, 'warm_start_from')])
+  return table
+
+
+def _text_table(table: list[list[str]],
+                columns: Sequence[str] = _COLUMNS) -> str:
+  widths = [max(len(r[i]) for r in [list(columns)] + table)
+            for i in range(len(columns))]
+  lines = ['  '.join(c.ljust(w) for c, w in zip(columns, widths))]
   for row in table:
     lines.append('  '.join(c.ljust(w) for c, w in zip(row, widths)))
   return '\n'.join(lines)
 
 
-def _markdown_table(table: list[list[str]]) -> str:
-  lines = ['| ' + ' | '.join(_COLUMNS) + ' |',
-           '|' + '|'.join(['---'] + ['---:'] * (len(_COLUMNS) - 1)) + '|']
+def _markdown_table(table: list[list[str]],
+                    columns: Sequence[str] = _COLUMNS) -> str:
+  lines = ['| ' + ' | '.join(columns) + ' |',
+           '|' + '|'.join(['---'] + ['---:'] * (len(columns) - 1)) + '|']
   for row in table:
     lines.append('| ' + ' | '.join(row) + ' |')
   return '\n'.join(lines)
@@ -424,7 +574,16 @@ _LEGEND = (
     'what the method adds on top of the model build; "CPU": its CPU time '
     '(all threads). "ops run": ops in the '
     'fetched subgraph. "RSS added": peak RSS minus the RSS after importing '
-    'TensorFlow. Ratios: that method\'s time over warmstart\'s.')
+    'TensorFlow. Ratios: that method\'s time over warmstart\'s. '
+    '`warmstart_scope`: the model is built under `warmstart.warm_start_scope` '
+    '(restored variables get stand-ins; "call" is the scope\'s exit). '
+    'Estimator scenarios (E*): `estimator.train(input_fn, steps=1)` from an '
+    'empty model_dir, wall time, split into the model_fn, the warm start '
+    '(TF\'s `warm_start` for `warm_start_from`, the wrapper\'s work after '
+    'the model_fn, the hook\'s `begin`), session creation (Scaffold, '
+    'session, init op, to `after_create_session`), the first step and the '
+    'rest (the final checkpoint); `wrap_model_fn_built` is '
+    '`wrap_model_fn(at_creation=False)`.')
 
 
 def report(results: Results, names: Sequence[str]) -> tuple[str, str]:
@@ -434,14 +593,24 @@ def report(results: Results, names: Sequence[str]) -> tuple[str, str]:
   for name in names:
     scenario = SCENARIOS[name]
     rows = results.get(name, {})
-    table = _table_rows(rows)
+    if scenario.kind == 'estimator':
+      table, columns = _estimator_rows(rows), _ESTIMATOR_COLUMNS
+    else:
+      table, columns = _table_rows(rows), _COLUMNS
     runs = max([len(r.get('all_total_s', ())) for r in rows.values()] or [0])
     heading = '%s: %s (best of %d)' % (name, scenario.description, runs)
-    text.append('\n== %s ==\n%s' % (heading, _text_table(table)))
-    md.append('\n### %s\n\n%s' % (heading, _markdown_table(table)))
+    text.append('\n== %s ==\n%s' % (heading, _text_table(table, columns)))
+    md.append('\n### %s\n\n%s' % (heading, _markdown_table(table, columns)))
     for helper in scenario.helpers:
       for method, row in results.get(helper, {}).items():
-        if 'error' not in row:
+        if 'error' in row:
+          continue
+        if SCENARIOS[helper].kind == 'estimator':
+          line = '%s, %s: %s: train(steps=1) %.2f s' % (
+              helper, SCENARIOS[helper].description, method, row['total_s'])
+          text.append(line)
+          md.append('\n%s' % line)
+        else:
           line = ('%s, %s: %s: total %.2f s, call + first run %.2f s' %
                   (helper, SCENARIOS[helper].description, method,
                    row['total_s'], row['setup_s']))

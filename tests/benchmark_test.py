@@ -19,14 +19,17 @@ from absl.testing import absltest
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _RUN = os.path.join(_REPO, 'benchmarks', 'run.py')
 _METHODS = ('cold', 'tf_init_from_checkpoint', 'saver_restore', 'warmstart',
-            'init_floor')
+            'warmstart_scope', 'init_floor')
+_ESTIMATOR_METHODS = ('cold', 'warm_start_from', 'wrap_model_fn',
+                      'wrap_model_fn_built', 'warm_start_hook')
 _NUM_VARS = 200  # Scenario S0.
 
 
-def _run(out_dir: str, *flags: str) -> subprocess.CompletedProcess:
+def _run(out_dir: str, *flags: str,
+         scenario: str = 'S0') -> subprocess.CompletedProcess:
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
   return subprocess.run(
-      [sys.executable, _RUN, '--scenarios=S0', '--out_dir=' + out_dir,
+      [sys.executable, _RUN, '--scenarios=' + scenario, '--out_dir=' + out_dir,
        *flags], env=env, capture_output=True, text=True, timeout=600,
       check=False)
 
@@ -51,6 +54,12 @@ class BenchmarkSmokeTest(absltest.TestCase):
                             5 * _NUM_VARS)
     self.assertLessEqual(rows['init_floor']['init_ops'],
                          rows['warmstart']['init_ops'])
+    # Under warm_start_scope the restored variables' initializers are never
+    # built (Glorot: 7 ops each; a stand-in: 1), the first run is the same.
+    self.assertLessEqual(rows['warmstart_scope']['graph_ops'],
+                         rows['warmstart']['graph_ops'] - 5 * _NUM_VARS)
+    self.assertEqual(rows['warmstart_scope']['init_ops'],
+                     rows['warmstart']['init_ops'])
     with open(os.path.join(out_dir, 'results.md')) as f:
       markdown = f.read()
     self.assertIn('### S0:', markdown)
@@ -69,6 +78,47 @@ class BenchmarkSmokeTest(absltest.TestCase):
     self.assertNotEqual(0, proc.returncode, proc.stdout[-2000:])
     self.assertIn('Failed runs: S0 warmstart', proc.stderr)
     self.assertRegex(proc.stdout, r'warmstart restored new/v\d+(:0)? wrong')
+
+
+  def test_estimator_start_up_runs_every_method(self):
+    out_dir = self.create_tempdir().full_path
+    proc = _run(out_dir, scenario='E0')
+    self.assertEqual(0, proc.returncode, proc.stdout[-2000:] +
+                     proc.stderr[-3000:])
+    with open(os.path.join(out_dir, 'results.json')) as f:
+      rows = json.load(f)['results']['E0']
+    self.assertCountEqual(_ESTIMATOR_METHODS, rows)
+    for method, row in rows.items():
+      self.assertNotIn('error', row, method)
+      parts = (row['model_fn_s'] + row['warm_start_s'] + row['session_s'] +
+               row['first_step_s'])
+      self.assertGreater(row['model_fn_s'], 0, method)
+      self.assertLessEqual(parts, row['total_s'], method)
+    self.assertEqual(0.0, rows['cold']['warm_start_s'])
+    for method in _ESTIMATOR_METHODS[1:]:
+      self.assertGreater(rows[method]['warm_start_s'], 0, method)
+    # Each run gets its own model_dir under out_dir, removed after it.
+    self.assertEqual([], [d for d in os.listdir(out_dir)
+                          if d.startswith('model_dir_')])
+
+  def test_an_estimator_warm_start_that_restores_nothing_fails_the_run(self):
+    fake = self.create_tempdir()
+    fake.create_file('warmstart/__init__.py',
+                     'class WarmStartSettings:\n'
+                     '  def __init__(self, *args, **kwargs):\n'
+                     '    del args, kwargs\n'
+                     'def wrap_model_fn(model_fn, settings, **kwargs):\n'
+                     '  del settings, kwargs\n'
+                     '  def wrapped(features, labels, mode, config):\n'
+                     '    del config\n'
+                     '    return model_fn(features, labels, mode)\n'
+                     '  return wrapped\n')
+    out_dir = self.create_tempdir().full_path
+    proc = _run(out_dir, '--methods=wrap_model_fn',
+                '--warmstart_path=' + fake.full_path, scenario='E0')
+    self.assertNotEqual(0, proc.returncode, proc.stdout[-2000:])
+    self.assertIn('Failed runs: E0 wrap_model_fn', proc.stderr)
+    self.assertRegex(proc.stdout, r'wrap_model_fn restored model/v\d+ wrong')
 
 
 if __name__ == '__main__':
