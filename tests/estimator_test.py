@@ -834,5 +834,14 @@ class SignatureTest(tf.test.TestCase, parameterized.TestCase):
         wrapped(features=1, mode=ModeKeys.TRAIN, config=None)
 
 
+class EstimatorBuildingInitializersTest(test_util.BuildingInitializersMixin,
+                                        EstimatorTest):
+  """Every test of EstimatorTest on the path without stand-ins.
+
+  `wrap_model_fn(..., at_creation=False)`: the model_fn builds every
+  initializer, as before `warm_start_scope`; both paths must pass.
+  """
+
+
 if __name__ == '__main__':
   tf.test.main()

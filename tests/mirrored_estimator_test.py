@@ -149,5 +149,14 @@ class MirroredEstimatorTest(tf.test.TestCase):
     self.assertEqual(['linear/w'], [e.variable for e in hook.plan.restored])
 
 
+class MirroredBuildingInitializersTest(test_util.BuildingInitializersMixin,
+                                       MirroredEstimatorTest):
+  """Every test of MirroredEstimatorTest on the path without stand-ins.
+
+  `wrap_model_fn(..., at_creation=False)`: the model_fn builds every
+  initializer, as before `warm_start_scope`; both paths must pass.
+  """
+
+
 if __name__ == '__main__':
   tf.test.main()

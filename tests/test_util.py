@@ -317,6 +317,25 @@ def _assert_same(expected: dict[str, np.ndarray], got: dict[str, np.ndarray],
         err_msg='%s of %s under warm_start_scope' % (what, name))
 
 
+class BuildingInitializersMixin:
+  """Runs a test case's tests with `at_creation=False` (the path without
+  stand-ins): `warmstart.wrap_model_fn` and `warmstart.wrap_estimator` build
+  every initializer, the warm start replaces those it restores. Mix into a
+  subclass of an Estimator test case to run its tests both ways.
+  """
+
+  def setUp(self):
+    super().setUp()  # pytype: disable=attribute-error
+    from unittest import mock  # pylint: disable=g-import-not-at-top
+    import functools  # pylint: disable=g-import-not-at-top
+    for name in ('wrap_model_fn', 'wrap_estimator'):
+      real = getattr(warmstart, name)
+      patch = mock.patch.object(warmstart, name,
+                                functools.partial(real, at_creation=False))
+      patch.start()
+      self.addCleanup(patch.stop)  # pytype: disable=attribute-error
+
+
 class ReadVariablesHook(tf.compat.v1.train.SessionRunHook):
   """Reads every global variable right after the session is created.
 

@@ -288,5 +288,14 @@ class WrapEstimatorTest(tf.test.TestCase):
         warmstart.wrap_estimator(canned, '/models/base')
 
 
+class WrapEstimatorBuildingInitializersTest(test_util.BuildingInitializersMixin,
+                                            WrapEstimatorTest):
+  """Every test of WrapEstimatorTest on the path without stand-ins.
+
+  `wrap_model_fn(..., at_creation=False)`: the model_fn builds every
+  initializer, as before `warm_start_scope`; both paths must pass.
+  """
+
+
 if __name__ == '__main__':
   tf.test.main()
