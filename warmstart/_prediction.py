@@ -54,38 +54,48 @@ class _Source:
     elif spec is not None and all(isinstance(p, str) for p in spec):
       self.patterns = [re.compile(p) for p in spec]
 
-  def _selects(self, name: str, trainable: bool) -> bool:
+  def _selects(self, names: Sequence[str], trainable: bool) -> bool:
+    """A pattern matches one of `names` (the variable's, a part's)."""
     if self.patterns is None:
       return False
     if self.trainable_only and not trainable:
       return False
-    return any(p.match(name) for p in self.patterns)
+    return any(p.match(n) for p in self.patterns for n in names)
 
-  def tensor_of(self, name: str, trainable: bool) -> Optional[str]:
-    """The tensor the rules give variable `name`, or None."""
+  def tensor_of(self, name: str, trainable: bool,
+                part: Optional[str] = None) -> Optional[str]:
+    """The tensor the rules give variable `name` (`part`: a part's name)."""
     s = self.settings
+    names = (name,) if part is None else (name, part)
     if name in s.var_name_to_vocab_info:
       return None  # A remap needs the initializer (new rows).
-    if name == _GLOBAL_STEP and not s.include_global_step:
-      return None
+    step = name == _GLOBAL_STEP and not s.include_global_step
     if s.assignment_map is None:
-      if not self._selects(name, trainable):
-        return None
-      return s.var_name_to_prev_var_name.get(name, name)
-    if (s.vars_to_warm_start != _settings.DEFAULT_VARS and
-        not self._selects(name, True)):
-      return None
-    tensor = self.names.get(name)
-    if tensor is not None:
-      return tensor
-    for scope, prefix in self.scopes:
-      if name.startswith(scope):
-        return prefix + name[len(scope):]
-    return None
+      if step or not self._selects(names, trainable):
+        tensor = None
+      else:
+        tensor = s.var_name_to_prev_var_name.get(name, name)
+    elif (s.vars_to_warm_start != _settings.DEFAULT_VARS and
+          not self._selects(names, True)):
+      tensor = None
+    else:
+      # A name map may take the global step; a scope map never does.
+      tensor = self.names.get(name)
+      if tensor is None and not step:
+        tensor = next((prefix + name[len(scope):]
+                       for scope, prefix in self.scopes
+                       if name.startswith(scope)), None)
+    if tensor is None and s.include_slots and '/' in name:
+      # A slot (or auxiliary variable) follows its primary: <tensor>/<slot>.
+      primary, slot = name.rsplit('/', 1)
+      tensor = self.tensor_of(primary, True)
+      if tensor is not None:
+        tensor = '%s/%s' % (tensor, slot)
+    return tensor
 
   def restores_whole(self, name: str, shape: Sequence[int], dtype: tf.DType,
-                     trainable: bool) -> bool:
-    tensor = self.tensor_of(name, trainable)
+                     trainable: bool, part: Optional[str] = None) -> bool:
+    tensor = self.tensor_of(name, trainable, part)
     if tensor is None:
       return False
     checkpoint = self.checkpoint
@@ -117,7 +127,8 @@ class Predictor:
       self._sources.append(_Source(s, checkpoint))
 
   def restores_whole(self, name: str, shape: Sequence[int], dtype: tf.DType,
-                     trainable: bool = True) -> bool:
+                     trainable: bool = True,
+                     part: Optional[str] = None) -> bool:
     """True if a source would fill all of variable `name` from a tensor.
 
     Args:
@@ -126,6 +137,9 @@ class Predictor:
       shape: Its full shape (every dimension known).
       dtype: Its base dtype.
       trainable: Whether it will be trainable.
+      part: The name of the part being created, when partitioned (a regex
+        may match it rather than the full name).
     """
     return any(
-        s.restores_whole(name, shape, dtype, trainable) for s in self._sources)
+        s.restores_whole(name, shape, dtype, trainable, part)
+        for s in self._sources)

@@ -46,8 +46,10 @@ _COUNTED_MODULES = ('tensorflow.python.ops.init_ops',
 _INITIALIZER_SCOPE = '/Initializer'
 _PART = re.compile(r'(.*)/part_\d+$')
 
-#: (initializer type, dtype, rank, distribution) -> op seeds drawn (-1: the
-#: initializer failed to build in a scratch graph).
+#: (initializer type, dtype, shape, distribution) -> op seeds drawn (-1: the
+#: initializer failed to build in a scratch graph). The shape is part of the
+#: key: some initializers draw a number of seeds that depends on it (TF's
+#: ConvolutionOrthogonal2D: 4k - 3 for a k x k kernel).
 _DRAWS: dict[tuple[Any, ...], int] = {}
 
 
@@ -59,7 +61,7 @@ def _seed_draws(fn: Callable[[], Any], dtype: tf.DType,
     return None
   if getattr(initializer, 'seed', None) is not None:
     return 0  # An op-level seed: the graph's counter is not used.
-  key = (type(initializer), dtype, shape.rank,
+  key = (type(initializer), dtype, tuple(shape.as_list()),
          getattr(initializer, 'distribution', None))
   draws = _DRAWS.get(key)
   if draws is None:
@@ -95,9 +97,27 @@ class _StandIn:
 
 def _owners(variable: Any) -> list[Any]:
   """The variable and, when distributed, its components."""
+  if variable is None:
+    return []
   if _tf_compat.is_distributed(variable):
     return [variable] + list(_tf_compat.distributed_components(variable))
   return [variable]
+
+
+def _owner_of(stand_in: _StandIn) -> Any:
+  """The stand-in's variable, or the graph variable whose initial value it is
+  (a creator raised before the variable reached this one)."""
+  if stand_in.variable is not None:
+    return stand_in.variable
+  graph = stand_in.tensor.graph
+  name = stand_in.tensor.name
+  for key in (tf.compat.v1.GraphKeys.GLOBAL_VARIABLES,
+              tf.compat.v1.GraphKeys.LOCAL_VARIABLES):
+    for variable in graph.get_collection(key):
+      initial = getattr(variable, '_initial_value', None)
+      if initial is not None and getattr(initial, 'name', None) == name:
+        return variable
+  return None
 
 
 def _read_instead(stand_in: _StandIn, value: tf.Tensor,
@@ -106,7 +126,7 @@ def _read_instead(stand_in: _StandIn, value: tf.Tensor,
   `own_value`)."""
   initializers = {
       owner.initializer.name
-      for owner in _owners(stand_in.variable)
+      for owner in _owners(_owner_of(stand_in))
       if getattr(owner, 'initializer', None) is not None
   }
   name = stand_in.tensor.name
@@ -173,11 +193,16 @@ class StandIns:
     kwargs['initial_value'] = functools.partial(
         self._initial_value, fn, tf.as_dtype(dtype).base_dtype,
         tf.TensorShape(shape), bool(trainable), made)
-    variable = next_creator(**kwargs)
-    for stand_in in made:
-      stand_in.variable = variable
-    with self._lock:
-      self._pending.extend(made)
+    variable = None
+    try:
+      variable = next_creator(**kwargs)
+    finally:
+      # Also when a creator below raises once the variable exists: its
+      # stand-in must still be resolved (the variable may be in the graph).
+      for stand_in in made:
+        stand_in.variable = variable
+      with self._lock:
+        self._pending.extend(made)
     return variable
 
   def _initial_value(self, fn: Callable[[], Any], dtype: tf.DType,
@@ -200,8 +225,9 @@ class StandIns:
       if part is None:
         return fn()
       full_name, full_shape = part.group(1), list(info.full_shape)
-    if not self._predictor.restores_whole(full_name, full_shape, dtype,
-                                          trainable):
+    if not self._predictor.restores_whole(
+        full_name, full_shape, dtype, trainable,
+        part=name if info is not None else None):
       return fn()
     context = _tf_compat.build_context(graph)
     if context is None:
@@ -234,17 +260,24 @@ class StandIns:
           'reserved: random ops built after it may draw other seeds than '
           'without a warm start.', stand_in.name, drawn[0], stand_in.draws)
     _read_instead(stand_in, value, own_value)
-    if stand_in.variable is None:
-      return
-    for owner in _owners(stand_in.variable):
+    for owner in _owners(_owner_of(stand_in)):
       initial = getattr(owner, '_initial_value', None)
       if initial is not None and initial.name == stand_in.tensor.name:
         _tf_compat.set_initializer(owner, owner.initializer, value)
 
   def release(self) -> None:
-    """Builds every pending variable's real initial value."""
+    """Builds every pending variable's real initial value.
+
+    Each is built even when another fails; the first failure is raised.
+    """
+    error = None
     for stand_in in self._take():
-      self._build(stand_in)
+      try:
+        self._build(stand_in)
+      except Exception as e:  # pylint: disable=broad-except
+        error = error or e
+    if error is not None:
+      raise error
 
   @contextlib.contextmanager
   def applying(self, plan: _plan.Plan) -> Iterator[None]:
@@ -254,12 +287,12 @@ class StandIns:
     initial value (a resize or remap reads it). After: what read the
     stand-in of a restored variable reads its restored value.
     """
-    whole = {
-        id(part)
-        for entry in plan.restored
-        if entry.action in (_plan.RESTORE, _plan.CAST)
-        for part in entry.target.parts
-    }
+    whole = set()
+    for entry in plan.restored:
+      if entry.action in (_plan.RESTORE, _plan.CAST):
+        for part in entry.target.parts:
+          # A creator outside the strategy's sees its components.
+          whole.update(id(v) for v in _owners(part))
     with self._lock:
       pending, self._pending = self._pending, []
       self._whole.extend(s for s in pending if id(s.variable) in whole)
