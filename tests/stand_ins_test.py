@@ -458,6 +458,28 @@ class StandInsTest(tf.test.TestCase):
     np.testing.assert_array_equal(cold_values['dnn/kernel'],
                                   values['dnn/kernel'])
 
+  def test_release_builds_the_others_when_one_fails(self):
+    settings = _settings.normalize(WarmStartSettings(self.prefix, '.*'))
+
+    def failing(shape, dtype=None, partition_info=None):
+      # Never called at creation (a stand-in), fails when built later.
+      del shape, dtype, partition_info
+      raise RuntimeError('initializer broke')
+
+    with tf.Graph().as_default() as graph:
+      stand_ins = _stand_ins.StandIns(settings)
+      with stand_ins:
+        tf.compat.v1.get_variable('dnn/kernel', [3, 2], initializer=failing)
+        tf.compat.v1.get_variable('dnn/bias', [2])
+      self.assertEqual(2, stand_ins.count)
+      with self.assertRaisesRegex(RuntimeError, 'initializer broke'):
+        stand_ins.release()
+      # The one that could be built was; nothing is left pending.
+      self.assertEqual(0, stand_ins.count)
+      readers = test_util.stand_in_readers(graph)
+      self.assertEqual([], [r for r in readers if 'dnn/bias' in r])
+      self.assertNotEmpty([r for r in readers if 'dnn/kernel' in r])
+
   def test_applying_a_plan_reads_the_restored_values(self):
     settings = _settings.normalize(WarmStartSettings(self.prefix, 'dnn/'))
     with tf.Graph().as_default() as graph:

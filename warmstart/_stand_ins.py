@@ -265,19 +265,21 @@ class StandIns:
       if initial is not None and initial.name == stand_in.tensor.name:
         _tf_compat.set_initializer(owner, owner.initializer, value)
 
-  def release(self) -> None:
-    """Builds every pending variable's real initial value.
-
-    Each is built even when another fails; the first failure is raised.
-    """
+  def _build_all(self, stand_ins: Sequence[_StandIn]) -> None:
+    """Builds each one's real initial value, even when another fails (the
+    first failure is raised)."""
     error = None
-    for stand_in in self._take():
+    for stand_in in stand_ins:
       try:
         self._build(stand_in)
       except Exception as e:  # pylint: disable=broad-except
         error = error or e
     if error is not None:
       raise error
+
+  def release(self) -> None:
+    """Builds every unresolved variable's real initial value."""
+    self._build_all(self._take())
 
   @contextlib.contextmanager
   def applying(self, plan: _plan.Plan) -> Iterator[None]:
@@ -296,10 +298,8 @@ class StandIns:
     with self._lock:
       pending, self._pending = self._pending, []
       self._whole.extend(s for s in pending if id(s.variable) in whole)
-    for stand_in in pending:
-      if id(stand_in.variable) not in whole:
-        self._build(stand_in)
     try:
+      self._build_all([s for s in pending if id(s.variable) not in whole])
       yield
     except BaseException:
       self.release()
