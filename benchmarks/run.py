@@ -666,6 +666,16 @@ def main(argv: Sequence[str]) -> None:
   for name in names:
     to_run.append(name)
     to_run.extend(SCENARIOS[name].helpers)
+  json_path = FLAGS.json or os.path.join(FLAGS.out_dir, 'results.json')
+  md_path = FLAGS.markdown or os.path.join(FLAGS.out_dir, 'results.md')
+
+  def write_json(results):
+    with open(json_path, 'w') as f:
+      json.dump({'environment': _environment(), 'repeats': FLAGS.repeats,
+                 'max_chunk_bytes': FLAGS.max_chunk_bytes,
+                 'warmstart_path': FLAGS.warmstart_path, 'results': results},
+                f, indent=1, sort_keys=True)
+
   results: dict[str, dict[str, Any]] = {}
   for name in dict.fromkeys(to_run):
     scenario = SCENARIOS[name]
@@ -673,17 +683,14 @@ def main(argv: Sequence[str]) -> None:
     results[name] = run_scenario(scenario, FLAGS.methods, FLAGS.repeats,
                                  FLAGS.out_dir, FLAGS.timeout,
                                  FLAGS.max_chunk_bytes, FLAGS.warmstart_path)
+    # A long run cut short keeps the scenarios it finished
+    # (--from_json reports them).
+    write_json(results)
   if FLAGS.reuse_json:
     _reuse(results, FLAGS.reuse_json)
   text, markdown = report(results, names)
   print(text)
-  json_path = FLAGS.json or os.path.join(FLAGS.out_dir, 'results.json')
-  md_path = FLAGS.markdown or os.path.join(FLAGS.out_dir, 'results.md')
-  with open(json_path, 'w') as f:
-    json.dump({'environment': _environment(), 'repeats': FLAGS.repeats,
-               'max_chunk_bytes': FLAGS.max_chunk_bytes,
-               'warmstart_path': FLAGS.warmstart_path, 'results': results},
-              f, indent=1, sort_keys=True)
+  write_json(results)
   with open(md_path, 'w') as f:
     f.write(markdown)
   print('\nWrote %s and %s' % (json_path, md_path))
