@@ -16,6 +16,8 @@ import sys
 
 from absl.testing import absltest
 
+from tests import test_util
+
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _RUN = os.path.join(_REPO, 'benchmarks', 'run.py')
 _METHODS = ('cold', 'tf_init_from_checkpoint', 'saver_restore', 'warmstart',
@@ -80,6 +82,7 @@ class BenchmarkSmokeTest(absltest.TestCase):
     self.assertRegex(proc.stdout, r'warmstart restored new/v\d+(:0)? wrong')
 
 
+  @test_util.requires_estimator
   def test_estimator_start_up_runs_every_method(self):
     out_dir = self.create_tempdir().full_path
     proc = _run(out_dir, scenario='E0')
@@ -101,6 +104,7 @@ class BenchmarkSmokeTest(absltest.TestCase):
     self.assertEqual([], [d for d in os.listdir(out_dir)
                           if d.startswith('model_dir_')])
 
+  @test_util.requires_estimator
   def test_an_estimator_warm_start_that_restores_nothing_fails_the_run(self):
     fake = self.create_tempdir()
     fake.create_file('warmstart/__init__.py',
