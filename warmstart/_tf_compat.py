@@ -322,9 +322,10 @@ def reserve_seed_draws(graph: tf.Graph, count: int) -> None:
 def build_context(graph: tf.Graph) -> Optional[BuildContext]:
   """The context ops are being built in, or None where it cannot be kept.
 
-  None inside a control-flow construct or under control dependencies (a
-  variable's initial value is built in neither: `tf.init_scope`), or when
-  this TF lacks the graph state used.
+  None inside a v1 control-flow construct (a v2 `cond`/`while_loop` body is
+  a function graph of its own, whose context is returned) or under control
+  dependencies (a variable's initial value is built in neither:
+  `tf.init_scope`), or when this TF lacks the graph state used.
   """
   # pylint: disable=protected-access
   try:
