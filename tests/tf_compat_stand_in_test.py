@@ -3,7 +3,9 @@
 `RebuildingTest`: where an op is being built (`build_context`) and building
 it there later (`rebuilding`), the graph's count of random-op seeds
 (`seed_draws`, `reserve_seed_draws`). `StandInOpsTest`: the stand-in tensor
-(`placeholder`), moving an op's input (`update_input`), TF's guard of an
+(`placeholder`), moving an op's input (`update_input`, also a variable
+initializer's handle), putting back what `set_initializer` changed
+(`initializer_state`), TF's guard of an
 initial value (`guard_initial_value`) and TF2's restore-on-create initial
 values (`is_checkpoint_initial_value`). Each pins TF behaviour that has no
 public API, so that a TensorFlow upgrade that changes it fails here.
@@ -27,6 +29,13 @@ def _seed2(tensor):
   while op.type not in ('RandomUniform', 'RandomStandardNormal'):
     op = op.inputs[0].op
   return op.get_attr('seed2')
+
+
+def _runs(op):
+  """The op's name, or for a group the names of the ops it groups."""
+  if op.type == 'NoOp' and op.control_inputs:
+    return sorted(o.name for o in op.control_inputs)
+  return [op.name]
 
 
 def _colocation_attr(op_name):
@@ -324,6 +333,51 @@ class StandInOpsTest(tf.test.TestCase):
       with tf.compat.v1.Session() as sess:
         sess.run(variable.initializer)
         self.assertAllClose([1.0, 2.0, 3.0], sess.run(variable))
+
+  def test_update_input_of_an_initializers_handle(self):
+    # The restore makes a variable's own initializer assign the value read
+    # through a batched handle op.
+    with tf.Graph().as_default():
+      variables = [
+          tf.compat.v1.Variable(tf.zeros([2]), name='v%d' % i,
+                                use_resource=True) for i in range(2)
+      ]
+      handles = _tf_compat.batched_handles([v.handle for v in variables])
+      self.assertIsNotNone(handles)
+      for i, (variable, handle) in enumerate(zip(variables, handles)):
+        _tf_compat.update_input(variable.initializer, 0, handle)
+        _tf_compat.update_input(variable.initializer, 1,
+                                tf.constant([i + 1.0, i + 2.0]))
+        self.assertIs(handle, variable.initializer.inputs[0])
+      with tf.compat.v1.Session() as sess:
+        sess.run([v.initializer for v in variables])
+        self.assertAllClose([[1.0, 2.0], [2.0, 3.0]], sess.run(variables))
+
+  def test_initializer_state_round_trip(self):
+    strategy = tf.distribute.MirroredStrategy(['/cpu:0'])
+    with tf.Graph().as_default() as graph:
+      plain = tf.compat.v1.Variable([1.0, 2.0], use_resource=True)
+      with strategy.scope():
+        mirrored = tf.compat.v1.Variable([3.0, 4.0])
+      self.assertTrue(_tf_compat.is_distributed(mirrored))
+      for variable in (plain, mirrored):
+        before = variable.initializer, variable.initial_value
+        num_ops = len(graph.get_operations())
+        state = _tf_compat.initializer_state(variable)
+        self.assertLen(graph.get_operations(), num_ops)  # Built nothing.
+        value = tf.constant([5.0, 6.0])
+        _tf_compat.set_initializer(variable, tf.no_op(), value)
+        self.assertEqual('NoOp', variable.initializer.type)
+        if variable is plain:  # A mirrored one's is its primary's.
+          self.assertIs(value, variable.initial_value)
+        _tf_compat.set_initializer_state(variable, state)
+        # (A mirrored variable groups its components' initializers anew.)
+        self.assertEqual(_runs(before[0]), _runs(variable.initializer))
+        self.assertIs(before[1], variable.initial_value)
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        self.assertAllClose([1.0, 2.0], sess.run(plain))
+        self.assertAllClose([3.0, 4.0], sess.run(mirrored))
 
   def test_guard_initial_value(self):
     with tf.Graph().as_default():

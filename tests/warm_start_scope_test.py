@@ -16,6 +16,7 @@ import collections
 import functools
 import os
 import re
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -225,12 +226,28 @@ class GetVariableTest(ScopeTestCase):
       # Without the scope, the Glorot initializer was built for nothing.
       self.assertIn(name + '/Initializer/random_uniform',
                     _ops_under(plain.graph, name + '/Initializer/'))
-    # Seven ops per Glorot-initialized variable, zeros' one for the bias.
+    # Seven ops per Glorot-initialized variable, zeros' one for the bias,
+    # each replaced by one stand-in...
     self.assertLess(scoped.num_ops, plain.num_ops)
+    restore_ops = {g: _ops_under(g, 'warm_start/')
+                   for g in (plain.graph, scoped.graph)}
     self.assertEqual(
         plain.num_ops - scoped.num_ops,
         len(_ops_under(plain.graph, 'dnn/kernel/Initializer/')) - 1 +
-        len(_ops_under(plain.graph, 'dnn/bias/Initializer/')) - 1)
+        len(_ops_under(plain.graph, 'dnn/bias/Initializer/')) - 1 +
+        len(restore_ops[plain.graph]) - len(restore_ops[scoped.graph]))
+    # ...and the restore builds no assign: each variable's own initializer
+    # now assigns the value read through the batched handle op (without the
+    # scope: one more AssignVariableOp per variable).
+    self.assertEqual(
+        sorted(set(restore_ops[plain.graph]) - set(restore_ops[scoped.graph])),
+        ['warm_start/AssignVariableOp', 'warm_start/AssignVariableOp_1'])
+    for name in ('dnn/kernel', 'dnn/bias'):
+      variable = scoped.graph.get_collection('variables', name)[0]
+      self.assertEqual(name + '/Assign', variable.initializer.name)
+      self.assertEqual('_VarHandlesOp',
+                       variable.initializer.inputs[0].op.type)
+      self.assertEqual('RestoreV2', variable.initializer.inputs[1].op.type)
 
   def test_partitioned_variable(self):
     settings = warmstart.WarmStartSettings(self.prefix, ['emb', 'dnn/'])
@@ -942,6 +959,40 @@ class ErrorsTest(ScopeTestCase):
       self.assertCountEqual(['dnn/kernel', 'dnn/bias'],
                             test_util.stand_ins(graph))
       self.assertColdAndUsable(graph, build)
+
+  def test_failure_while_building_the_restore_leaves_the_graph_cold(self):
+    # The fault: the restore of the second chunk fails once the first chunk's
+    # reads are built and its variables' own initializers rewired to them.
+    built = []
+    build_reads = _restore._build_reads
+
+    def failing(prefix, device, reads, reuse):
+      if built:
+        raise tf.errors.ResourceExhaustedError(None, None, 'injected fault')
+      build_reads(prefix, device, reads, reuse)
+      built.extend(r.part for r in reads)
+
+    # dnn/kernel and dnn/bias (24 + 8 bytes) in the first chunk: their
+    # initializers were rewired to its reads and to a batched handle.
+    settings = warmstart.WarmStartSettings(self.prefix, ['dnn/', 'emb'],
+                                           max_chunk_bytes=32)
+    with tf.Graph().as_default() as graph:
+      tf.compat.v1.set_random_seed(_SEED)
+      with mock.patch.object(_restore, '_build_reads', failing):
+        with self.assertRaisesRegex(tf.errors.ResourceExhaustedError,
+                                    'injected fault'):
+          with warmstart.warm_start_scope(settings):
+            _model()
+      self.assertEqual(['dnn/kernel', 'dnn/bias'], [v.op.name for v in built])
+      for variable in built:
+        self.assertIn(variable.op.name, test_util.stand_ins(graph))
+        # Its own Assign again, of its handle and its real initial value.
+        initializer = variable.initializer
+        self.assertEqual(variable.op.name + '/Assign', initializer.name)
+        self.assertIs(variable.handle, initializer.inputs[0])
+        self.assertEqual(variable.initial_value.op.name,
+                         initializer.inputs[1].op.name)
+      self.assertColdAndUsable(graph, _model)
 
   def test_entered_eagerly(self):
     self.assertTrue(tf.executing_eagerly())

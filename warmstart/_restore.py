@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Optional, TypeVar
 
 import tensorflow as tf
@@ -199,7 +199,8 @@ def _chunks(reads: Sequence[_Read], max_bytes: int) -> list[list[_Read]]:
   return chunks
 
 
-def _build_reads(prefix: str, device: str, reads: Sequence[_Read]) -> None:
+def _build_reads(prefix: str, device: str, reads: Sequence[_Read],
+                 reuse: Mapping[int, tf.Operation]) -> None:
   with tf.device(device), tf.device('/cpu:0'):
     values = tf.raw_ops.RestoreV2(
         prefix=prefix,
@@ -209,8 +210,12 @@ def _build_reads(prefix: str, device: str, reads: Sequence[_Read]) -> None:
         name='restore')
   # Plain resource variables get the same assign as `assign_op` builds, but
   # per device one scope and, where TF allows, one batched handle op for all
-  # of them (half the nodes the first session.run must set up).
-  by_device: dict[str, list[tuple[Any, tf.Tensor]]] = {}
+  # of them (half the nodes the first session.run must set up). A part whose
+  # own initializer nothing else needs (`reuse`) has that op rewired to the
+  # value read and the batched handle instead: no second assign, none left
+  # dead in the graph.
+  by_device: dict[str, list[tuple[Any, tf.Tensor, Optional[tf.Operation]]]]
+  by_device = {}
   for read, value in zip(reads, values):
     if read.shape is not None:
       value.set_shape(read.shape)
@@ -219,16 +224,21 @@ def _build_reads(prefix: str, device: str, reads: Sequence[_Read]) -> None:
         value = read.value_of_part(value)
     if _assign.is_plain_resource(read.part):
       by_device.setdefault(read.part.handle.device, []).append(
-          (read.part, value))
+          (read.part, value, reuse.get(id(read.part))))
     else:
       _assign.assign_op(read.part, value)
   for handle_device, items in by_device.items():
     with tf.device(handle_device):
-      handles = _tf_compat.batched_handles([p.handle for p, _ in items])
+      handles = _tf_compat.batched_handles([p.handle for p, _, _ in items])
       if handles is None:
-        handles = [p.handle for p, _ in items]
-      for (part, value), handle in zip(items, handles):
-        op = _tf_compat.assign_variable(handle, value)
+        handles = [p.handle for p, _, _ in items]
+      for (part, value, op), handle in zip(items, handles):
+        if op is None:
+          op = _tf_compat.assign_variable(handle, value)
+        else:
+          if handle is not part.handle:
+            _tf_compat.update_input(op, 0, handle)
+          _tf_compat.update_input(op, 1, value)
         _tf_compat.set_initializer(part, op, value)
 
 
@@ -236,7 +246,9 @@ def apply_plan(plan: _plan.Plan,
                options: Optional[_options.Options] = None,
                graph: Optional[tf.Graph] = None,
                *,
-               log_summary: bool = True) -> None:
+               log_summary: bool = True,
+               reuse_initializers: Optional[Mapping[int, tf.Operation]] = None
+              ) -> None:
   """Installs the restore initializers of every entry of `plan`.
 
   Args:
@@ -245,6 +257,11 @@ def apply_plan(plan: _plan.Plan,
     graph: The graph of the plan's variables (default graph when None).
     log_summary: Log the plan's summary line now (a caller that learns only
       later whether the restores run logs it then).
+    reuse_initializers: {id(variable part): its initializer}, an
+      `AssignVariableOp` of the part's own handle whose value nothing needs
+      (a stand-in's, `_stand_ins`): a whole restore of that part rewires
+      the op's inputs (the value read, the batched handle) instead of
+      building an assign.
 
   Raises:
     SettingsError: an entry has no target (a plan read back from JSON) or an
@@ -252,15 +269,16 @@ def apply_plan(plan: _plan.Plan,
   """
   with no_gc():
     _apply_plan(plan, options or _options.Options(),
-                graph or tf.compat.v1.get_default_graph())
+                graph or tf.compat.v1.get_default_graph(),
+                reuse_initializers or {})
   if log_summary:
     logging.info('%s', plan.summary())
   if logging.level_debug():
     logging.debug('Warm-start plan:\n%s', plan.table())
 
 
-def _apply_plan(plan: _plan.Plan, options: _options.Options,
-                graph: tf.Graph) -> None:
+def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
+                reuse: Mapping[int, tf.Operation]) -> None:
   groups: dict[tuple[str, str], list[_Read]] = {}
   custom: list[_plan.Entry] = []
   for entry in plan.restored:
@@ -289,7 +307,7 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options,
   with graph.as_default(), tf.init_scope(), tf.name_scope('warm_start'):
     for (prefix, device), reads in groups.items():
       for chunk in _chunks(reads, options.max_chunk_bytes):
-        _build_reads(prefix, device, chunk)
+        _build_reads(prefix, device, chunk, reuse)
     for entry in custom:
       _ACTION_BUILDERS[entry.action](entry)
   applied = graph.get_collection_ref(APPLIED_ENTRIES)

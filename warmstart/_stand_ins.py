@@ -137,6 +137,21 @@ def _read_instead(stand_in: _StandIn, value: tf.Tensor,
                                 if op.name in initializers else value)
 
 
+def _assigns_stand_in(stand_in: _StandIn) -> bool:
+  """True when the stand-in's variable is a plain resource variable whose
+  initializer is an AssignVariableOp of the stand-in itself."""
+  variable = stand_in.variable
+  if variable is None or _tf_compat.is_distributed(variable):
+    return False
+  if getattr(variable, 'op', None) is None or variable.op.type != 'VarHandleOp':
+    return False
+  initializer = getattr(variable, 'initializer', None)
+  return (initializer is not None and
+          initializer.type == 'AssignVariableOp' and
+          initializer.inputs[0] is variable.handle and
+          initializer.inputs[1].name == stand_in.tensor.name)
+
+
 class StandIns:
   """The variable creator of one warm start and the stand-ins it gave.
 
@@ -282,12 +297,18 @@ class StandIns:
     self._build_all(self._take())
 
   @contextlib.contextmanager
-  def applying(self, plan: _plan.Plan) -> Iterator[None]:
+  def applying(self, plan: _plan.Plan) -> Iterator[dict[int, tf.Operation]]:
     """Resolves the stand-ins around the application of `plan`.
 
     Before: the variables `plan` does not restore whole get their real
     initial value (a resize or remap reads it). After: what read the
     stand-in of a restored variable reads its restored value.
+
+    Yields:
+      {id(variable): its initializer} of the plain resource variables
+      restored whole whose initializer assigns their stand-in: the restore
+      may make that op its own (rewire its inputs) instead of building
+      another assign, which would leave this one dead in the graph.
     """
     whole = set()
     for entry in plan.restored:
@@ -298,10 +319,22 @@ class StandIns:
     with self._lock:
       pending, self._pending = self._pending, []
       self._whole.extend(s for s in pending if id(s.variable) in whole)
+    restoring = [s for s in pending if id(s.variable) in whole]
+    reusable = [s for s in restoring if _assigns_stand_in(s)]
+    # What the restore replaces, put back if the application fails.
+    before = [(owner, _tf_compat.initializer_state(owner))
+              for s in restoring for owner in _owners(s.variable)]
     try:
       self._build_all([s for s in pending if id(s.variable) not in whole])
-      yield
+      yield {id(s.variable): s.variable.initializer for s in reusable}
     except BaseException:
+      for owner, state in before:
+        _tf_compat.set_initializer_state(owner, state)
+      for stand_in in reusable:
+        variable = stand_in.variable
+        for i, tensor in enumerate((variable.handle, stand_in.tensor)):
+          if variable.initializer.inputs[i].name != tensor.name:
+            _tf_compat.update_input(variable.initializer, i, tensor)
       self.release()
       raise
     with self._lock:

@@ -132,6 +132,31 @@ def set_initializer(variable: Any, init_op: tf.Operation,
   # pylint: enable=protected-access
 
 
+_INITIALIZER_ATTRS = ('_initializer_op', '_initial_value')
+_ABSENT = object()
+
+
+def initializer_state(variable: Any) -> dict[str, Any]:
+  """What `set_initializer` changes, as the variable holds it now.
+
+  Read from the instance's own attributes: a distributed variable's
+  `initializer` property would group a new op, and its `__getattr__` would
+  answer for a component.
+  """
+  own = vars(variable)
+  return {name: own.get(name, _ABSENT) for name in _INITIALIZER_ATTRS}
+
+
+def set_initializer_state(variable: Any, state: dict[str, Any]) -> None:
+  """Puts back an `initializer_state`."""
+  own = vars(variable)
+  for name, value in state.items():
+    if value is _ABSENT:
+      own.pop(name, None)
+    else:
+      own[name] = value
+
+
 # `Graph._create_op_internal` builds an op from ready tensors and AttrValues.
 # `tf.raw_ops.AssignVariableOp` reaches the same call through
 # `op_def_library._apply_op_helper`, which re-derives and re-validates every

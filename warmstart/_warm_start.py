@@ -167,8 +167,9 @@ def apply_settings(settings_like: Any,
     except BaseException:
       stand_ins.release()
       raise
-    with stand_ins.applying(plan):
-      _restore.apply_plan(plan, options, graph, log_summary=log_summary)
+    with stand_ins.applying(plan) as initializers:
+      _restore.apply_plan(plan, options, graph, log_summary=log_summary,
+                          reuse_initializers=initializers)
     return plan
 
   with graph.as_default():
