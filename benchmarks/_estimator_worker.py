@@ -19,11 +19,13 @@ compared with the source (a wrong value fails the run).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from typing import Any
+
+# Run as a script: its directory (benchmarks/) is on sys.path.
+import _worker  # pylint: disable=g-bad-import-order
 
 SCOPE = 'model'
 METHODS = ('cold', 'warm_start_from', 'wrap_model_fn', 'wrap_model_fn_built',
@@ -200,17 +202,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> None:
-  if len(argv) != 3:
-    raise SystemExit('usage: %s JOB_JSON RESULT_JSON_PATH' % argv[0])
-  job = json.loads(argv[1])
-  if job['mode'] == 'checkpoint':
-    result = make_checkpoint(job)
-  elif job['mode'] == 'measure':
-    result = measure(job)
-  else:
-    raise SystemExit('Unknown mode %r' % job['mode'])
-  with open(argv[2], 'w') as f:
-    json.dump(result, f)
+  _worker.run_job(argv, make_checkpoint, measure)
 
 
 if __name__ == '__main__':

@@ -21,6 +21,7 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 #: Scope of the checkpoint's tensors, and of the target graph's variables.
@@ -235,18 +236,27 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
           'setup_cpu_s': c3 - c1}
 
 
-def main(argv: list[str]) -> None:
+def run_job(argv: list[str],
+            make_checkpoint_fn: Callable[[dict[str, Any]], dict[str, Any]],
+            measure_fn: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+  """A worker's command line: `JOB_JSON RESULT_JSON_PATH`.
+
+  Runs the job's `mode` ('checkpoint': `make_checkpoint_fn`, 'measure':
+  `measure_fn`) and writes its result as JSON.
+  """
   if len(argv) != 3:
     raise SystemExit('usage: %s JOB_JSON RESULT_JSON_PATH' % argv[0])
   job = json.loads(argv[1])
-  if job['mode'] == 'checkpoint':
-    result = make_checkpoint(job)
-  elif job['mode'] == 'measure':
-    result = measure(job)
-  else:
+  modes = {'checkpoint': make_checkpoint_fn, 'measure': measure_fn}
+  if job['mode'] not in modes:
     raise SystemExit('Unknown mode %r' % job['mode'])
+  result = modes[job['mode']](job)
   with open(argv[2], 'w') as f:
     json.dump(result, f)
+
+
+def main(argv: list[str]) -> None:
+  run_job(argv, make_checkpoint, measure)
 
 
 if __name__ == '__main__':

@@ -28,19 +28,26 @@ from warmstart import _tf_compat
 WarmStartSettings = warmstart.WarmStartSettings
 
 
-def _build_a():
+def _common(scope, partitions):
+  """What A and B share: the step, dnn/, bn/, `scope`/w and `scope`/sub/v;
+  returns emb (in `partitions` parts)."""
   tf.compat.v1.train.get_or_create_global_step()
   with tf.compat.v1.variable_scope('dnn'):
     tf.compat.v1.get_variable('kernel', [3, 2])
     tf.compat.v1.get_variable('bias', [2])
   tf.compat.v1.get_variable('bn/moving_mean', [2], trainable=False)
-  tf.compat.v1.get_variable('old/w', [3])
-  tf.compat.v1.get_variable('old/sub/v', [2])
+  tf.compat.v1.get_variable(scope + '/w', [3])
+  tf.compat.v1.get_variable(scope + '/sub/v', [2])
+  return tf.compat.v1.get_variable(
+      'emb', [6, 2],
+      partitioner=tf.compat.v1.fixed_size_partitioner(partitions))
+
+
+def _build_a():
+  emb = _common('old', 2)
   tf.compat.v1.get_variable('wide', [3], tf.float64)
   tf.compat.v1.get_variable('ids', [3], tf.int32,
                             tf.compat.v1.zeros_initializer())
-  emb = tf.compat.v1.get_variable(
-      'emb', [6, 2], partitioner=tf.compat.v1.fixed_size_partitioner(2))
   return _adam(emb)
 
 
@@ -54,17 +61,9 @@ def _adam(emb):
 
 def _build_b():
   """Graph B: A's variables (emb in 3 parts), new/, renamed, Adam's slots."""
-  tf.compat.v1.train.get_or_create_global_step()
-  with tf.compat.v1.variable_scope('dnn'):
-    tf.compat.v1.get_variable('kernel', [3, 2])
-    tf.compat.v1.get_variable('bias', [2])
-  tf.compat.v1.get_variable('bn/moving_mean', [2], trainable=False)
-  tf.compat.v1.get_variable('new/w', [3])
-  tf.compat.v1.get_variable('new/sub/v', [2])
+  emb = _common('new', 3)
   tf.compat.v1.get_variable('renamed', [2])
   tf.compat.v1.get_variable('wide', [3], tf.float32)
-  emb = tf.compat.v1.get_variable(
-      'emb', [6, 2], partitioner=tf.compat.v1.fixed_size_partitioner(3))
   _adam(emb)
 
 
