@@ -34,6 +34,7 @@ from typing import Any, Callable, Optional
 import tensorflow as tf
 from absl import logging
 
+from warmstart import _assign
 from warmstart import _plan
 from warmstart import _prediction
 from warmstart import _settings
@@ -141,13 +142,10 @@ def _assigns_stand_in(stand_in: _StandIn) -> bool:
   """True when the stand-in's variable is a plain resource variable whose
   initializer is an AssignVariableOp of the stand-in itself."""
   variable = stand_in.variable
-  if variable is None or _tf_compat.is_distributed(variable):
+  if variable is None or not _assign.is_plain_resource(variable):
     return False
-  if getattr(variable, 'op', None) is None or variable.op.type != 'VarHandleOp':
-    return False
-  initializer = getattr(variable, 'initializer', None)
-  return (initializer is not None and
-          initializer.type == 'AssignVariableOp' and
+  initializer = variable.initializer
+  return (initializer.type == 'AssignVariableOp' and
           initializer.inputs[0] is variable.handle and
           initializer.inputs[1].name == stand_in.tensor.name)
 
@@ -318,8 +316,8 @@ class StandIns:
           whole.update(id(v) for v in _owners(part))
     with self._lock:
       pending, self._pending = self._pending, []
-      self._whole.extend(s for s in pending if id(s.variable) in whole)
-    restoring = [s for s in pending if id(s.variable) in whole]
+      restoring = [s for s in pending if id(s.variable) in whole]
+      self._whole.extend(restoring)
     reusable = [s for s in restoring if _assigns_stand_in(s)]
     # What the restore replaces, put back if the application fails.
     before = [(owner, _tf_compat.initializer_state(owner))
