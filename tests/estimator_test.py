@@ -28,8 +28,8 @@ except ImportError:  # TF >= 2.16: no Estimator; the module skips (below).
   estimator_util = None
 
 import warmstart
-from warmstart import _estimator
 from warmstart import _report
+from warmstart._session import _estimator
 from warmstart import _settings
 from warmstart import _tf_compat
 from tests import test_util

@@ -16,9 +16,9 @@ import tensorflow as tf
 
 import warmstart
 from tests import test_util
-from warmstart import _estimator
-from warmstart import _hook
 from warmstart import _report
+from warmstart._session import _estimator
+from warmstart._session import _hook
 from warmstart import _settings
 
 WarmStartSettings = _settings.WarmStartSettings

@@ -1,4 +1,4 @@
-"""Tests of warmstart._index against checkpoints TensorFlow wrote.
+"""Tests of warmstart._sources._index against checkpoints TensorFlow wrote.
 
 Each test writes a checkpoint with TF (Saver, SaveV2, MergeV2Checkpoints,
 tf.train.Checkpoint), reads its index with `_index` and compares with what
@@ -16,7 +16,7 @@ import struct
 import numpy as np
 import tensorflow as tf
 
-from warmstart import _index
+from warmstart._sources import _index
 from warmstart import _tf_compat
 from tests import test_util
 

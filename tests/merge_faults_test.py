@@ -39,17 +39,18 @@ import tensorflow as tf
 import warmstart
 from tests import test_util
 from warmstart import _merge
-from warmstart import _merge_staging
-from warmstart import _merge_write
+from warmstart._merge import _staging
+from warmstart._merge import _write
 
 # The child process. Each request is one merge, in a forked worker.
 _CHILD = r'''
 import json, os, signal, sys, time, traceback
 import tensorflow as tf
-from warmstart import _merge, _merge_write
+from warmstart import _merge
+from warmstart._merge import _write
 
 _STEPS = ((tf.io.gfile, ('rename', 'remove', 'rmtree', 'mkdir', 'makedirs')),
-          (_merge_write, ('_save_batch', '_join_shards')))
+          (_write, ('_save_batch', '_join_shards')))
 
 
 def _instrument(kill_at, trace):
@@ -77,8 +78,9 @@ def _instrument(kill_at, trace):
 def _work(request):
   os.dup2(2, 1)  # Our stdout carries the replies.
   _instrument(request['kill_at'], request['trace'])
-  _merge.merge_checkpoints([tuple(s) for s in request['sources']],
-                           request['output'], **request['kwargs'])
+  _merge.merge_checkpoints(
+      [tuple(s) for s in request['sources']], request['output'],
+      **request['kwargs'])
 
 
 print('ready', flush=True)
@@ -450,13 +452,13 @@ class CrashAtEveryStepTest(_FaultTestCase):
       self.restore(old)
       reply, _ = self.run_child(self.both, kwargs, kill_at=kill_at)
       self.assertEqual(reply['signal'], signal.SIGKILL)
-      self.assertNotEmpty(_merge_staging.find(self.output))
+      self.assertNotEmpty(_staging.find(self.output))
       debris = self.save_state('debris-%d' % kill_at)
       self.assertEqual(_digests(_read(self.output)), holds)
       steps = self.crash_at_every_step(self.both, kwargs, debris, holds,
                                        self.both_values)
       self.assertIn('rmtree(%s)' % os.path.basename(
-          _merge_staging.find(os.path.join(debris, 'merged.ckpt'))[0].path),
+          _staging.find(os.path.join(debris, 'merged.ckpt'))[0].path),
                     steps)
 
   def test_kill_mid_write_leaves_debris_the_rerun_removes(self):
@@ -466,7 +468,7 @@ class CrashAtEveryStepTest(_FaultTestCase):
     reply, _ = self.run_child(self.both, {'max_batch_bytes': 4096},
                               kill_at=join)
     self.assertEqual(reply['signal'], signal.SIGKILL)
-    folders = _merge_staging.find(self.output)
+    folders = _staging.find(self.output)
     self.assertLen(folders, 1)
     self.assertNotEmpty(os.listdir(folders[0].path))  # The staged shards.
     self.assertFalse(os.path.exists(self.output + '.index'))
@@ -507,7 +509,7 @@ class StagingFolderTest(tf.test.TestCase):
 
   def _folder(self, pid: int, start: str, host: Optional[str] = None) -> str:
     name = '.merged.ckpt.merge-%s-%d-%s-%s@%s' % (
-        'f' * 12, pid, start, '0' * 8, host or _merge_staging._host())
+        'f' * 12, pid, start, '0' * 8, host or _staging._host())
     path = os.path.join(os.path.dirname(self.output), name)
     os.makedirs(path)
     return path
@@ -516,7 +518,7 @@ class StagingFolderTest(tf.test.TestCase):
     sleeper = subprocess.Popen([sys.executable, '-c',
                                 'import time; time.sleep(60)'])
     try:
-      stat = _merge_staging._proc_stat(sleeper.pid)
+      stat = _staging._proc_stat(sleeper.pid)
       folder = self._folder(sleeper.pid, stat[1] if stat else '0')
       with self.assertRaisesRegex(
           FileExistsError, r"Another merge into '.*merged.ckpt' is running "
@@ -532,15 +534,15 @@ class StagingFolderTest(tf.test.TestCase):
   def test_a_merge_started_meanwhile_stops_the_commit(self):
     _merge.merge_checkpoints([self.source], self.output)
     before = _hash_tree(os.path.dirname(self.output))
-    real_write = _merge_write.write
-    stat = _merge_staging._proc_stat(os.getppid())
+    real_write = _write.write
+    stat = _staging._proc_stat(os.getppid())
     made = []
 
     def write_while_another_starts(*args):
       made.append(self._folder(os.getppid(), stat[1] if stat else '0'))
       return real_write(*args)
 
-    with mock.patch.object(_merge_write, 'write', write_while_another_starts):
+    with mock.patch.object(_write, 'write', write_while_another_starts):
       with self.assertRaisesRegex(
           FileExistsError, r'Another merge into .* is running \(pid %d' %
           os.getppid()):
@@ -557,7 +559,7 @@ class StagingFolderTest(tf.test.TestCase):
     self.assertTrue(os.path.isdir(folder))
 
   def test_a_reused_pid_is_not_taken_for_the_writer(self):
-    stat = _merge_staging._proc_stat(os.getppid())
+    stat = _staging._proc_stat(os.getppid())
     if stat is None:
       self.skipTest('No /proc: process start times are unknown.')
     folder = self._folder(os.getppid(), str(int(stat[1]) + 1))  # Not it.
@@ -565,7 +567,7 @@ class StagingFolderTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(folder))
 
   def test_a_folder_of_this_process_no_merge_uses_is_stale(self):
-    folder = self._folder(os.getpid(), _merge_staging._own_start())
+    folder = self._folder(os.getpid(), _staging._own_start())
     _merge.merge_checkpoints([self.source], self.output)
     self.assertFalse(os.path.exists(folder))
 
@@ -583,7 +585,7 @@ class StagingFolderTest(tf.test.TestCase):
   def test_folders_of_other_outputs_are_left_alone(self):
     other = os.path.join(os.path.dirname(self.output),
                          '.merged.ckpt2.merge-%s-1-0-%s@%s' %
-                         ('f' * 12, '0' * 8, _merge_staging._host()))
+                         ('f' * 12, '0' * 8, _staging._host()))
     os.makedirs(other)
     _merge.merge_checkpoints([self.source], self.output)
     self.assertTrue(os.path.isdir(other))

@@ -13,10 +13,10 @@ from absl.testing import parameterized
 from tests import test_util
 from warmstart import _errors
 from warmstart import _merge
-from warmstart import _merge_commit
-from warmstart import _merge_files
-from warmstart import _merge_layout
-from warmstart import _merge_write
+from warmstart._merge import _commit
+from warmstart._merge import _files
+from warmstart._merge import _layout
+from warmstart._merge import _write
 
 
 def _encoder():
@@ -120,7 +120,7 @@ class MergeTest(tf.test.TestCase):
     self.assertIn('read 7 of 7 tensors', progress[-1])
 
   def test_logs_progress_by_bytes_too(self):
-    with mock.patch.object(_merge_write, 'LOG_EVERY_BYTES', 40):
+    with mock.patch.object(_write, 'LOG_EVERY_BYTES', 40):
       with self.assertLogs('absl', 'INFO') as logs:
         self._merge_both(log_every=1000)
     progress = [r for r in logs.output if 'Merge: read' in r]
@@ -232,7 +232,7 @@ class MergeTest(tf.test.TestCase):
       _merge.merge_checkpoints([self.a], self.inputs)
 
   def test_failure_mid_write_leaves_nothing(self):
-    real_save = _merge_write._save_batch
+    real_save = _write._save_batch
     calls = []
 
     def failing_save(*args):
@@ -241,7 +241,7 @@ class MergeTest(tf.test.TestCase):
         raise OSError('disk full (injected)')
       real_save(*args)
 
-    with mock.patch.object(_merge_write, '_save_batch', failing_save):
+    with mock.patch.object(_write, '_save_batch', failing_save):
       with self.assertRaisesRegex(OSError, 'injected'):
         self._merge_both(max_batch_bytes=16)
     self.assertLen(calls, 3)
@@ -250,28 +250,28 @@ class MergeTest(tf.test.TestCase):
   def test_failure_at_the_index_keeps_the_previous_output(self):
     _merge.merge_checkpoints([self.b], self.output)
     previous = _snapshot(self.out_dir)
-    real_rename = _merge_commit._rename
+    real_rename = _commit._rename
 
     def failing_rename(src, dst):
       if dst == self.output + '.index' and src.endswith('/merged.index'):
         raise OSError('crash before the index (injected)')
       real_rename(src, dst)
 
-    with mock.patch.object(_merge_commit, '_rename', failing_rename):
+    with mock.patch.object(_commit, '_rename', failing_rename):
       with self.assertRaisesRegex(OSError, 'injected'):
         self._merge_both(overwrite=True, max_batch_bytes=16)
     self.assertEqual(_snapshot(self.out_dir), previous)
     self.assertAllEqual(_read(self.output)['out/w'], self.b_values['out/w'])
 
   def test_failure_at_the_index_without_previous_output(self):
-    real_rename = _merge_commit._rename
+    real_rename = _commit._rename
 
     def failing_rename(src, dst):
       if dst == self.output + '.index':
         raise OSError('crash before the index (injected)')
       real_rename(src, dst)
 
-    with mock.patch.object(_merge_commit, '_rename', failing_rename):
+    with mock.patch.object(_commit, '_rename', failing_rename):
       with self.assertRaises(OSError):
         self._merge_both()
     self.assertEqual(os.listdir(self.out_dir), [])
@@ -464,13 +464,13 @@ class ShardCountTest(tf.test.TestCase, parameterized.TestCase):
     self.output = os.path.join(root, 'out', 'm.ckpt')
 
   def _counts(self) -> set[int]:
-    return {f.num_shards for f in _merge_files.data_files(self.output)}
+    return {f.num_shards for f in _files.data_files(self.output)}
 
   def test_num_shards_reads_what_tf_wrote(self):
-    self.assertEqual(_merge_files.num_shards(self.a + '.index'), 1)
+    self.assertEqual(_files.num_shards(self.a + '.index'), 1)
     _merge.merge_checkpoints([self.a, self.b], self.output,
                              exclude='(encoder/w|global)', max_batch_bytes=16)
-    self.assertEqual(_merge_files.num_shards(self.output + '.index'), 4)
+    self.assertEqual(_files.num_shards(self.output + '.index'), 4)
     self.assertEqual(self._counts(), {4})
 
   def test_num_shards_of_damaged_indexes(self):
@@ -485,13 +485,13 @@ class ShardCountTest(tf.test.TestCase, parameterized.TestCase):
       with self.assertRaisesRegex(
           ValueError, r'%s is not a checkpoint index this can read \(%s\)' %
           (re.escape(damaged), why)):
-        _merge_files.num_shards(damaged)
+        _files.num_shards(damaged)
     with open(self.a + '.index', 'rb') as f:
       data = f.read()
     with open(damaged, 'wb') as f:
       f.write(b'\x01' + data[1:])
     with self.assertRaisesRegex(ValueError, 'corrupt block entry at byte 3'):
-      _merge_files.num_shards(damaged)
+      _files.num_shards(damaged)
 
   def test_overwrite_alternates_shard_counts(self):
     counts = []
@@ -501,7 +501,7 @@ class ShardCountTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(counts, [{1}, {2}, {1}, {2}])
     self.assertCountEqual(_read(self.output), self.a_values)
 
-  @parameterized.parameters(*sorted(_merge_layout.SLICEABLE_DTYPES))
+  @parameterized.parameters(*sorted(_layout.SLICEABLE_DTYPES))
   def test_one_tensor_over_one_data_file_is_written_in_two_slices(self, dtype):
     dtype = tf.as_dtype(dtype)
     value = (np.arange(15).reshape(5, 3) % 2).astype(dtype.as_numpy_dtype)
@@ -545,10 +545,10 @@ class ShardCountTest(tf.test.TestCase, parameterized.TestCase):
         _merge.MergedTensor(name=n, source='s', source_name=n, shape=shape,
                             dtype='float32', num_bytes=4 * int(np.prod(shape)))
         for n, shape in (('a', (2,)), ('b', (8, 2)), ('c', (3,)))]
-    shards = _merge_layout.layout(tensors, 1 << 20, forbidden={1})
+    shards = _layout.layout(tensors, 1 << 20, forbidden={1})
     self.assertEqual([[p.tensor.name for p in s] for s in shards],
                      [['a', 'b'], ['c']])
-    shards = _merge_layout.layout(tensors[1:2], 1 << 20, forbidden={1, 2})
+    shards = _layout.layout(tensors[1:2], 1 << 20, forbidden={1, 2})
     self.assertEqual([(p.start, p.length, p.slice_spec())
                       for s in shards for p in s],
                      [(0, 2, '8 2 0,2:-'), (2, 2, '8 2 2,2:-'),
@@ -565,7 +565,7 @@ class ShardCountTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(
         FileExistsError, r'Cannot commit the merge: .*m.ckpt.data-00000-of-'
         r'00004 already exists .*Nothing was changed'):
-      _merge_commit.commit(staged, self.output)
+      _commit.commit(staged, self.output)
     self.assertEqual(_snapshot(os.path.dirname(self.output)), before)
 
 

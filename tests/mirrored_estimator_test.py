@@ -15,9 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from tests import test_util
-from warmstart import _estimator
-from warmstart import _hook
-from warmstart import _restore
+from warmstart._restore import _apply
+from warmstart._session import _estimator
+from warmstart._session import _hook
 from warmstart import _settings
 
 # Before anything initializes the TF runtime: two CPUs for MirroredStrategy.
@@ -123,7 +123,7 @@ class MirroredEstimatorTest(tf.test.TestCase):
                         estimator.get_variable_value('linear/w'))
     # Two replicas called the model_fn; the warm start was applied once.
     self.assertLen(graphs, 2)
-    applied = graphs[0].get_collection(_restore.APPLIED_ENTRIES)
+    applied = graphs[0].get_collection(_apply.APPLIED_ENTRIES)
     self.assertEqual(['linear/w', 'linear/b'], [e.variable for e in applied])
 
   def test_same_as_estimator_warm_start_from(self):

@@ -1,4 +1,4 @@
-"""Tests of warmstart._object_graph: TF2 object-based checkpoints as sources.
+"""Tests of warmstart._sources._object_graph: TF2 checkpoints as sources.
 
 The checkpoints are written once, by real eager TF2 code in a subprocess (a
 `tf.Module` with a TF1 optimizer's slots, a Keras `Sequential` after one
@@ -31,7 +31,7 @@ from tests import test_util
 from warmstart import _cli
 from warmstart import _inspect
 from warmstart import _merge
-from warmstart import _object_graph
+from warmstart._sources import _object_graph
 
 # Eager TF2 code, run as `python -c CODE OUT_DIR`: writes the checkpoints
 # under OUT_DIR and the values it saved to OUT_DIR/values.json.

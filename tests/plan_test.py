@@ -9,7 +9,7 @@ import tensorflow as tf
 import warmstart
 from warmstart import _options
 from warmstart import _plan
-from warmstart import _planning
+from warmstart._planning import _checks
 from tests import test_util
 
 
@@ -195,7 +195,7 @@ class RealPlanTest(tf.test.TestCase):
       tf.compat.v1.get_variable('dense/bias', [2])
       tf.compat.v1.get_variable(
           'emb', [6, 2], partitioner=tf.compat.v1.fixed_size_partitioner(3))
-      plan = _planning.plan_map_sources(
+      plan = _checks.plan_map_sources(
           [(prefix, {'/': '/'})], _options.Options(skip_missing=True), g)
     self.assertEqual(['dense/kernel', 'dense/bias', 'emb'],
                      [e.variable for e in plan])

@@ -12,8 +12,8 @@ from warmstart import _assignment_map
 from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
-from warmstart import _planning
-from warmstart import _sources
+from warmstart._planning import _checks
+from warmstart._sources import _checkpoint
 from warmstart import _tf_compat
 from warmstart import _variables
 from tests import test_util
@@ -43,7 +43,7 @@ class CheckPairTest(tf.test.TestCase):
     super().setUp()
     self.prefix, self.values = test_util.save_checkpoint(
         self.get_temp_dir(), _build_a)
-    self.checkpoint = _sources.load(self.prefix)
+    self.checkpoint = _checkpoint.load(self.prefix)
 
   def test_fitting_pair(self):
     with tf.Graph().as_default() as g:
@@ -51,7 +51,7 @@ class CheckPairTest(tf.test.TestCase):
           'new/w', [2, 3], partitioner=tf.compat.v1.fixed_size_partitioner(2))
       pair = _pair(g, 'scope/w', 'new/w', rule='scope/: new/')
     problems = _errors.Problems()
-    entry = _planning.check_pair(pair, self.checkpoint, _STRICT, problems)
+    entry = _checks.check_pair(pair, self.checkpoint, _STRICT, problems)
     self.assertFalse(problems)
     self.assertEqual(
         _plan.Entry(variable='new/w', shape=(2, 3), dtype='float32',
@@ -66,7 +66,7 @@ class CheckPairTest(tf.test.TestCase):
       pair = _pair(g, 'scope/bias', 'scope/bias', rule='scope/: scope/')
     problems = _errors.Problems()
     self.assertIsNone(
-        _planning.check_pair(pair, self.checkpoint, _STRICT, problems))
+        _checks.check_pair(pair, self.checkpoint, _STRICT, problems))
     with self.assertRaisesRegex(
         warmstart.TensorNotFoundError,
         "Variable 'scope/bias' \\(rule 'scope/: scope/'\\): tensor "
@@ -80,7 +80,7 @@ class CheckPairTest(tf.test.TestCase):
       pair = _pair(g, 'scope/bias', 'scope/bias')
     problems = _errors.Problems()
     with self.assertLogs('absl', level='WARNING') as logs:
-      entry = _planning.check_pair(
+      entry = _checks.check_pair(
           pair, self.checkpoint, _options.Options(skip_missing=True),
           problems)
     self.assertFalse(problems)
@@ -102,7 +102,7 @@ class CheckPairTest(tf.test.TestCase):
       tf.compat.v1.get_variable('other', [3])
       pair = _pair(g, 'other', 'other')
     problems = _errors.Problems()
-    _planning.check_pair(pair, self.checkpoint,
+    _checks.check_pair(pair, self.checkpoint,
                         _options.Options(skip_mismatched=True), problems)
     with self.assertRaisesRegex(warmstart.TensorNotFoundError, "'other'"):
       problems.raise_if_any()
@@ -113,7 +113,7 @@ class CheckPairTest(tf.test.TestCase):
       pair = _pair(g, 'scope/w', 'scope/w')
     problems = _errors.Problems()
     self.assertIsNone(
-        _planning.check_pair(pair, self.checkpoint, _STRICT, problems))
+        _checks.check_pair(pair, self.checkpoint, _STRICT, problems))
     with self.assertRaisesRegex(
         warmstart.MismatchError,
         r"Variable 'scope/w' \(rule 'rule'\): tensor 'scope/w' has shape "
@@ -126,7 +126,7 @@ class CheckPairTest(tf.test.TestCase):
       tf.compat.v1.get_variable('flat', [6])
       pair = _pair(g, 'scope/w', 'flat')
     problems = _errors.Problems()
-    _planning.check_pair(pair, self.checkpoint, _STRICT, problems)
+    _checks.check_pair(pair, self.checkpoint, _STRICT, problems)
     with self.assertRaisesRegex(warmstart.MismatchError,
                                 "'flat'.*shape \\(2, 3\\).*\\(6,\\)"):
       problems.raise_if_any()
@@ -139,7 +139,7 @@ class CheckPairTest(tf.test.TestCase):
       self.assertEqual([None, 3], v.shape.as_list())
       pair = _pair(g, 'scope/w', 'dyn')
     problems = _errors.Problems()
-    entry = _planning.check_pair(pair, self.checkpoint, _STRICT, problems)
+    entry = _checks.check_pair(pair, self.checkpoint, _STRICT, problems)
     self.assertFalse(problems)
     # The entry has the checkpoint's (full) shape.
     self.assertEqual((2, 3), entry.shape)
@@ -149,7 +149,7 @@ class CheckPairTest(tf.test.TestCase):
       tf.compat.v1.get_variable('ids', [4], dtype=tf.int32)
       pair = _pair(g, 'ids', 'ids')
     problems = _errors.Problems()
-    _planning.check_pair(pair, self.checkpoint, _STRICT, problems)
+    _checks.check_pair(pair, self.checkpoint, _STRICT, problems)
     with self.assertRaisesRegex(
         warmstart.MismatchError,
         "Variable 'ids'.*dtype int64 in the checkpoint, int32 in the graph"):
@@ -160,7 +160,7 @@ class CheckPairTest(tf.test.TestCase):
       tf.compat.v1.get_variable('scope/b', [4], dtype=tf.float64)
       pair = _pair(g, 'scope/b', 'scope/b')
     problems = _errors.Problems()
-    _planning.check_pair(pair, self.checkpoint, _STRICT, problems)
+    _checks.check_pair(pair, self.checkpoint, _STRICT, problems)
     with self.assertRaisesRegex(
         warmstart.MismatchError,
         r"'scope/b'.*shape \(3,\) in the checkpoint, \(4,\) in the graph "
@@ -174,7 +174,7 @@ class CheckPairTest(tf.test.TestCase):
       pair = _pair(g, 'ids', 'ids')
     problems = _errors.Problems()
     with self.assertLogs('absl', level='WARNING') as logs:
-      entry = _planning.check_pair(
+      entry = _checks.check_pair(
           pair, self.checkpoint, _options.Options(skip_mismatched=True),
           problems)
     self.assertFalse(problems)
@@ -188,7 +188,7 @@ class CheckPairTest(tf.test.TestCase):
       tf.compat.v1.get_variable('ids', [5], dtype=tf.int64)
       pair = _pair(g, 'ids', 'ids')
     problems = _errors.Problems()
-    _planning.check_pair(pair, self.checkpoint,
+    _checks.check_pair(pair, self.checkpoint,
                         _options.Options(skip_missing=True), problems)
     with self.assertRaisesRegex(warmstart.MismatchError, "'ids'"):
       problems.raise_if_any()
@@ -205,7 +205,7 @@ class CheckPairTest(tf.test.TestCase):
           warmstart.MismatchError,
           r"^Variable 'scope/w' \(rule 'scope/: scope/'\): tensor 'scope/w' "
           r'has shape \(2, 3\) in the checkpoint, \(3, 2\) in the graph'):
-        _planning.plan_map_sources([(self.prefix, {'scope/': 'scope/'})], _STRICT, g)
+        _checks.plan_map_sources([(self.prefix, {'scope/': 'scope/'})], _STRICT, g)
 
 
 class CheckConflictsTest(tf.test.TestCase):
@@ -216,14 +216,14 @@ class CheckConflictsTest(tf.test.TestCase):
 
   def test_no_conflict(self):
     problems = _errors.Problems()
-    _planning.check_conflicts(
+    _checks.check_conflicts(
         [self._entry('a', '/c1', 'a', 'r'), self._entry('b', '/c1', 'b', 'r')],
         problems, earlier=[self._entry('c', '/c0', 'c', 'r0')])
     self.assertFalse(problems)
 
   def test_same_variable_twice(self):
     problems = _errors.Problems()
-    _planning.check_conflicts(
+    _checks.check_conflicts(
         [self._entry('dense/w', '/ckpt/one', 'old/w', '/: /'),
          self._entry('dense/w', '/ckpt/two', 'w', 'w: dense/w')], problems)
     with self.assertRaisesRegex(
@@ -235,7 +235,7 @@ class CheckConflictsTest(tf.test.TestCase):
 
   def test_earlier_warm_start(self):
     problems = _errors.Problems()
-    _planning.check_conflicts(
+    _checks.check_conflicts(
         [self._entry('dense/w', '/ckpt/two', 'w', 'w: dense/w')], problems,
         earlier=[self._entry('dense/w', '/ckpt/one', 'old/w', 'old/: dense/')])
     with self.assertRaisesRegex(
@@ -247,14 +247,14 @@ class CheckConflictsTest(tf.test.TestCase):
 
   def test_skipped_entries_do_not_conflict(self):
     problems = _errors.Problems()
-    _planning.check_conflicts(
+    _checks.check_conflicts(
         [self._entry('v', '/c1', 'v', 'r1', action=_plan.SKIP),
          self._entry('v', '/c2', 'v', 'r2')], problems)
     self.assertFalse(problems)
 
   def test_three_claims_are_two_problems(self):
     problems = _errors.Problems()
-    _planning.check_conflicts(
+    _checks.check_conflicts(
         [self._entry('v', '/c1', 't1', 'r1'),
          self._entry('v', '/c2', 't2', 'r2'),
          self._entry('v', '/c3', 't3', 'r3')], problems)
@@ -269,37 +269,37 @@ class SourcesOfTest(tf.test.TestCase):
 
   def test_one_source(self):
     self.assertEqual([('/ckpt', {'/': '/'})],
-                     list(_planning.sources_of('/ckpt', {'/': '/'})))
+                     list(_checks.sources_of('/ckpt', {'/': '/'})))
 
   def test_list_of_sources(self):
     sources = [('/a', {'a/': 'x/'}), ['/b', [('b', 'y')]]]
     self.assertEqual([('/a', {'a/': 'x/'}), ('/b', [('b', 'y')])],
-                     list(_planning.sources_of(sources, None)))
+                     list(_checks.sources_of(sources, None)))
     self.assertEqual([('/a', {'a/': 'x/'})],
-                     list(_planning.sources_of((('/a', {'a/': 'x/'}),), None)))
+                     list(_checks.sources_of((('/a', {'a/': 'x/'}),), None)))
 
   def test_list_with_an_assignment_map(self):
     with self.assertRaisesRegex(warmstart.SettingsError,
                                 'no assignment_map argument'):
-      _planning.sources_of([('/a', {'/': '/'})], {'/': '/'})
+      _checks.sources_of([('/a', {'/': '/'})], {'/': '/'})
 
   def test_list_of_non_pairs(self):
     with self.assertRaisesRegex(warmstart.SettingsError,
                                 r"pairs, got '/a'\."):
-      _planning.sources_of(['/a'], None)
+      _checks.sources_of(['/a'], None)
     with self.assertRaisesRegex(warmstart.SettingsError,
                                 r"got \('/a', \{\}, 3\)"):
-      _planning.sources_of([('/a', {}, 3)], None)
+      _checks.sources_of([('/a', {}, 3)], None)
 
   def test_empty_list(self):
     with self.assertRaisesRegex(warmstart.SettingsError, 'list of sources is '
                                 'empty'):
-      _planning.sources_of([], None)
+      _checks.sources_of([], None)
 
   def test_missing_assignment_map(self):
     with self.assertRaisesRegex(warmstart.SettingsError,
                                 "needs an assignment map.*'/ckpt/model'"):
-      _planning.sources_of('/ckpt/model', None)
+      _checks.sources_of('/ckpt/model', None)
 
 
 def _layers(scope, count, leaf='w'):
@@ -311,12 +311,12 @@ def _layers(scope, count, leaf='w'):
 class MovedScopeHintTest(tf.test.TestCase):
 
   def _hint(self, missing, held):
-    checkpoint = _sources.Checkpoint(
+    checkpoint = _checkpoint.Checkpoint(
         prefix='/ckpt/model', origin='/ckpt/model',
         shapes={name: (1,) for name in held},
         dtypes={name: tf.float32 for name in held})
     # pylint: disable-next=protected-access
-    return _planning._moved_scope_hint(missing, checkpoint)
+    return _checks._moved_scope_hint(missing, checkpoint)
 
   def test_scope_explaining_most(self):
     self.assertEqual(
@@ -361,7 +361,7 @@ class ManyMissingTensorsTest(tf.test.TestCase):
           r"of the first 50 under 'old/' instead of 'new/' \(e\.g\. "
           r"'old/layer000/w' for 'new/layer000/w'\): did you mean that "
           r'scope\?$') as cm:
-        _planning.plan_map_sources([(self.prefix, {'new/': 'new/'})], _STRICT, g)
+        _checks.plan_map_sources([(self.prefix, {'new/': 'new/'})], _STRICT, g)
     self.assertLen(cm.exception.problems, 1)
 
   def test_part_of_a_scope_missing(self):
@@ -372,14 +372,14 @@ class ManyMissingTensorsTest(tf.test.TestCase):
           warmstart.TensorNotFoundError,
           r"^Rule 'old/: old/': 12 of the 312 tensors it needs are not in "
           r"checkpoint .*'old/extra/layer000/w'"):
-        _planning.plan_map_sources([(self.prefix, {'old/': 'old/'})], _STRICT, g)
+        _checks.plan_map_sources([(self.prefix, {'old/': 'old/'})], _STRICT, g)
 
   def test_a_few_missing_are_listed_one_by_one_with_suggestions(self):
     with tf.Graph().as_default() as g:
       self._graph(scope='old')
       _layers('old', 9, leaf='v')
       with self.assertRaises(warmstart.TensorNotFoundError) as cm:
-        _planning.plan_map_sources([(self.prefix, {'old/': 'old/'})], _STRICT, g)
+        _checks.plan_map_sources([(self.prefix, {'old/': 'old/'})], _STRICT, g)
     self.assertLen(cm.exception.problems, 9)
     self.assertRegex(
         cm.exception.problems[0],
@@ -395,7 +395,7 @@ class ManyMissingTensorsTest(tf.test.TestCase):
       assignment_map = {'new/layer%03d/w' % i: 'new/layer%03d/w' % i
                         for i in range(self._NUM)}
       with self.assertRaises(warmstart.TensorNotFoundError) as cm:
-        _planning.plan_map_sources([(self.prefix, assignment_map)], _STRICT, g)
+        _checks.plan_map_sources([(self.prefix, assignment_map)], _STRICT, g)
     problems = cm.exception.problems
     self.assertLen(problems, self._NUM)
     self.assertIn("Did you mean: 'old/layer000/w'", problems[0])
@@ -419,14 +419,14 @@ class ManyMissingTensorsTest(tf.test.TestCase):
           warmstart.TensorNotFoundError,
           r"holds 12 of the first 12 under 'a/' instead of 'new/' \(e\.g\. "
           r"'a/layer000/w' for 'new/layer000/w'\)"):
-        _planning.plan_map_sources([(prefix, {'new/': 'new/'})], _STRICT, g)
+        _checks.plan_map_sources([(prefix, {'new/': 'new/'})], _STRICT, g)
 
   def test_no_scope_hint_without_a_common_scope(self):
     with tf.Graph().as_default() as g:
       for i in range(12):
         tf.compat.v1.get_variable('new/unrelated%02d' % i, [2])
       with self.assertRaises(warmstart.TensorNotFoundError) as cm:
-        _planning.plan_map_sources([(self.prefix, {'new/': 'new/'})], _STRICT, g)
+        _checks.plan_map_sources([(self.prefix, {'new/': 'new/'})], _STRICT, g)
     self.assertRegex(str(cm.exception),
                      r"^Rule 'new/: new/': 12 of the 12 tensors it needs")
     self.assertNotIn('did you mean that scope', str(cm.exception))
@@ -437,7 +437,7 @@ class ManyMissingTensorsTest(tf.test.TestCase):
       assignment_map = {'old/layer%03d/w' % i: 'nwe/layer%03d/w' % i
                         for i in range(self._NUM)}
       with self.assertRaises(warmstart.VariableNotFoundError) as cm:
-        _planning.plan_map_sources([(self.prefix, assignment_map)], _STRICT, g)
+        _checks.plan_map_sources([(self.prefix, assignment_map)], _STRICT, g)
     problems = cm.exception.problems
     self.assertLen(problems, self._NUM)
     self.assertRegex(problems[0], r"no variable 'nwe/layer000/w' .*Did you "
@@ -480,7 +480,7 @@ class MakePlanTest(tf.test.TestCase):
   def test_two_sources(self):
     with tf.Graph().as_default() as g:
       self._graph_b()
-      plan = _planning.plan_map_sources(
+      plan = _checks.plan_map_sources(
           [(self.prefix_a, {'scope/': 'enc/'}),
            (self.prefix_b, {'head/w': 'out/w'})], _STRICT, g)
     self.assertEqual([('enc/w', 'scope/w', self.prefix_a),
@@ -498,7 +498,7 @@ class MakePlanTest(tf.test.TestCase):
   def test_default_graph_and_directory_source(self):
     with tf.Graph().as_default():
       self._graph_b()
-      plan = _planning.plan_map_sources(
+      plan = _checks.plan_map_sources(
           [(os.path.dirname(self.prefix_a), {'scope/w': 'enc/w'})], _STRICT)
     self.assertEqual([('enc/w', self.prefix_a)],
                      [(e.variable, e.source) for e in plan])
@@ -511,19 +511,19 @@ class MakePlanTest(tf.test.TestCase):
           "'w' is claimed twice: from %s tensor 'head/w' \\(rule 'head/w: w'"
           "\\), and from %s tensor 'head/w' \\(rule 'head/: /'\\)" %
           (re.escape(self.prefix_b), re.escape(self.prefix_b))):
-        _planning.plan_map_sources([(self.prefix_b, {'head/w': 'w'}),
+        _checks.plan_map_sources([(self.prefix_b, {'head/w': 'w'}),
                             (self.prefix_b, {'head/': '/'})], _STRICT, g)
 
   def test_earlier_entries(self):
     with tf.Graph().as_default() as g:
       self._graph_b()
-      first = _planning.plan_map_sources([(self.prefix_b, {'head/w': 'out/w'})],
+      first = _checks.plan_map_sources([(self.prefix_b, {'head/w': 'out/w'})],
                                  _STRICT, g)
       with self.assertRaisesRegex(
           warmstart.ConflictError,
           "'out/w' is claimed twice: from %s tensor 'head/w' .*by an earlier "
           'warm start' % re.escape(self.prefix_b)):
-        _planning.plan_map_sources([(self.prefix_b, {'head/': 'out/'})], _STRICT, g,
+        _checks.plan_map_sources([(self.prefix_b, {'head/': 'out/'})], _STRICT, g,
                            earlier=first.entries)
 
   def test_every_problem_at_once(self):
@@ -541,7 +541,7 @@ class MakePlanTest(tf.test.TestCase):
           "  - Variable 'scope/extra' .*'scope/extra' is not in checkpoint.*\n"
           "  - Variable 'ids' .*dtype int64 in the checkpoint, float32.*\n"
           "  - Variable 'scope/b' is claimed twice.*$"):
-        _planning.plan_map_sources(
+        _checks.plan_map_sources(
             [(self.prefix_a, [('scope/', 'scope/'), ('nope/', 'nothing/'),
                               ('ids', 'ids'), ('x', 'missing_var'),
                               ('scope/b', 'scope/b')])], _STRICT, g)
@@ -552,7 +552,7 @@ class MakePlanTest(tf.test.TestCase):
       tf.compat.v1.get_variable('scope/extra', [1])
       tf.compat.v1.get_variable('scope/b', [3])
       with self.assertLogs('absl', level='WARNING') as logs:
-        plan = _planning.plan_map_sources(
+        plan = _checks.plan_map_sources(
             [(self.prefix_a, {'scope/': 'scope/'})],
             _options.Options(skip_missing=True, skip_mismatched=True), g)
     self.assertEqual(['scope/b'], [e.variable for e in plan.restored])
@@ -567,8 +567,8 @@ class MakePlanTest(tf.test.TestCase):
       self._graph_b()
       with self.assertRaisesRegex(warmstart.UnmatchedRuleError,
                                   "'nothing/'"):
-        _planning.plan_map_sources([(self.prefix_a, {'x/': 'nothing/'})], _STRICT, g)
-      plan = _planning.plan_map_sources([(self.prefix_a, {'x/': 'nothing/'})],
+        _checks.plan_map_sources([(self.prefix_a, {'x/': 'nothing/'})], _STRICT, g)
+      plan = _checks.plan_map_sources([(self.prefix_a, {'x/': 'nothing/'})],
                                 _options.Options(allow_unmatched=True), g)
     self.assertEmpty(plan.entries)
 
@@ -578,7 +578,7 @@ class MakePlanTest(tf.test.TestCase):
       self._graph_b()
       with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
                                   re.escape(repr(missing))):
-        _planning.plan_map_sources([(missing, {'/': '/'})], _STRICT, g)
+        _checks.plan_map_sources([(missing, {'/': '/'})], _STRICT, g)
 
   def test_mirrored_variables(self):
     with tf.Graph().as_default() as g:
@@ -586,7 +586,7 @@ class MakePlanTest(tf.test.TestCase):
       with strategy.scope():
         tf.Variable(tf.zeros([2, 3]), name='scope/w')
         tf.compat.v1.get_variable('scope/b', [3])
-      plan = _planning.plan_map_sources([(self.prefix_a, {'scope/': 'scope/'})],
+      plan = _checks.plan_map_sources([(self.prefix_a, {'scope/': 'scope/'})],
                                 _STRICT, g)
     self.assertCountEqual(['scope/w', 'scope/b'], [e.variable for e in plan])
     for entry in plan:

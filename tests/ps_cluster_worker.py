@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from warmstart import _estimator
+from warmstart._session import _estimator
 from warmstart import _settings
 
 VOCAB, DIM, PARTS, MAX_STEPS = 10, 4, 3, 10

@@ -11,9 +11,9 @@ import numpy as np
 import tensorflow as tf
 
 from tests import test_util
-from warmstart import _estimator
 from warmstart import _plan
 from warmstart import _report
+from warmstart._session import _estimator
 from warmstart import _settings
 from warmstart import _warm_start
 

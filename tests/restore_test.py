@@ -1,4 +1,4 @@
-"""Tests of the restore engine (`warmstart._restore`), end to end.
+"""Tests of the restore engine (`warmstart._restore._apply`), end to end.
 
 Repartitioning, ref and resource variables, every checkpoint dtype, batched
 and chunked reads (counted as RestoreV2 ops in the graph), registered actions,
@@ -17,8 +17,8 @@ import tensorflow as tf
 
 import warmstart
 from tests import test_util
-from warmstart import _assign
-from warmstart import _restore
+from warmstart._restore import _apply
+from warmstart._restore import _assign
 from warmstart import _tf_compat
 
 
@@ -408,15 +408,15 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
   def test_no_gc_restores_the_previous_state(self):
     self.addCleanup(gc.enable if gc.isenabled() else gc.disable)
     gc.enable()
-    with _restore.no_gc():
+    with _apply.no_gc():
       self.assertFalse(gc.isenabled())
     self.assertTrue(gc.isenabled())
     with self.assertRaisesRegex(RuntimeError, 'boom'):
-      with _restore.no_gc():
+      with _apply.no_gc():
         raise RuntimeError('boom')
     self.assertTrue(gc.isenabled())
     gc.disable()
-    with _restore.no_gc():
+    with _apply.no_gc():
       self.assertFalse(gc.isenabled())
     self.assertFalse(gc.isenabled())  # Not turned on behind the caller.
 
@@ -429,8 +429,9 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
       _assign.assign_op(
           entry.target.parts[0], tf.zeros(entry.target.shape))
 
-    _restore.register_action('gc_probe', builder)
-    self.addCleanup(_restore._ACTION_BUILDERS.pop, 'gc_probe')  # pylint: disable=protected-access
+    _apply.register_action('gc_probe', builder)
+    self.addCleanup(_apply._ACTION_BUILDERS.pop,  # pylint: disable=protected-access
+                    'gc_probe')
     self.assertTrue(gc.isenabled())
     with tf.Graph().as_default():
       self._small_target()
@@ -503,9 +504,9 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
       _tf_compat.set_initializer(
           part, part.assign(value, read_value=False), value)
 
-    _restore.register_action('test_scale', builder)
+    _apply.register_action('test_scale', builder)
     # pylint: disable-next=protected-access
-    self.addCleanup(_restore._ACTION_BUILDERS.pop, 'test_scale', None)
+    self.addCleanup(_apply._ACTION_BUILDERS.pop, 'test_scale', None)
     with tf.Graph().as_default() as g:
       self._small_target()
       plan = warmstart.make_plan(prefix, {'w': 'w', 'u': 'u'})
@@ -522,7 +523,7 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
   def test_built_in_actions_cannot_be_registered(self):
     for action in ('restore', 'skip'):
       with self.assertRaisesRegex(ValueError, "'%s' is built in" % action):
-        _restore.register_action(action, lambda entry: None)
+        _apply.register_action(action, lambda entry: None)
 
   # --- Custom variables. ----------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Fault tests of warmstart._sources: damaged sources are named at the call.
+"""Fault tests of warmstart._sources._checkpoint: damaged sources, named.
 
 Each test saves a checkpoint with TF, damages it as a user's copy can be
 damaged (a data file deleted or cut short, the checkpoint a state file names
@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 import warmstart
-from warmstart import _sources
+from warmstart._sources import _checkpoint
 from tests import test_util
 
 _DATA = '.data-00000-of-00001'
@@ -162,17 +162,17 @@ class DataFileTest(_FaultTestCase):
     spy = mock.patch.object(tf.compat.v1.train, 'NewCheckpointReader',
                             wraps=tf.compat.v1.train.NewCheckpointReader)
     with spy as reader:
-      self.assertEqual(self.prefix, _sources.load(self.prefix).prefix)
+      self.assertEqual(self.prefix, _checkpoint.load(self.prefix).prefix)
       with open(self.data, 'rb') as f:
         original = f.read()
       os.truncate(self.data, 8)
       with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
                                   _pattern('is 8 bytes', str(self.size))):
-        _sources.load(self.prefix)
+        _checkpoint.load(self.prefix)
       with open(self.data, 'r+b') as f:  # Restore the file, in place.
         f.seek(8)
         f.write(original[8:])
-      self.assertEqual(self.prefix, _sources.load(self.prefix).prefix)
+      self.assertEqual(self.prefix, _checkpoint.load(self.prefix).prefix)
       # The index was read once: the data files are checked on each load.
       self.assertEqual(1, reader.call_count)
     self.assertWarmStarts(self.prefix, _build_small, self.values)
@@ -335,7 +335,7 @@ class StateFileTest(_FaultTestCase):
     with open(self.state, 'w') as f:
       f.write('model_checkpoint_path: "model.ckpt-3"\n')
     self.assertEqual(os.path.join(self.dir, 'model.ckpt-3'),
-                     _sources.load(self.dir).prefix)
+                     _checkpoint.load(self.dir).prefix)
     self.assertWarmStarts(self.dir, _build_small, self.values[3])
 
   def test_state_file_rewritten_with_garbage(self):
@@ -385,7 +385,7 @@ class RamFilesystemTest(_FaultTestCase):
     super().tearDown()
 
   def test_prefix_is_not_taken_for_a_directory(self):
-    self.assertEqual(self.prefix, _sources.load(self.prefix).prefix)
+    self.assertEqual(self.prefix, _checkpoint.load(self.prefix).prefix)
     self.assertWarmStarts(self.prefix, _build_small, self.values)
 
   def test_checkpoint_written_there_by_a_saver(self):

@@ -1,4 +1,4 @@
-"""Tests of warmstart._sources: resolving a source, reading its index once."""
+"""Tests of warmstart._sources._checkpoint: resolving a source, one index read."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 import warmstart
-from warmstart import _index
-from warmstart import _sources
+from warmstart._sources import _checkpoint
+from warmstart._sources import _index
 from tests import test_util
 
 
@@ -55,8 +55,8 @@ class ResolveTest(tf.test.TestCase):
         self.dir, _build_small, global_step=100)
 
   def test_prefix(self):
-    self.assertEqual(self.prefix, _sources.resolve_prefix(self.prefix))
-    checkpoint = _sources.load(self.prefix)
+    self.assertEqual(self.prefix, _checkpoint.resolve_prefix(self.prefix))
+    checkpoint = _checkpoint.load(self.prefix)
     self.assertEqual(self.prefix, checkpoint.prefix)
     self.assertEqual(self.prefix, checkpoint.origin)
     self.assertEqual({'dense/kernel': (2, 3), 'dense/bias': (3,)},
@@ -66,24 +66,24 @@ class ResolveTest(tf.test.TestCase):
     for suffix in ('.index', '.data-00000-of-00001', '.meta'):
       path = self.prefix + suffix
       self.assertTrue(os.path.exists(path), path)
-      checkpoint = _sources.load(path)
+      checkpoint = _checkpoint.load(path)
       self.assertEqual(self.prefix, checkpoint.prefix)
       self.assertEqual(path, checkpoint.origin)
       self.assertIn('dense/kernel', checkpoint)
 
   def test_path_like(self):
-    checkpoint = _sources.load(pathlib.Path(self.prefix))
+    checkpoint = _checkpoint.load(pathlib.Path(self.prefix))
     self.assertEqual(self.prefix, checkpoint.prefix)
     self.assertIsInstance(checkpoint.origin, str)
     self.assertEqual(self.prefix, checkpoint.origin)
-    checkpoint = _sources.load(pathlib.Path(self.dir))
+    checkpoint = _checkpoint.load(pathlib.Path(self.dir))
     self.assertEqual(self.prefix, checkpoint.prefix)
 
   def test_directory_is_pinned_to_its_latest_checkpoint(self):
     directory = self.create_tempdir().full_path
     step1, _ = test_util.save_checkpoint(directory, _build_small,
                                          global_step=1)
-    loaded = _sources.load(directory)
+    loaded = _checkpoint.load(directory)
     self.assertEqual(step1, loaded.prefix)
     self.assertEqual(directory, loaded.origin)
     step2, _ = test_util.save_checkpoint(directory, _build_small,
@@ -94,12 +94,12 @@ class ResolveTest(tf.test.TestCase):
     self.assertEqual(step1, loaded.prefix)
     self.assertEndsWith(loaded.prefix, '-1')
     # A new load resolves the directory again.
-    self.assertEqual(step2, _sources.load(directory).prefix)
+    self.assertEqual(step2, _checkpoint.load(directory).prefix)
 
   def test_saved_model_directory(self):
     export_dir = os.path.join(self.create_tempdir().full_path, 'export')
     values = _save_saved_model(export_dir)
-    checkpoint = _sources.load(export_dir)
+    checkpoint = _checkpoint.load(export_dir)
     self.assertEqual(os.path.join(export_dir, 'variables', 'variables'),
                      checkpoint.prefix)
     self.assertEqual(export_dir, checkpoint.origin)
@@ -111,7 +111,7 @@ class ResolveTest(tf.test.TestCase):
     empty = self.create_tempdir('empty').full_path
     with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
                                 re.escape(repr(empty)) + '.*no checkpoint'):
-      _sources.load(empty)
+      _checkpoint.load(empty)
 
   def test_directory_with_stale_state_file(self):
     directory = self.create_tempdir('stale').full_path
@@ -119,13 +119,13 @@ class ResolveTest(tf.test.TestCase):
       f.write('model_checkpoint_path: "model.ckpt-7"\n')
     with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
                                 re.escape(repr(directory))):
-      _sources.load(directory)
+      _checkpoint.load(directory)
     state_file = os.path.join(directory, 'checkpoint')
     with self.assertRaisesRegex(
         warmstart.CheckpointNotFoundError,
         re.escape("state file %r names 'model.ckpt-7'" % state_file) +
         '.*holds no checkpoint files'):
-      _sources.load(directory)
+      _checkpoint.load(directory)
 
   def test_stale_state_file_lists_what_is_there(self):
     directory = self.create_tempdir('stale').full_path
@@ -143,33 +143,33 @@ class ResolveTest(tf.test.TestCase):
         ".*newest first: 'model.ckpt-10', 'model.ckpt-9'. Pass one "
         'explicitly, e.g. ' + re.escape(repr(os.path.join(directory,
                                                           'model.ckpt-10')))):
-      _sources.load(directory)
+      _checkpoint.load(directory)
 
   def test_prefix_before_directory(self):
     # Filesystems such as ram:// call any prefix of a file name a directory.
     with mock.patch.object(tf.io.gfile, 'isdir', return_value=True):
-      self.assertEqual(self.prefix, _sources.resolve_prefix(self.prefix))
-      self.assertEqual(self.prefix, _sources.load(self.prefix).prefix)
+      self.assertEqual(self.prefix, _checkpoint.resolve_prefix(self.prefix))
+      self.assertEqual(self.prefix, _checkpoint.load(self.prefix).prefix)
 
   def test_missing_path_suggests_a_nearby_prefix(self):
     missing = os.path.join(self.dir, 'model.ckpt-10')
     with self.assertRaisesRegex(
         warmstart.CheckpointNotFoundError,
         re.escape(repr(missing)) + ".*Did you mean: 'model.ckpt-100'"):
-      _sources.load(missing)
+      _checkpoint.load(missing)
 
   def test_missing_path_lists_checkpoints_when_none_is_close(self):
     missing = os.path.join(self.dir, 'zzz')
     with self.assertRaisesRegex(
         warmstart.CheckpointNotFoundError,
         re.escape(repr(missing)) + ".*Checkpoints in .*'model.ckpt-100'"):
-      _sources.load(missing)
+      _checkpoint.load(missing)
 
   def test_missing_directory(self):
     missing = os.path.join(self.dir, 'no_such_dir', 'model.ckpt')
     with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
                                 re.escape(repr(missing))):
-      _sources.load(missing)
+      _checkpoint.load(missing)
 
   def test_saved_model_without_variables(self):
     export_dir = os.path.join(self.create_tempdir().full_path, 'novars')
@@ -184,7 +184,7 @@ class ResolveTest(tf.test.TestCase):
     with self.assertRaisesRegex(
         warmstart.CheckpointNotFoundError,
         re.escape(repr(export_dir)) + '.*has no variables'):
-      _sources.load(export_dir)
+      _checkpoint.load(export_dir)
 
   def test_unreadable_index(self):
     bad = os.path.join(self.dir, 'bad.ckpt')
@@ -193,16 +193,16 @@ class ResolveTest(tf.test.TestCase):
     with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
                                 'Cannot read checkpoint ' + re.escape(
                                     repr(bad))):
-      _sources.load(bad)
+      _checkpoint.load(bad)
 
   def test_empty_path(self):
     with self.assertRaisesRegex(warmstart.CheckpointNotFoundError, 'empty'):
-      _sources.load('')
+      _checkpoint.load('')
 
   def test_non_path_type(self):
     for value in (None, 3, ['a'], b'/tmp/model.ckpt'):
       with self.assertRaisesRegex(TypeError, re.escape(type(value).__name__)):
-        _sources.load(value)
+        _checkpoint.load(value)
 
 
 class IndexTest(tf.test.TestCase):
@@ -210,7 +210,7 @@ class IndexTest(tf.test.TestCase):
   def test_shapes_and_dtypes(self):
     prefix, values = test_util.save_checkpoint(self.get_temp_dir(),
                                                _build_dtypes)
-    checkpoint = _sources.load(prefix)
+    checkpoint = _checkpoint.load(prefix)
     expected = {
         'f32': ((2, 3), tf.float32),
         'f16': ((4,), tf.float16),
@@ -232,7 +232,7 @@ class IndexTest(tf.test.TestCase):
 
   def test_num_bytes(self):
     prefix, _ = test_util.save_checkpoint(self.get_temp_dir(), _build_dtypes)
-    checkpoint = _sources.load(prefix)
+    checkpoint = _checkpoint.load(prefix)
     self.assertEqual(2 * 3 * 4, checkpoint.num_bytes('f32'))
     self.assertEqual(4 * 2, checkpoint.num_bytes('f16'))
     self.assertEqual(5 * 1 * 2, checkpoint.num_bytes('bf16'))
@@ -254,10 +254,10 @@ class DataFilesTest(tf.test.TestCase):
   def test_layout_is_read_once_and_files_checked_every_load(self):
     with mock.patch.object(_index, 'read_index',
                            wraps=_index.read_index) as read, \
-        mock.patch.object(_sources, '_check_data_files',
-                          wraps=_sources._check_data_files) as check:
+        mock.patch.object(_checkpoint, '_check_data_files',
+                          wraps=_checkpoint._check_data_files) as check:
       for _ in range(3):
-        _sources.load(self.prefix)
+        _checkpoint.load(self.prefix)
     self.assertEqual(1, read.call_count)
     self.assertEqual(3, check.call_count)
 
@@ -265,7 +265,7 @@ class DataFilesTest(tf.test.TestCase):
     error = _index.FormatError('compression type 1')
     with mock.patch.object(_index, 'layout', side_effect=error), \
         self.assertLogs(level='WARNING') as logs:
-      checkpoint = _sources.load(self.prefix)
+      checkpoint = _checkpoint.load(self.prefix)
     self.assertIn('dense/kernel', checkpoint)
     self.assertRegex('\n'.join(logs.output),
                      'Cannot check the data files of .*compression type 1')
@@ -283,7 +283,7 @@ class DataFilesTest(tf.test.TestCase):
           warmstart.CheckpointNotFoundError,
           re.escape("data file '%s.data-00000-of-00001' cannot be read: no "
                     'access' % self.prefix)):
-        _sources.load(self.prefix)
+        _checkpoint.load(self.prefix)
 
   def test_v1_checkpoint_has_no_index_to_check(self):
     directory = self.create_tempdir().full_path
@@ -295,7 +295,7 @@ class DataFilesTest(tf.test.TestCase):
         sess.run(tf.compat.v1.global_variables_initializer())
         prefix = saver.save(sess, os.path.join(directory, 'v1.ckpt'))
     self.assertFalse(os.path.exists(prefix + '.index'))
-    self.assertEqual((2, 3), _sources.load(prefix).shapes['dense/kernel'])
+    self.assertEqual((2, 3), _checkpoint.load(prefix).shapes['dense/kernel'])
 
 
 class CacheTest(tf.test.TestCase):
@@ -309,10 +309,10 @@ class CacheTest(tf.test.TestCase):
     directory = self.create_tempdir().full_path
     prefix, _ = test_util.save_checkpoint(directory, _build_small)
     with self._spy() as spy:
-      first = _sources.load(prefix)
+      first = _checkpoint.load(prefix)
       self.assertEqual(1, spy.call_count)
-      second = _sources.load(prefix + '.index')
-      third = _sources.load(directory)
+      second = _checkpoint.load(prefix + '.index')
+      third = _checkpoint.load(directory)
       self.assertEqual(1, spy.call_count)
     self.assertEqual(dict(first.shapes), dict(second.shapes))
     self.assertEqual(dict(first.dtypes), dict(second.dtypes))
@@ -326,7 +326,7 @@ class CacheTest(tf.test.TestCase):
     directory = self.create_tempdir().full_path
     prefix, _ = test_util.save_checkpoint(directory, _build_small)
     with self._spy() as spy:
-      before = _sources.load(prefix)
+      before = _checkpoint.load(prefix)
       self.assertEqual(1, spy.call_count)
 
       def build_other():
@@ -337,10 +337,10 @@ class CacheTest(tf.test.TestCase):
       same_prefix, _ = test_util.save_checkpoint(directory, build_other)
       self.assertEqual(prefix, same_prefix)
       spy.reset_mock()  # save_checkpoint itself reads the new checkpoint.
-      after = _sources.load(prefix)
+      after = _checkpoint.load(prefix)
       self.assertEqual(1, spy.call_count)
       spy.assert_called_once_with(prefix)
-      _sources.load(prefix)
+      _checkpoint.load(prefix)
       self.assertEqual(1, spy.call_count)
     self.assertEqual({'dense/kernel': (2, 3), 'dense/bias': (3,)},
                      dict(before.shapes))
@@ -366,10 +366,10 @@ class CacheTest(tf.test.TestCase):
 
     first = copy(lambda: tf.compat.v1.get_variable('w', [2, 3]))
     self.assertEqual(0, first.mtime_nsec)
-    self.assertEqual((2, 3), _sources.load(prefix).shapes['w'])
+    self.assertEqual((2, 3), _checkpoint.load(prefix).shapes['w'])
     second = copy(lambda: tf.compat.v1.get_variable('w', [3, 2]))
     self.assertEqual(first.length, second.length)
-    self.assertEqual((3, 2), _sources.load(prefix).shapes['w'])
+    self.assertEqual((3, 2), _checkpoint.load(prefix).shapes['w'])
 
 
 if __name__ == '__main__':

@@ -1,4 +1,4 @@
-"""Tests of warmstart._prediction and warmstart._stand_ins.
+"""Tests of warmstart._scope._prediction and warmstart._scope._stand_ins.
 
 `Predictor` is asked, for one variable at a time before it exists, whether
 the settings and the checkpoint will restore it whole; its answers are
@@ -20,9 +20,9 @@ import tensorflow as tf
 
 import warmstart
 from tests import test_util
-from warmstart import _prediction
+from warmstart._scope import _prediction
+from warmstart._scope import _stand_ins
 from warmstart import _settings
-from warmstart import _stand_ins
 from warmstart import _tf_compat
 
 WarmStartSettings = warmstart.WarmStartSettings

@@ -13,7 +13,7 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from warmstart import _index
+from warmstart._sources import _index
 from warmstart import _tf_compat
 from tests import test_util
 
@@ -407,7 +407,7 @@ class ObjectGraphProtoTest(tf.test.TestCase):
 
 
 class TensorBundleProtosTest(tf.test.TestCase):
-  """`warmstart._index` parses a checkpoint index's values with these."""
+  """`warmstart._sources._index` parses an index's values with these."""
 
   def test_field_numbers_of_the_index_format(self):
     header_proto, entry_proto = _tf_compat.tensor_bundle_protos()

@@ -21,11 +21,11 @@ import tensorflow as tf
 import warmstart
 from tests import test_util
 from warmstart import _plan
-from warmstart import _restore
+from warmstart._restore import _apply
+from warmstart._restore import _vocab_remap
 from warmstart import _settings
 from warmstart import _variables
 from warmstart import _vocab_info
-from warmstart import _vocab_remap
 from warmstart import _warm_start
 
 VocabInfo = _vocab_info.VocabInfo
@@ -171,7 +171,8 @@ class VocabInfoTest(VocabTestCase):
     self.assertEqual('my_init', _vocab_info.describe_initializer(my_init))
 
   def test_builder_is_registered(self):
-    self.assertIs(_vocab_remap.build, _restore._ACTION_BUILDERS[_vocab_remap.ACTION])  # pylint: disable=protected-access
+    builders = _apply._ACTION_BUILDERS  # pylint: disable=protected-access
+    self.assertIs(_vocab_remap.build, builders[_vocab_remap.ACTION])
 
 
 class DifferentialTest(VocabTestCase):

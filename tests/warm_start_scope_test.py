@@ -23,7 +23,7 @@ import tensorflow as tf
 
 import warmstart
 from tests import test_util
-from warmstart import _restore
+from warmstart._restore import _apply
 from warmstart import _settings
 
 # Before anything initializes the TF runtime: two CPUs for MirroredStrategy.
@@ -876,7 +876,7 @@ class ErrorsTest(ScopeTestCase):
     self.assertSame(cold.values, test_util.initialize(graph), 'value')
     self.assertSame(cold.initial, test_util.initial_values(graph),
                     'initial value')
-    self.assertEqual([], graph.get_collection(_restore.APPLIED_ENTRIES))
+    self.assertEqual([], graph.get_collection(_apply.APPLIED_ENTRIES))
 
   def test_unmatched_regex_raises_at_exit(self):
     settings = warmstart.WarmStartSettings(self.prefix, ['dnn/', 'dnnn/'])
@@ -964,7 +964,7 @@ class ErrorsTest(ScopeTestCase):
     # The fault: the restore of the second chunk fails once the first chunk's
     # reads are built and its variables' own initializers rewired to them.
     built = []
-    build_reads = _restore._build_reads
+    build_reads = _apply._build_reads
 
     def failing(prefix, device, reads, reuse):
       if built:
@@ -978,7 +978,7 @@ class ErrorsTest(ScopeTestCase):
                                            max_chunk_bytes=32)
     with tf.Graph().as_default() as graph:
       tf.compat.v1.set_random_seed(_SEED)
-      with mock.patch.object(_restore, '_build_reads', failing):
+      with mock.patch.object(_apply, '_build_reads', failing):
         with self.assertRaisesRegex(tf.errors.ResourceExhaustedError,
                                     'injected fault'):
           with warmstart.warm_start_scope(settings):

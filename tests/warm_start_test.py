@@ -18,8 +18,8 @@ import tensorflow as tf
 
 import warmstart
 from tests import test_util
+from warmstart._planning import _slots
 from warmstart import _settings
-from warmstart import _slots
 from warmstart import _warm_start
 
 # Before anything initializes the TF runtime: two CPUs for MirroredStrategy.

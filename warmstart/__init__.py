@@ -32,17 +32,20 @@ from warmstart._errors import SettingsError
 from warmstart._errors import TensorNotFoundError
 from warmstart._errors import UnmatchedRuleError
 from warmstart._errors import VariableNotFoundError
-from warmstart._estimator import wrap_model_fn
-from warmstart._hook import WarmStartHook
 from warmstart._init_from_checkpoint import init_from_checkpoint
 from warmstart._init_from_checkpoint import make_plan
-from warmstart._merge import merge_checkpoints
+from warmstart._merge._merge_checkpoints import merge_checkpoints
 from warmstart._options import Options
 from warmstart._plan import Entry
 from warmstart._plan import Plan
 from warmstart._report import read_plan
 from warmstart._report import write_plan
-from warmstart._restore import apply_plan
+from warmstart._restore._apply import apply_plan
+from warmstart._scope._warm_start_scope import warm_start_scope
+from warmstart._scope._warm_start_scope import WarmStartScope
+from warmstart._session._estimator import wrap_model_fn
+from warmstart._session._hook import WarmStartHook
+from warmstart._session._wrap_estimator import wrap_estimator
 from warmstart._settings import WarmStartSettings
 from warmstart._tf_compat import SCAFFOLD_INIT_COLLECTION
 from warmstart._variables import CUSTOM_RESTORES
@@ -52,9 +55,6 @@ from warmstart._vocab_info import VocabInfo
 from warmstart._warm_start import apply_settings
 from warmstart._warm_start import make_settings_plan
 from warmstart._warm_start import warm_start
-from warmstart._warm_start_scope import WarmStartScope
-from warmstart._warm_start_scope import warm_start_scope
-from warmstart._wrap_estimator import wrap_estimator
 
 __version__ = '0.1.0'
 

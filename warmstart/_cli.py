@@ -35,11 +35,10 @@ from warmstart import _errors
 from warmstart import _inspect
 from warmstart import _map_syntax
 from warmstart import _merge
-from warmstart import _object_graph
 from warmstart import _options
 from warmstart import _plan
+from warmstart import _planning
 from warmstart import _settings
-from warmstart import _slots
 from warmstart import _sources
 from warmstart import _warm_start
 
@@ -235,15 +234,15 @@ def _variables_from_checkpoint(checkpoint: _sources.Checkpoint) -> None:
 
   Like a real graph: `global_step` is the global step; optimizer slots,
   other `<tensor>/<suffix>` auxiliaries and Adam's `beta1_power` are not
-  trainable (`_slots.tensor_kind`). A TF2 checkpoint's tensors become
+  trainable (`_planning.tensor_kind`). A TF2 checkpoint's tensors become
   variables under the names its object graph records (a tensor with no name,
   or whose name others claim too, under its key).
   """
-  names = _object_graph.names_of(checkpoint)
-  keys = set(checkpoint.shapes) - {_object_graph.OBJECT_GRAPH_KEY}
+  names = _sources.names_of(checkpoint)
+  keys = set(checkpoint.shapes) - {_sources.OBJECT_GRAPH_KEY}
   for key in sorted(keys):
     name, _ = names.output_name(key)
-    kind = _slots.tensor_kind(key, keys)
+    kind = _planning.tensor_kind(key, keys)
     collections = [tf.compat.v1.GraphKeys.GLOBAL_VARIABLES]
     if kind == _plan.GLOBAL_STEP:
       collections.append(tf.compat.v1.GraphKeys.GLOBAL_STEP)

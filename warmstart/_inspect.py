@@ -1,7 +1,7 @@
 """Lists what a checkpoint holds: tensor names, shapes, dtypes and sizes.
 
 The library half of `python -m warmstart inspect`: `describe(path)` reads the
-checkpoint's index (never its data) through `warmstart._sources`, so a prefix,
+checkpoint's index (never its data) through `_sources`, so a prefix,
 a checkpoint directory and a SavedModel directory all work. For an
 object-based (TF2) checkpoint it also reads the object graph, and gives each
 tensor the variable name it had when saved (`_object_graph`).
@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from warmstart import _errors
-from warmstart import _object_graph
 from warmstart import _sources
 from warmstart import _table
 
@@ -106,7 +105,7 @@ class Listing:
       for name, keys in sorted(self.ambiguous.items()):
         note += '; %r names %d tensors (use their keys)' % (name, len(keys))
       unnamed = sum(t.variable is None for t in self.tensors
-                    if t.name != _object_graph.OBJECT_GRAPH_KEY)
+                    if t.name != _sources.OBJECT_GRAPH_KEY)
       if unnamed:
         note += '; %d tensors have no name (use their keys)' % unnamed
       lines.append(note + '.')
@@ -159,7 +158,7 @@ def describe(path: _sources.PathLike, match: Optional[str] = None) -> Listing:
       raise _errors.SettingsError(
           'Invalid regex %r for the tensors to list: %s.' % (match, e)) from e
   checkpoint = _sources.load(path)
-  names = _object_graph.names_of(checkpoint)
+  names = _sources.names_of(checkpoint)
   tensors = []
   for name in sorted(checkpoint.shapes):
     variable = names.name_of.get(name)

@@ -288,7 +288,7 @@ def tensor_bundle_protos() -> tuple[type, type]:
   """Returns TF's `(BundleHeaderProto, BundleEntryProto)` classes.
 
   A checkpoint index maps the empty key to a header (`num_shards`) and each
-  tensor to an entry (`shard_id`, `offset`, `size`); `warmstart._index` reads
+  tensor to an entry (`shard_id`, `offset`, `size`); `_sources._index` reads
   them to check the data files. The generated module is not exported under
   `tf.*`; `tests/tf_compat_test.py` pins the fields used.
   """

@@ -22,14 +22,11 @@ from warmstart import _options
 from warmstart import _plan
 from warmstart import _planning
 from warmstart import _restore
-from warmstart import _selection
+from warmstart import _scope
 from warmstart import _settings
-from warmstart import _slots
 from warmstart import _sources
-from warmstart import _stand_ins
 from warmstart import _variables
 from warmstart import _vocab_info
-from warmstart import _vocab_remap
 
 
 def _source_entries(settings: _settings.WarmStartSettings,
@@ -40,10 +37,10 @@ def _source_entries(settings: _settings.WarmStartSettings,
   checkpoint = _sources.load(settings.ckpt_to_initialize_from)
   options = settings.options
   if settings.assignment_map is not None:
-    pairs = _selection.map_pairs(settings, targets, graph, problems,
+    pairs = _planning.map_pairs(settings, targets, graph, problems,
                                  checkpoint.prefix)
   else:
-    selected = _selection.Selector(settings, targets, graph, problems,
+    selected = _planning.Selector(settings, targets, graph, problems,
                                    checkpoint).select()
     pairs = []
     for name, (target, rule) in selected.items():
@@ -58,7 +55,7 @@ def _source_entries(settings: _settings.WarmStartSettings,
   # this also covers the vocabulary pairs, which it does not see.
   pairs = _planning.resolve_pairs(pairs, checkpoint)
   vocab = dict(settings.var_name_to_vocab_info)
-  for name, primary in _slots.auxiliary_variables(targets).items():
+  for name, primary in _planning.auxiliary_variables(targets).items():
     if primary in vocab and name not in vocab:
       # A slot of a remapped variable follows its vocabulary.
       vocab[name] = _vocab_info.for_slot(vocab[primary])
@@ -71,7 +68,7 @@ def _source_entries(settings: _settings.WarmStartSettings,
   for pair in pairs:
     info = vocab.get(pair.target.name)
     if info is not None:
-      entry = _vocab_remap.plan_entry(pair.target, pair.tensor, checkpoint,
+      entry = _restore.plan_entry(pair.target, pair.tensor, checkpoint,
                                       info, options, problems, pair.rule)
     else:
       entry = next(checked)
@@ -128,7 +125,7 @@ def apply_settings(settings_like: Any,
                    graph: Optional[tf.Graph] = None,
                    *,
                    log_summary: bool = True,
-                   stand_ins: Optional[_stand_ins.StandIns] = None
+                   stand_ins: Optional[_scope.StandIns] = None
                   ) -> _plan.Plan:
   """Plans and applies warm-start settings: the variables' initializers load.
 

@@ -62,19 +62,19 @@ from typing import Optional
 from absl import flags
 
 from warmstart import _map_syntax
-from warmstart import _options
-from warmstart import _settings
 from warmstart._map_syntax import DEFAULT_VARS
 from warmstart._map_syntax import EXCLUDE
 from warmstart._map_syntax import FROM
 from warmstart._map_syntax import MAP
 from warmstart._map_syntax import MAP_SYNTAX
 from warmstart._map_syntax import MapEntry
-from warmstart._map_syntax import VARS
 from warmstart._map_syntax import maps_by_source
 from warmstart._map_syntax import parse_map_entry
 from warmstart._map_syntax import settings_from_strings
+from warmstart._map_syntax import VARS
 from warmstart._map_syntax import vars_regex
+from warmstart import _options
+from warmstart import _settings
 
 __all__ = [
     'DEFAULT_VARS',

@@ -5,21 +5,21 @@
 
 How, and why this way (one module per step):
 
-* `_merge_rules`: the renames and exclude patterns; `plan_merge` (here)
+* `_rules`: the renames and exclude patterns; `plan_merge` (here)
   applies them to the sources' indexes. A tensor name produced twice (by two
   sources, or two renames) is a `ConflictError` naming both; a rename or
   exclude pattern that matches nothing is an `UnmatchedRuleError` (with
   `allow_unmatched`, a warning naming it).
-* `_merge_output`: where the output may go (not a source, even through a
+* `_output`: where the output may go (not a source, even through a
   symlink; no glob character), checked before anything is written.
-* `_merge_layout` and `_merge_write`: bounded memory; tensors are read one at
+* `_layout` and `_write`: bounded memory; tensors are read one at
   a time and written in shards of at most `max_batch_bytes` into a staging
   folder next to the output, with a shard count no file at the output has.
-* `_merge_commit`: the new data files are placed, then the new index is
+* `_commit`: the new data files are placed, then the new index is
   renamed over the old one (the commit point), then the old data files are
   removed. At every instant the output is nothing or a whole checkpoint; with
   `overwrite`, the whole old one or the whole new one.
-* `_merge_staging` and `_merge_debris`: the staging folder names its writer;
+* `_staging` and `_debris`: the staging folder names its writer;
   a rerun removes what a merge that died (even by SIGKILL) left, and
   succeeds.
 
@@ -48,24 +48,23 @@ from absl import logging
 
 from warmstart import _errors
 from warmstart import _inspect
-from warmstart import _merge_commit
-from warmstart import _merge_debris
-from warmstart import _merge_files
-from warmstart import _merge_layout
-from warmstart import _merge_output
-from warmstart import _merge_result
-from warmstart import _merge_rules
-from warmstart import _merge_staging
-from warmstart import _merge_write
-from warmstart import _object_graph
+from warmstart._merge import _commit
+from warmstart._merge import _debris
+from warmstart._merge import _files
+from warmstart._merge import _layout
+from warmstart._merge import _output
+from warmstart._merge import _result
+from warmstart._merge import _rules
+from warmstart._merge import _staging
+from warmstart._merge import _write
 from warmstart import _sources
 
-MergedTensor = _merge_result.MergedTensor
-MergeResult = _merge_result.MergeResult
-Renames = _merge_rules.Renames
+MergedTensor = _result.MergedTensor
+MergeResult = _result.MergeResult
+Renames = _rules.Renames
 
 #: The TF2 object-graph tensor; it describes one model, so it is never merged.
-OBJECT_GRAPH = _object_graph.OBJECT_GRAPH_KEY
+OBJECT_GRAPH = _sources.OBJECT_GRAPH_KEY
 
 #: Default upper bound on the bytes held in memory and written by one SaveV2.
 DEFAULT_BATCH_BYTES = 64 << 20
@@ -119,8 +118,8 @@ def plan_merge(sources: Sequence[MergeSource],
     UnmatchedRuleError: a rename or exclude pattern matches nothing.
     SettingsError: malformed renames or patterns.
   """
-  pairs = _merge_rules.source_pairs(sources)
-  patterns = _merge_rules.exclude_patterns(exclude)
+  pairs = _rules.source_pairs(sources)
+  patterns = _rules.exclude_patterns(exclude)
   problems = _errors.Problems('merge')
 
   tensors: list[MergedTensor] = []
@@ -129,9 +128,9 @@ def plan_merge(sources: Sequence[MergeSource],
   by_name: dict[str, MergedTensor] = {}
   for path, renames in pairs:
     checkpoint = _sources.load(path)
-    rules = _merge_rules.rules_of(renames, checkpoint.prefix)
+    rules = _rules.rules_of(renames, checkpoint.prefix)
     used = set()
-    object_names = _object_graph.names_of(checkpoint)
+    object_names = _sources.names_of(checkpoint)
     # {key: the name renames apply to}: the variable's name, or its key.
     names = {}
     for key in sorted(checkpoint.shapes):
@@ -145,7 +144,7 @@ def plan_merge(sources: Sequence[MergeSource],
         excluded.update(hits)
         dropped.append((checkpoint.prefix, key, 'excluded by %r' % hits[0]))
         continue
-      rule = _merge_rules.rule_for(name, rules)
+      rule = _rules.rule_for(name, rules)
       new_name = name
       if rule is not None:
         used.add(rule)
@@ -226,14 +225,14 @@ def merge_checkpoints(sources: Sequence[MergeSource],
 
   Args:
     sources: Paths (prefix, checkpoint directory or SavedModel), or (path,
-      renames) pairs; see `_merge_rules` for the rename forms.
+      renames) pairs; see `_rules` for the rename forms.
     output: The output checkpoint prefix (its directory is created).
     overwrite: Replace an existing checkpoint at `output`.
     exclude: Regex(es) of source tensor names to leave out (`re.match`).
     allow_unmatched: Allow renames or exclude patterns that match nothing.
     max_batch_bytes: Upper bound on the bytes one write holds in memory.
     log_every: Log progress every this many tensors (and every
-      `_merge_write.LOG_EVERY_BYTES` read).
+      `_write.LOG_EVERY_BYTES` read).
 
   Returns:
     The `MergeResult`.
@@ -248,33 +247,33 @@ def merge_checkpoints(sources: Sequence[MergeSource],
   """
   _check_positive(max_batch_bytes=max_batch_bytes, log_every=log_every)
   output = os.fspath(output)
-  _merge_output.check_path(output)
+  _output.check_path(output)
   result = plan_merge(sources, exclude=exclude, allow_unmatched=allow_unmatched)
-  _merge_output.check_not_a_source(output, result.sources)
-  merge_fingerprint = _merge_staging.fingerprint(
-      _merge_files.resolve_prefix(output), bool(overwrite),
+  _output.check_not_a_source(output, result.sources)
+  merge_fingerprint = _staging.fingerprint(
+      _files.resolve_prefix(output), bool(overwrite),
       [(t.name, t.source, t.source_name, t.dtype, t.shape)
        for t in result.tensors])
-  committed_by_a_dead_run = _merge_debris.clean(output, merge_fingerprint)
-  existing = _merge_files.files_of(output)
+  committed_by_a_dead_run = _debris.clean(output, merge_fingerprint)
+  existing = _files.files_of(output)
   if existing and not (overwrite or committed_by_a_dead_run):
     raise FileExistsError(
         'Output checkpoint %r exists (%s). Pass overwrite=True (--overwrite) '
         'to replace it, or choose another prefix.' %
         (output, ', '.join(os.path.basename(f) for f in existing)))
-  shards = _merge_layout.layout(result.tensors, max_batch_bytes,
-                                _merge_files.shard_counts(output), output)
+  shards = _layout.layout(result.tensors, max_batch_bytes,
+                                _files.shard_counts(output), output)
   tf.io.gfile.makedirs(os.path.dirname(output) or '.')
-  staging = _merge_staging.create(output, merge_fingerprint)
+  staging = _staging.create(output, merge_fingerprint)
   logging.info('Merging %d tensors (%s) from %s into %s.', len(result.tensors),
                _inspect.format_bytes(result.num_bytes),
                ', '.join(result.sources), output)
   try:
-    staged = _merge_write.write(shards, staging, log_every)
-    _merge_staging.check_alone(output, staging)
-    _merge_commit.commit(staged, output)
+    staged = _write.write(shards, staging, log_every)
+    _staging.check_alone(output, staging)
+    _commit.commit(staged, output)
   finally:
-    _merge_staging.remove(staging)
+    _staging.remove(staging)
   result = dataclasses.replace(result, output=output)
   logging.info('%s', result.summary())
   return result

@@ -4,7 +4,7 @@ A checkpoint `<prefix>` is `<prefix>.index` plus the data files
 `<prefix>.data-<shard>-of-<num_shards>`. The index header records
 `num_shards`, and a reader opens exactly the data files of that count: data
 files of another count under the same prefix are ignored by every reader.
-The merge commit relies on that (see `_merge_commit`).
+The merge commit relies on that (see `_commit`).
 
 Files are found by listing their directory and comparing names, never with a
 glob: a user's name is not a pattern. Local paths are compared resolved
@@ -20,7 +20,7 @@ import re
 
 import tensorflow as tf
 
-from warmstart import _index
+from warmstart import _sources
 
 #: The characters TF's file matching treats as a glob (tsl file_system_helper:
 #: `kGlobbingChars`). TF's checkpoint reader globs the prefix it is given, so
@@ -110,15 +110,15 @@ def num_shards(index: str) -> int:
     index: The path of a `.index` file.
 
   Returns:
-    The shard count its header records (`_index.layout`).
+    The shard count its header records (`_sources.layout`).
 
   Raises:
     ValueError: the file is not a checkpoint index this reads.
     tf.errors.OpError: it cannot be read.
   """
   try:
-    return _index.layout(_index.read_index(index)).num_shards
-  except _index.FormatError as e:
+    return _sources.layout(_sources.read_index(index)).num_shards
+  except _sources.FormatError as e:
     raise ValueError('%s is not a checkpoint index this can read (%s).' %
                      (index, e)) from None
 

@@ -26,11 +26,11 @@ from typing import Any, Optional
 import tensorflow as tf
 from absl import logging
 
-from warmstart import _assign
 from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
 from warmstart import _planning
+from warmstart._restore import _assign
 from warmstart import _sources
 from warmstart import _tf_compat
 from warmstart import _variables

@@ -15,7 +15,7 @@ from typing import Any
 import tensorflow as tf
 
 from warmstart import _errors
-from warmstart import _estimator
+from warmstart._session import _estimator
 from warmstart import _tf_compat
 
 

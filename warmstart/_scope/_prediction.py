@@ -20,7 +20,6 @@ import tensorflow as tf
 from warmstart import _assignment_map
 from warmstart import _errors
 from warmstart import _names
-from warmstart import _object_graph
 from warmstart import _settings
 from warmstart import _sources
 
@@ -99,7 +98,7 @@ class _Source:
     if tensor is None:
       return False
     checkpoint = self.checkpoint
-    tensor, _ = _object_graph.resolve(checkpoint, tensor)
+    tensor, _ = _sources.resolve(checkpoint, tensor)
     if tensor not in checkpoint:
       return False
     if tuple(checkpoint.shapes[tensor]) != tuple(shape):

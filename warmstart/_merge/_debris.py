@@ -1,8 +1,8 @@
 """Removes what merges that died (even by SIGKILL) left next to their output.
 
-While a merge's staging folder (`_merge_staging`) exists, the merge may have
+While a merge's staging folder (`_staging`) exists, the merge may have
 left files at the output that no index names: new data files placed before
-the commit point, or old data files after it (see `_merge_commit`). `clean`
+the commit point, or old data files after it (see `_commit`). `clean`
 runs before each merge into the same output. When the writer of every such
 folder is dead, it removes those data files, then the folders (last, so that
 a crash during the clean-up leaves them to the next run). A live writer, or
@@ -20,9 +20,9 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from warmstart import _index
-from warmstart import _merge_files
-from warmstart import _merge_staging
+from warmstart._merge import _files
+from warmstart._merge import _staging
+from warmstart import _sources
 
 
 def _remove_unreferenced(output: str) -> None:
@@ -31,13 +31,13 @@ def _remove_unreferenced(output: str) -> None:
   referenced: set[str] = set()
   if tf.io.gfile.exists(index):
     try:
-      count = _merge_files.num_shards(index)
+      count = _files.num_shards(index)
     except ValueError as e:
       logging.warning('Left the data files of %s alone: %s', output, e)
       return
-    referenced = {_index.data_file(output, i, count)
+    referenced = {_sources.data_file(output, i, count)
                   for i in range(count)}
-  for f in _merge_files.data_files(output):
+  for f in _files.data_files(output):
     if f.path not in referenced:
       logging.warning('Removing %s, left by a merge that did not finish.',
                       f.path)
@@ -61,7 +61,7 @@ def clean(output: str, merge_fingerprint: str) -> bool:
       another host; the message names its folder.
   """
   folders = []
-  for f in _merge_staging.find(output):
+  for f in _staging.find(output):
     if not f.is_legacy:
       folders.append(f)
       continue
@@ -70,8 +70,8 @@ def clean(output: str, merge_fingerprint: str) -> bool:
         'failed, %s may hold its previous checkpoint. Not removed.', f.path,
         output, os.path.join(f.path, 'previous'))
   for f in folders:
-    if _merge_staging.is_alive(f):
-      raise _merge_staging.busy_error(output, f)
+    if _staging.is_alive(f):
+      raise _staging.busy_error(output, f)
   if not folders:
     return False
   _remove_unreferenced(output)

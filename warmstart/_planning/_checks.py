@@ -20,11 +20,10 @@ from absl import logging
 
 from warmstart import _assignment_map
 from warmstart import _errors
-from warmstart import _moving_averages
-from warmstart import _object_graph
 from warmstart import _options
 from warmstart import _plan
-from warmstart import _slots
+from warmstart._planning import _moving_averages
+from warmstart._planning import _slots
 from warmstart import _sources
 from warmstart import _variables
 
@@ -62,7 +61,7 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
       return skipped_entry(target, checkpoint.prefix, tensor, pair.rule, reason)
     problems.add(_errors.TensorNotFoundError, 'Variable %r (rule %r): %s.%s' %
                  (target.name, pair.rule, reason,
-                  _object_graph.hint(checkpoint, tensor,
+                  _sources.hint(checkpoint, tensor,
                                      problems.did_you_mean)))
     return None
   dims = tuple(checkpoint.shapes[tensor])
@@ -131,11 +130,11 @@ def resolve_pairs(pairs: Sequence[_assignment_map.Pair],
                   checkpoint: _sources.Checkpoint
                  ) -> list[_assignment_map.Pair]:
   """`pairs`, each tensor that is a variable name of an object-based
-  checkpoint replaced by its key (`_object_graph.resolve`), noted in the rule.
+  checkpoint replaced by its key (`_sources.resolve`), noted in the rule.
   """
   resolved = []
   for pair in pairs:
-    key, how = _object_graph.resolve(checkpoint, pair.tensor)
+    key, how = _sources.resolve(checkpoint, pair.tensor)
     resolved.append(pair if not how else dataclasses.replace(
         pair, tensor=key, rule='%s, %s' % (pair.rule, how)))
   return resolved
@@ -174,7 +173,7 @@ def _missing_group_message(rule: str, group: Sequence[_assignment_map.Pair],
                            needed: int, checkpoint: _sources.Checkpoint) -> str:
   tensors = [p.tensor for p in group]
   hint = (_moved_scope_hint(tensors, checkpoint) or
-          _object_graph.hint(checkpoint, tensors[0]))
+          _sources.hint(checkpoint, tensors[0]))
   return ('Rule %r: %d of the %d tensors it needs are not in checkpoint %s: '
           '%s (for variables %s).%s' % (
               rule, len(group), needed, checkpoint.prefix,
@@ -192,7 +191,7 @@ def _moved_scope_hint(tensors: Sequence[str], checkpoint: _sources.Checkpoint,
   that explains at least half of them is suggested.
   """
   by_last: dict[str, list[str]] = {}
-  for name in _object_graph.suggestions(checkpoint):
+  for name in _sources.suggestions(checkpoint):
     by_last.setdefault(name.rsplit('/', 1)[-1], []).append(name)
   counts: collections.Counter[tuple[str, str]] = collections.Counter()
   examples: dict[tuple[str, str], tuple[str, str]] = {}
@@ -376,7 +375,7 @@ def unused_tensors(checkpoints: Iterable[_sources.Checkpoint],
     done = read.get(checkpoint.prefix, set())
     names = checkpoint.shapes.keys()
     for name in sorted(names):
-      if name not in done and name != _object_graph.OBJECT_GRAPH_KEY:
+      if name not in done and name != _sources.OBJECT_GRAPH_KEY:
         unused.append(_plan.UnusedTensor(
             checkpoint.prefix, name, _slots.tensor_kind(name, names)))
   return tuple(unused)

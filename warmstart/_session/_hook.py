@@ -27,7 +27,7 @@ from warmstart import _errors
 from warmstart import _plan
 from warmstart import _report
 from warmstart import _restore
-from warmstart import _scaffold
+from warmstart._session import _scaffold
 from warmstart import _settings
 from warmstart import _tf_compat
 from warmstart import _warm_start

@@ -19,8 +19,8 @@ from absl import logging
 
 from warmstart import _assignment_map
 from warmstart import _errors
+from warmstart._planning import _slots
 from warmstart import _settings
-from warmstart import _slots
 from warmstart import _sources
 from warmstart import _tf_compat
 from warmstart import _variables

@@ -6,7 +6,7 @@ tensor is a batch of its own); each batch is one `SaveV2`, one data file.
 The shard count must also differ from every count in use at the output
 prefix (`forbidden`): then no new data file shares a name with an old one,
 and the old checkpoint stays whole until the new index replaces the old (see
-`_merge_commit`). When the natural count is forbidden, the layout gains one
+`_commit`). When the natural count is forbidden, the layout gains one
 shard at a time: the largest batch of several tensors is cut in two, or else
 the largest tensor of a `SLICEABLE_DTYPES` dtype is saved as two slices
 (TF's readers join them back). Each step lowers the memory a write holds.
@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from warmstart import _errors
-from warmstart import _merge_result
+from warmstart._merge import _result
 
 Shard = list['Piece']
 
@@ -44,7 +44,7 @@ class Piece:
     length: The number of indices along `dim`.
   """
 
-  tensor: _merge_result.MergedTensor
+  tensor: _result.MergedTensor
   dim: Optional[int] = None
   start: int = 0
   length: int = 0
@@ -109,7 +109,7 @@ def _bytes(shard: Sequence[Piece]) -> int:
   return sum(p.num_bytes for p in shard)
 
 
-def _batches(tensors: Sequence[_merge_result.MergedTensor],
+def _batches(tensors: Sequence[_result.MergedTensor],
              max_batch_bytes: int) -> list[Shard]:
   shards: list[Shard] = [[]]
   size = 0
@@ -151,7 +151,7 @@ def _slice_a_tensor(shards: list[Shard]) -> bool:
   return True
 
 
-def layout(tensors: Sequence[_merge_result.MergedTensor],
+def layout(tensors: Sequence[_result.MergedTensor],
            max_batch_bytes: int,
            forbidden: Set[int] = frozenset(),
            output: str = 'the output') -> list[Shard]:

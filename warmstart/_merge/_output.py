@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from warmstart import _errors
-from warmstart import _merge_files
+from warmstart._merge import _files
 
 
 def check_path(output: str) -> None:
@@ -28,7 +28,7 @@ def check_path(output: str) -> None:
   """
   if not output:
     raise _errors.SettingsError('The output checkpoint prefix is empty.')
-  found = sorted({c for c in output if c in _merge_files.GLOB_CHARS})
+  found = sorted({c for c in output if c in _files.GLOB_CHARS})
   if found:
     raise _errors.SettingsError(
         'Output prefix %r holds the glob character%s %s: TF looks checkpoint '
@@ -36,7 +36,7 @@ def check_path(output: str) -> None:
         'prefix without any of %s.' %
         (output, '' if len(found) == 1 else 's',
          ' '.join(repr(c) for c in found),
-         ' '.join(repr(c) for c in _merge_files.GLOB_CHARS)))
+         ' '.join(repr(c) for c in _files.GLOB_CHARS)))
   if tf.io.gfile.isdir(output) and not tf.io.gfile.exists(output + '.index'):
     raise _errors.SettingsError(
         'Output %r is a directory; give a checkpoint prefix such as %r.' %
@@ -54,19 +54,19 @@ def check_not_a_source(output: str, sources: Sequence[str]) -> None:
     SettingsError: `output` is a source, or a source's file is (a link to) a
       file of `output`; the message names both paths.
   """
-  resolved = _merge_files.resolve_prefix(output)
+  resolved = _files.resolve_prefix(output)
   for source in sources:
-    if _merge_files.resolve_prefix(source) == resolved:
+    if _files.resolve_prefix(source) == resolved:
       raise _errors.SettingsError(
           'Output %r is one of the sources: %r (both are %r); write the merge '
           'to a new prefix.' % (output, source, resolved))
     files = [source + '.index'] + [
-        f.path for f in _merge_files.data_files(source)]
+        f.path for f in _files.data_files(source)]
     for path in files:
-      if not _merge_files.is_local(path) or not os.path.islink(path):
+      if not _files.is_local(path) or not os.path.islink(path):
         continue
-      target = _merge_files.resolve(path)
-      if _merge_files.is_file_of(target, resolved):
+      target = _files.resolve(path)
+      if _files.is_file_of(target, resolved):
         raise _errors.SettingsError(
             'Output %r is one of the sources: %r of source %r is a link to %r, '
             'a file of the output; write the merge to a new prefix.' %

@@ -6,7 +6,7 @@ it last, after the commit. Its name says who owns it: the writing process
 (pid, and its start time where `/proc` tells it, so a reused pid is not
 taken for the writer) on which host, and a fingerprint of the merge (its
 plan and `overwrite`), so that a rerun of the same command can recognize the
-output a dead run already committed (see `_merge_debris`).
+output a dead run already committed (see `_debris`).
 
 A writer on another host cannot be checked and counts as alive. Folders of
 earlier warmstart versions are `.<name>.merge-<12 hex digits>` (`is_legacy`).
@@ -27,7 +27,7 @@ from typing import Any, Optional
 import tensorflow as tf
 from absl import logging
 
-from warmstart import _merge_files
+from warmstart._merge import _files
 
 _OWNER = re.compile(r'([0-9a-f]{12})-(\d+)-(\d+)-([0-9a-f]{8})@(.+)')
 _LEGACY = re.compile(r'[0-9a-f]{12}')
@@ -128,7 +128,7 @@ def find(output: str) -> list[Folder]:
   directory = os.path.dirname(output)
   stem = _stem(output)
   folders = []
-  for name in _merge_files.list_names(directory or '.'):
+  for name in _files.list_names(directory or '.'):
     if not name.startswith(stem):
       continue
     path = os.path.join(directory, name)

@@ -23,7 +23,7 @@ import tensorflow as tf
 from absl import logging
 
 from warmstart import _errors
-from warmstart import _index
+from warmstart._sources import _index
 
 PathLike = Union[str, os.PathLike]
 

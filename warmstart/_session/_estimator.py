@@ -21,11 +21,11 @@ from typing import Any, Optional
 import tensorflow as tf
 
 from warmstart import _errors
-from warmstart import _plan_hook
 from warmstart import _plan
-from warmstart import _scaffold
+from warmstart import _scope
+from warmstart._session import _plan_hook
+from warmstart._session import _scaffold
 from warmstart import _settings
-from warmstart import _stand_ins
 from warmstart import _tf_compat
 from warmstart import _variables
 from warmstart import _warm_start
@@ -132,7 +132,7 @@ def _is_tpu_spec(spec: Any) -> bool:
 
 def _warm_scaffold(scaffold: tf.compat.v1.train.Scaffold,
                    settings: tuple[_settings.WarmStartSettings, ...],
-                   stand_ins: Optional[_stand_ins.StandIns]
+                   stand_ins: Optional[_scope.StandIns]
                   ) -> tuple[_plan.Plan, tf.compat.v1.train.Scaffold]:
   """Applies the warm start; returns its plan and the Scaffold that runs it.
 
@@ -171,7 +171,7 @@ def _with_hook(spec: Any, mode: str, hook: Any) -> dict[str, Any]:
 
 def _warm_started(spec: Any, settings: tuple[_settings.WarmStartSettings, ...],
                   mode: str, config: Any, who: str,
-                  stand_ins: Optional[_stand_ins.StandIns]) -> Any:
+                  stand_ins: Optional[_scope.StandIns]) -> Any:
   """Returns `spec` with the warm start applied (on a fresh start)."""
   model_dir = getattr(config, 'model_dir', None)
   report_dir = None
@@ -336,7 +336,7 @@ def wrap_model_fn(
     if mode not in modes or _scaffold.resume_checkpoint(
         getattr(config, 'model_dir', None), who):
       return model_fn(features=features, **kwargs)
-    stand_ins = _stand_ins.StandIns(normalized) if at_creation else None
+    stand_ins = _scope.StandIns(normalized) if at_creation else None
     with stand_ins or contextlib.nullcontext():
       spec = model_fn(features=features, **kwargs)
     return _warm_started(spec, normalized, mode, config, who, stand_ins)

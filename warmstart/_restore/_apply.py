@@ -18,13 +18,13 @@ from typing import Any, Optional, TypeVar
 import tensorflow as tf
 from absl import logging
 
-from warmstart import _assign
 from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
+from warmstart._restore import _assign
+from warmstart._restore import _vocab_remap
 from warmstart import _sources
 from warmstart import _tf_compat
-from warmstart import _vocab_remap
 
 #: Collection holding the entries applied to a graph (conflict detection).
 #: A tuple key, like TF's variable store: graphs export only string-keyed

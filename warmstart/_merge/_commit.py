@@ -1,7 +1,7 @@
 """Puts a staged checkpoint in place of the output, never leaving half of one.
 
 The staged checkpoint's shard count differs from every count in use at the
-output (`_merge_layout`), so its data files never share a name with the old
+output (`_layout`), so its data files never share a name with the old
 ones. The commit:
 
 1. renames each new data file into place: the output's index still names
@@ -14,7 +14,7 @@ ones. The commit:
 At every instant `<output>.index` and the data files it names form one whole
 checkpoint, the old or the new. If anything raises before the commit point,
 the new data files are removed again; a crash (SIGKILL, power loss) leaves
-files that `_merge_debris.clean` removes at the next merge into the output.
+files that `_debris.clean` removes at the next merge into the output.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from __future__ import annotations
 import tensorflow as tf
 from absl import logging
 
-from warmstart import _index
-from warmstart import _merge_files
+from warmstart._merge import _files
+from warmstart import _sources
 
 
 def _rename(src: str, dst: str) -> None:
@@ -50,12 +50,12 @@ def commit(staged: str, output: str) -> None:
       `output` (only a concurrent writer can cause it); nothing was moved.
     tf.errors.OpError: a rename failed; the output is as it was.
   """
-  new = _merge_files.data_files(staged)
+  new = _files.data_files(staged)
   counts = {f.num_shards for f in new}
   if len(counts) != 1 or len(new) != next(iter(counts)):
     raise ValueError('Staged checkpoint %s is incomplete: %s.' %
                      (staged, [f.path for f in new]))
-  old = _merge_files.data_files(output)
+  old = _files.data_files(output)
   clash = [f.path for f in old if f.num_shards in counts]
   if clash:
     raise FileExistsError(
@@ -65,7 +65,7 @@ def commit(staged: str, output: str) -> None:
   placed = []
   try:
     for f in new:
-      target = _index.data_file(output, f.shard, f.num_shards)
+      target = _sources.data_file(output, f.shard, f.num_shards)
       _rename(f.path, target)
       placed.append(target)
     _rename(staged + '.index', output + '.index')  # The commit point.

@@ -26,7 +26,7 @@ from collections.abc import Callable, Collection, Mapping
 import tensorflow as tf
 
 from warmstart import _errors
-from warmstart import _sources
+from warmstart._sources import _checkpoint
 from warmstart import _tf_compat
 
 #: The tensor holding the object graph of an object-based (TF2) checkpoint.
@@ -92,7 +92,7 @@ _NOT_OBJECT_BASED = Names()
 _cache: dict[str, tuple[Mapping[str, tuple[int, ...]], Names]] = {}
 
 
-def _read(checkpoint: _sources.Checkpoint) -> Names:
+def _read(checkpoint: _checkpoint.Checkpoint) -> Names:
   """Builds the `Names` of an object-based checkpoint from its object graph."""
   reader = tf.compat.v1.train.NewCheckpointReader(checkpoint.prefix)
   proto = _tf_compat.parse_object_graph(reader.get_tensor(OBJECT_GRAPH_KEY))
@@ -141,7 +141,7 @@ def _read(checkpoint: _sources.Checkpoint) -> Names:
                suggestions=sorted(set(key_of) | by_key_only))
 
 
-def names_of(checkpoint: _sources.Checkpoint) -> Names:
+def names_of(checkpoint: _checkpoint.Checkpoint) -> Names:
   """The `Names` of `checkpoint`, read once per checkpoint file version.
 
   Empty (`object_based` False) for a name-based checkpoint.
@@ -154,7 +154,7 @@ def names_of(checkpoint: _sources.Checkpoint) -> Names:
   return cached[1]
 
 
-def resolve(checkpoint: _sources.Checkpoint, tensor: str) -> tuple[str, str]:
+def resolve(checkpoint: _checkpoint.Checkpoint, tensor: str) -> tuple[str, str]:
   """The checkpoint key that `tensor` (a key or a variable name) stands for.
 
   Args:
@@ -174,7 +174,7 @@ def resolve(checkpoint: _sources.Checkpoint, tensor: str) -> tuple[str, str]:
   return key, RESOLVED
 
 
-def suggestions(checkpoint: _sources.Checkpoint) -> Collection[str]:
+def suggestions(checkpoint: _checkpoint.Checkpoint) -> Collection[str]:
   """The names a missing tensor is compared with ("Did you mean").
 
   A name-based checkpoint's keys; an object-based checkpoint's names (those
@@ -184,7 +184,7 @@ def suggestions(checkpoint: _sources.Checkpoint) -> Collection[str]:
   return names.suggestions if names.object_based else checkpoint.shapes
 
 
-def hint(checkpoint: _sources.Checkpoint, tensor: str,
+def hint(checkpoint: _checkpoint.Checkpoint, tensor: str,
          did_you_mean: Callable[[str, Collection[str]], str] = (
              _errors.did_you_mean)) -> str:
   """What to say after "tensor T is not in checkpoint C".

@@ -9,7 +9,7 @@ import tensorflow as tf
 from warmstart import _errors
 from warmstart import _plan
 from warmstart import _report
-from warmstart import _scaffold
+from warmstart._session import _scaffold
 
 
 class PlanHook(tf.compat.v1.train.SessionRunHook):

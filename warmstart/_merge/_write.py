@@ -1,7 +1,7 @@
 """Writes a merge's checkpoint into its staging folder, shard by shard.
 
 Tensors are read one at a time with the checkpoint reader and written with
-`SaveV2`, one shard (see `_merge_layout`) per call, so memory stays bounded
+`SaveV2`, one shard (see `_layout`) per call, so memory stays bounded
 by the largest shard plus the largest tensor. The shards are then joined
 with `MergeV2Checkpoints` into `<staging>/merged`. That op moves its inputs'
 data files and deletes their index even with `delete_old_dirs=False`, so it
@@ -19,7 +19,7 @@ import tensorflow as tf
 from absl import logging
 
 from warmstart import _inspect
-from warmstart import _merge_layout
+from warmstart._merge import _layout
 
 #: A progress line is also logged each time this many more bytes were read.
 LOG_EVERY_BYTES = 1 << 30
@@ -28,7 +28,7 @@ LOG_EVERY_BYTES = 1 << 30
 STAGED_NAME = 'merged'
 
 
-def _save_batch(prefix: str, pieces: Sequence[_merge_layout.Piece],
+def _save_batch(prefix: str, pieces: Sequence[_layout.Piece],
                 values: Sequence[np.ndarray]) -> None:
   """Writes one shard with SaveV2 (in a graph of its own: works in any mode)."""
   with tf.Graph().as_default():
@@ -53,12 +53,12 @@ def _join_shards(shards: Sequence[str], destination: str) -> None:
       sess.run(op)
 
 
-def write(shards: Sequence[Sequence[_merge_layout.Piece]], staging: str,
+def write(shards: Sequence[Sequence[_layout.Piece]], staging: str,
           log_every: int) -> str:
   """Writes `shards` as one checkpoint under `staging`.
 
   Args:
-    shards: The layout (`_merge_layout.layout`).
+    shards: The layout (`_layout.layout`).
     staging: An empty directory of our own.
     log_every: Log progress every this many tensors (and every
       `LOG_EVERY_BYTES` read).

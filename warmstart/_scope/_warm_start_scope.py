@@ -13,8 +13,8 @@ import tensorflow as tf
 
 from warmstart import _errors
 from warmstart import _plan
+from warmstart._scope import _stand_ins
 from warmstart import _settings
-from warmstart import _stand_ins
 from warmstart import _warm_start
 
 

@@ -34,9 +34,9 @@ from typing import Any, Callable, Optional
 import tensorflow as tf
 from absl import logging
 
-from warmstart import _assign
 from warmstart import _plan
-from warmstart import _prediction
+from warmstart import _restore
+from warmstart._scope import _prediction
 from warmstart import _settings
 from warmstart import _tf_compat
 
@@ -142,7 +142,7 @@ def _assigns_stand_in(stand_in: _StandIn) -> bool:
   """True when the stand-in's variable is a plain resource variable whose
   initializer is an AssignVariableOp of the stand-in itself."""
   variable = stand_in.variable
-  if variable is None or not _assign.is_plain_resource(variable):
+  if variable is None or not _restore.is_plain_resource(variable):
     return False
   initializer = variable.initializer
   return (initializer.type == 'AssignVariableOp' and

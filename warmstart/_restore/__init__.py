@@ -1,0 +1,29 @@
+"""Restore: a validated `Plan` -> restore initializers in the graph.
+
+Stage 3: batched `RestoreV2` reads (chunked by `max_chunk_bytes`), sliced,
+resized, cast or remapped, assigned into every variable kind; built once for
+all replicas of a `tf.distribute` strategy.
+
+* `_apply`: `apply_plan`, the batched reads and their chunking.
+* `_assign`: assigning a value into a plain, partitioned, distributed or
+  custom variable, as its new initializer.
+* `_vocab_remap`: vocabulary remaps (TF's `load_and_remap_matrix`).
+"""
+
+from warmstart._restore._apply import applied_entries
+from warmstart._restore._apply import apply_plan
+from warmstart._restore._apply import no_gc
+from warmstart._restore._apply import once_for_all_replicas
+from warmstart._restore._apply import register_action
+from warmstart._restore._assign import is_plain_resource
+from warmstart._restore._vocab_remap import plan_entry
+
+__all__ = [
+    'applied_entries',
+    'apply_plan',
+    'is_plain_resource',
+    'no_gc',
+    'once_for_all_replicas',
+    'plan_entry',
+    'register_action',
+]

@@ -1,0 +1,17 @@
+"""The creation-time scope: restored variables never build their initializers.
+
+Integration, at variable creation: `warm_start_scope` gives each variable the
+warm start will restore whole a stand-in initial value, then plans, resolves
+the stand-ins and applies the plan.
+
+* `_warm_start_scope`: `warm_start_scope`, `WarmStartScope`.
+* `_stand_ins`: the variable creator and the stand-ins' resolution.
+* `_prediction`: whether the warm start will restore a variable, asked as it
+  is created.
+"""
+
+from warmstart._scope._stand_ins import StandIns
+
+__all__ = [
+    'StandIns',
+]
