@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import types
 
 from absl.testing import parameterized
 import tensorflow as tf
@@ -10,6 +11,9 @@ import tensorflow as tf
 import warmstart
 from warmstart import _assignment_map
 from warmstart import _errors
+from warmstart import _options
+from warmstart._planning import _planner
+from warmstart._planning import _rules
 from warmstart import _variables
 
 
@@ -28,13 +32,15 @@ def _build_graph():
   return variables
 
 
-def _expand(assignment_map, graph, **kwargs):
-  """Returns ([(tensor, variable)], problems) of `assignment_map` on `graph`."""
+def _expand(assignment_map, graph, **options):
+  """Returns ([(tensor, variable)], problems) of `assignment_map` on `graph`:
+  the pairs the rules of an `init_from_checkpoint` source select."""
   problems = _errors.Problems()
-  pairs = _assignment_map.expand(
-      assignment_map, _variables.collect(graph), problems,
-      global_steps=_variables.global_step_names(graph), source='src',
-      **kwargs)
+  rules = _rules.Rules(
+      _planner.MapSettings('src', assignment_map, _options.Options(**options)),
+      scope_maps_take_slots=True)
+  pairs = rules.select(_variables.collect(graph), graph, problems,
+                       types.SimpleNamespace(prefix='src'))
   return pairs, problems
 
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 import warmstart
 from warmstart import _options
 from warmstart import _plan
-from warmstart._planning import _checks
+from warmstart._planning import _planner
 from tests import test_util
 
 
@@ -29,6 +29,12 @@ def _entries():
                   action_params={'old_vocab': '/v/old.txt', 'num_oov': 1}),
   )
 
+
+
+def _plan_maps(sources, options, graph=None, earlier=()):
+  """Plans `init_from_checkpoint`'s (checkpoint, assignment map) sources."""
+  return _planner.plan(_planner.map_sources(sources, None, options), graph,
+                       earlier)
 
 class EntryTest(tf.test.TestCase):
 
@@ -195,7 +201,7 @@ class RealPlanTest(tf.test.TestCase):
       tf.compat.v1.get_variable('dense/bias', [2])
       tf.compat.v1.get_variable(
           'emb', [6, 2], partitioner=tf.compat.v1.fixed_size_partitioner(3))
-      plan = _checks.plan_map_sources(
+      plan = _plan_maps(
           [(prefix, {'/': '/'})], _options.Options(skip_missing=True), g)
     self.assertEqual(['dense/kernel', 'dense/bias', 'emb'],
                      [e.variable for e in plan])

@@ -13,6 +13,7 @@ from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
 from warmstart._planning import _checks
+from warmstart._planning import _planner
 from warmstart._sources import _checkpoint
 from warmstart import _tf_compat
 from warmstart import _variables
@@ -36,6 +37,12 @@ def _pair(graph, tensor, variable, rule='rule'):
   return _assignment_map.Pair(tensor, _variables.collect(graph)[variable],
                               rule)
 
+
+
+def _plan_maps(sources, options, graph=None, earlier=()):
+  """Plans `init_from_checkpoint`'s (checkpoint, assignment map) sources."""
+  return _planner.plan(_planner.map_sources(sources, None, options), graph,
+                       earlier)
 
 class CheckPairTest(tf.test.TestCase):
 
@@ -205,7 +212,7 @@ class CheckPairTest(tf.test.TestCase):
           warmstart.MismatchError,
           r"^Variable 'scope/w' \(rule 'scope/: scope/'\): tensor 'scope/w' "
           r'has shape \(2, 3\) in the checkpoint, \(3, 2\) in the graph'):
-        _checks.plan_map_sources([(self.prefix, {'scope/': 'scope/'})], _STRICT, g)
+        _plan_maps([(self.prefix, {'scope/': 'scope/'})], _STRICT, g)
 
 
 class CheckConflictsTest(tf.test.TestCase):
@@ -269,37 +276,37 @@ class SourcesOfTest(tf.test.TestCase):
 
   def test_one_source(self):
     self.assertEqual([('/ckpt', {'/': '/'})],
-                     list(_checks.sources_of('/ckpt', {'/': '/'})))
+                     list(_planner.sources_of('/ckpt', {'/': '/'})))
 
   def test_list_of_sources(self):
     sources = [('/a', {'a/': 'x/'}), ['/b', [('b', 'y')]]]
     self.assertEqual([('/a', {'a/': 'x/'}), ('/b', [('b', 'y')])],
-                     list(_checks.sources_of(sources, None)))
+                     list(_planner.sources_of(sources, None)))
     self.assertEqual([('/a', {'a/': 'x/'})],
-                     list(_checks.sources_of((('/a', {'a/': 'x/'}),), None)))
+                     list(_planner.sources_of((('/a', {'a/': 'x/'}),), None)))
 
   def test_list_with_an_assignment_map(self):
     with self.assertRaisesRegex(warmstart.SettingsError,
                                 'no assignment_map argument'):
-      _checks.sources_of([('/a', {'/': '/'})], {'/': '/'})
+      _planner.sources_of([('/a', {'/': '/'})], {'/': '/'})
 
   def test_list_of_non_pairs(self):
     with self.assertRaisesRegex(warmstart.SettingsError,
                                 r"pairs, got '/a'\."):
-      _checks.sources_of(['/a'], None)
+      _planner.sources_of(['/a'], None)
     with self.assertRaisesRegex(warmstart.SettingsError,
                                 r"got \('/a', \{\}, 3\)"):
-      _checks.sources_of([('/a', {}, 3)], None)
+      _planner.sources_of([('/a', {}, 3)], None)
 
   def test_empty_list(self):
     with self.assertRaisesRegex(warmstart.SettingsError, 'list of sources is '
                                 'empty'):
-      _checks.sources_of([], None)
+      _planner.sources_of([], None)
 
   def test_missing_assignment_map(self):
     with self.assertRaisesRegex(warmstart.SettingsError,
                                 "needs an assignment map.*'/ckpt/model'"):
-      _checks.sources_of('/ckpt/model', None)
+      _planner.sources_of('/ckpt/model', None)
 
 
 def _layers(scope, count, leaf='w'):
@@ -361,7 +368,7 @@ class ManyMissingTensorsTest(tf.test.TestCase):
           r"of the first 50 under 'old/' instead of 'new/' \(e\.g\. "
           r"'old/layer000/w' for 'new/layer000/w'\): did you mean that "
           r'scope\?$') as cm:
-        _checks.plan_map_sources([(self.prefix, {'new/': 'new/'})], _STRICT, g)
+        _plan_maps([(self.prefix, {'new/': 'new/'})], _STRICT, g)
     self.assertLen(cm.exception.problems, 1)
 
   def test_part_of_a_scope_missing(self):
@@ -372,14 +379,14 @@ class ManyMissingTensorsTest(tf.test.TestCase):
           warmstart.TensorNotFoundError,
           r"^Rule 'old/: old/': 12 of the 312 tensors it needs are not in "
           r"checkpoint .*'old/extra/layer000/w'"):
-        _checks.plan_map_sources([(self.prefix, {'old/': 'old/'})], _STRICT, g)
+        _plan_maps([(self.prefix, {'old/': 'old/'})], _STRICT, g)
 
   def test_a_few_missing_are_listed_one_by_one_with_suggestions(self):
     with tf.Graph().as_default() as g:
       self._graph(scope='old')
       _layers('old', 9, leaf='v')
       with self.assertRaises(warmstart.TensorNotFoundError) as cm:
-        _checks.plan_map_sources([(self.prefix, {'old/': 'old/'})], _STRICT, g)
+        _plan_maps([(self.prefix, {'old/': 'old/'})], _STRICT, g)
     self.assertLen(cm.exception.problems, 9)
     self.assertRegex(
         cm.exception.problems[0],
@@ -395,7 +402,7 @@ class ManyMissingTensorsTest(tf.test.TestCase):
       assignment_map = {'new/layer%03d/w' % i: 'new/layer%03d/w' % i
                         for i in range(self._NUM)}
       with self.assertRaises(warmstart.TensorNotFoundError) as cm:
-        _checks.plan_map_sources([(self.prefix, assignment_map)], _STRICT, g)
+        _plan_maps([(self.prefix, assignment_map)], _STRICT, g)
     problems = cm.exception.problems
     self.assertLen(problems, self._NUM)
     self.assertIn("Did you mean: 'old/layer000/w'", problems[0])
@@ -419,14 +426,14 @@ class ManyMissingTensorsTest(tf.test.TestCase):
           warmstart.TensorNotFoundError,
           r"holds 12 of the first 12 under 'a/' instead of 'new/' \(e\.g\. "
           r"'a/layer000/w' for 'new/layer000/w'\)"):
-        _checks.plan_map_sources([(prefix, {'new/': 'new/'})], _STRICT, g)
+        _plan_maps([(prefix, {'new/': 'new/'})], _STRICT, g)
 
   def test_no_scope_hint_without_a_common_scope(self):
     with tf.Graph().as_default() as g:
       for i in range(12):
         tf.compat.v1.get_variable('new/unrelated%02d' % i, [2])
       with self.assertRaises(warmstart.TensorNotFoundError) as cm:
-        _checks.plan_map_sources([(self.prefix, {'new/': 'new/'})], _STRICT, g)
+        _plan_maps([(self.prefix, {'new/': 'new/'})], _STRICT, g)
     self.assertRegex(str(cm.exception),
                      r"^Rule 'new/: new/': 12 of the 12 tensors it needs")
     self.assertNotIn('did you mean that scope', str(cm.exception))
@@ -437,7 +444,7 @@ class ManyMissingTensorsTest(tf.test.TestCase):
       assignment_map = {'old/layer%03d/w' % i: 'nwe/layer%03d/w' % i
                         for i in range(self._NUM)}
       with self.assertRaises(warmstart.VariableNotFoundError) as cm:
-        _checks.plan_map_sources([(self.prefix, assignment_map)], _STRICT, g)
+        _plan_maps([(self.prefix, assignment_map)], _STRICT, g)
     problems = cm.exception.problems
     self.assertLen(problems, self._NUM)
     self.assertRegex(problems[0], r"no variable 'nwe/layer000/w' .*Did you "
@@ -480,7 +487,7 @@ class MakePlanTest(tf.test.TestCase):
   def test_two_sources(self):
     with tf.Graph().as_default() as g:
       self._graph_b()
-      plan = _checks.plan_map_sources(
+      plan = _plan_maps(
           [(self.prefix_a, {'scope/': 'enc/'}),
            (self.prefix_b, {'head/w': 'out/w'})], _STRICT, g)
     self.assertEqual([('enc/w', 'scope/w', self.prefix_a),
@@ -498,7 +505,7 @@ class MakePlanTest(tf.test.TestCase):
   def test_default_graph_and_directory_source(self):
     with tf.Graph().as_default():
       self._graph_b()
-      plan = _checks.plan_map_sources(
+      plan = _plan_maps(
           [(os.path.dirname(self.prefix_a), {'scope/w': 'enc/w'})], _STRICT)
     self.assertEqual([('enc/w', self.prefix_a)],
                      [(e.variable, e.source) for e in plan])
@@ -511,19 +518,19 @@ class MakePlanTest(tf.test.TestCase):
           "'w' is claimed twice: from %s tensor 'head/w' \\(rule 'head/w: w'"
           "\\), and from %s tensor 'head/w' \\(rule 'head/: /'\\)" %
           (re.escape(self.prefix_b), re.escape(self.prefix_b))):
-        _checks.plan_map_sources([(self.prefix_b, {'head/w': 'w'}),
+        _plan_maps([(self.prefix_b, {'head/w': 'w'}),
                             (self.prefix_b, {'head/': '/'})], _STRICT, g)
 
   def test_earlier_entries(self):
     with tf.Graph().as_default() as g:
       self._graph_b()
-      first = _checks.plan_map_sources([(self.prefix_b, {'head/w': 'out/w'})],
+      first = _plan_maps([(self.prefix_b, {'head/w': 'out/w'})],
                                  _STRICT, g)
       with self.assertRaisesRegex(
           warmstart.ConflictError,
           "'out/w' is claimed twice: from %s tensor 'head/w' .*by an earlier "
           'warm start' % re.escape(self.prefix_b)):
-        _checks.plan_map_sources([(self.prefix_b, {'head/': 'out/'})], _STRICT, g,
+        _plan_maps([(self.prefix_b, {'head/': 'out/'})], _STRICT, g,
                            earlier=first.entries)
 
   def test_every_problem_at_once(self):
@@ -541,7 +548,7 @@ class MakePlanTest(tf.test.TestCase):
           "  - Variable 'scope/extra' .*'scope/extra' is not in checkpoint.*\n"
           "  - Variable 'ids' .*dtype int64 in the checkpoint, float32.*\n"
           "  - Variable 'scope/b' is claimed twice.*$"):
-        _checks.plan_map_sources(
+        _plan_maps(
             [(self.prefix_a, [('scope/', 'scope/'), ('nope/', 'nothing/'),
                               ('ids', 'ids'), ('x', 'missing_var'),
                               ('scope/b', 'scope/b')])], _STRICT, g)
@@ -552,7 +559,7 @@ class MakePlanTest(tf.test.TestCase):
       tf.compat.v1.get_variable('scope/extra', [1])
       tf.compat.v1.get_variable('scope/b', [3])
       with self.assertLogs('absl', level='WARNING') as logs:
-        plan = _checks.plan_map_sources(
+        plan = _plan_maps(
             [(self.prefix_a, {'scope/': 'scope/'})],
             _options.Options(skip_missing=True, skip_mismatched=True), g)
     self.assertEqual(['scope/b'], [e.variable for e in plan.restored])
@@ -567,8 +574,8 @@ class MakePlanTest(tf.test.TestCase):
       self._graph_b()
       with self.assertRaisesRegex(warmstart.UnmatchedRuleError,
                                   "'nothing/'"):
-        _checks.plan_map_sources([(self.prefix_a, {'x/': 'nothing/'})], _STRICT, g)
-      plan = _checks.plan_map_sources([(self.prefix_a, {'x/': 'nothing/'})],
+        _plan_maps([(self.prefix_a, {'x/': 'nothing/'})], _STRICT, g)
+      plan = _plan_maps([(self.prefix_a, {'x/': 'nothing/'})],
                                 _options.Options(allow_unmatched=True), g)
     self.assertEmpty(plan.entries)
 
@@ -578,7 +585,7 @@ class MakePlanTest(tf.test.TestCase):
       self._graph_b()
       with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
                                   re.escape(repr(missing))):
-        _checks.plan_map_sources([(missing, {'/': '/'})], _STRICT, g)
+        _plan_maps([(missing, {'/': '/'})], _STRICT, g)
 
   def test_mirrored_variables(self):
     with tf.Graph().as_default() as g:
@@ -586,7 +593,7 @@ class MakePlanTest(tf.test.TestCase):
       with strategy.scope():
         tf.Variable(tf.zeros([2, 3]), name='scope/w')
         tf.compat.v1.get_variable('scope/b', [3])
-      plan = _checks.plan_map_sources([(self.prefix_a, {'scope/': 'scope/'})],
+      plan = _plan_maps([(self.prefix_a, {'scope/': 'scope/'})],
                                 _STRICT, g)
     self.assertCountEqual(['scope/w', 'scope/b'], [e.variable for e in plan])
     for entry in plan:

@@ -666,10 +666,10 @@ class AuxiliaryVariablesTest(ScopeTestCase):
         scoped.stand_ins)
     self.assertNoInitializerBuilt(scoped.graph, 'dnn/kernel/Adam')
 
-  def test_slots_predicted_restored_but_not_selected(self):
+  def test_slots_the_plan_leaves_get_no_stand_in(self):
     # A list of regexes matches the slots by name, but the plan leaves them
-    # (include_slots=False): they get their stand-in, then their own zeros,
-    # built in their own name scope and colocated with their variable.
+    # (include_slots=False); the predictor asks the same rules, so they
+    # build their own zeros at creation, exactly as without the scope.
 
     def build():
       variables = _model()
@@ -678,20 +678,54 @@ class AuxiliaryVariablesTest(ScopeTestCase):
 
     settings = warmstart.WarmStartSettings(self.prefix, ['dnn/kernel.*'])
     plain, scoped = self.both(build, settings)
-    self.assertIn('dnn/kernel/Adam', scoped.stand_ins)
     self.assertEqual(['dnn/kernel'], [e.variable for e in scoped.plan])
+    self.assertEqual(['dnn/kernel'], scoped.stand_ins)
     self.assertAllEqual(np.zeros([3, 2]), scoped.values['dnn/kernel/Adam'])
     for name in ('dnn/kernel/Adam', 'dnn/kernel/Adam_1'):
       ops = _ops_under(plain.graph, name + '/Initializer/')
       self.assertNotEmpty(ops)
-      self.assertCountEqual(ops + [name + '/Initializer/stand_in'],
-                            _ops_under(scoped.graph, name + '/Initializer/'))
-      for op_name in ops:
-        theirs = plain.graph.get_operation_by_name(op_name)
-        ours = scoped.graph.get_operation_by_name(op_name)
-        self.assertEqual(theirs.device, ours.device, op_name)
-        self.assertEqual(theirs.colocation_groups(),
-                         ours.colocation_groups(), op_name)
+      self.assertCountEqual(ops, _ops_under(scoped.graph,
+                                            name + '/Initializer/'))
+
+  def test_variable_frozen_after_creation_builds_its_own_initializer(self):
+    # Trainable when created (predicted restored), then frozen, a TF1
+    # fine-tuning idiom (out of TRAINABLE_VARIABLES): a regex string selects
+    # trainable variables only, so the plan leaves it. Its stand-in is
+    # replaced by its own initializer, built in its own name scope, on its
+    # own device and colocated as without the scope.
+
+    def build():
+      variables = _model()
+      with tf.device('/cpu:0'), tf.compat.v1.colocate_with(
+          variables['kernel']):
+        tf.compat.v1.get_variable('dnn/scale', [3, 2])
+      frozen = tf.compat.v1.get_collection_ref(
+          tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES)
+      frozen[:] = [v for v in frozen if v.op.name != 'dnn/scale']
+
+    scale_prefix, _ = test_util.save_checkpoint(
+        os.path.join(self.get_temp_dir(), 'scale'), _build_a_with_scale)
+    settings = warmstart.WarmStartSettings(scale_prefix, 'dnn/',
+                                           allow_unmatched=True)
+    plain, scoped = self.both(build, settings)
+    self.assertIn('dnn/scale', scoped.stand_ins)
+    self.assertNotIn('dnn/scale', [e.variable for e in scoped.plan])
+    ops = _ops_under(plain.graph, 'dnn/scale/Initializer/')
+    self.assertNotEmpty(ops)
+    self.assertCountEqual(ops + ['dnn/scale/Initializer/stand_in'],
+                          _ops_under(scoped.graph, 'dnn/scale/Initializer/'))
+    for op_name in ops:
+      theirs = plain.graph.get_operation_by_name(op_name)
+      ours = scoped.graph.get_operation_by_name(op_name)
+      self.assertEqual(theirs.device, ours.device, op_name)
+      self.assertEqual(theirs.colocation_groups(), ours.colocation_groups(),
+                       op_name)
+
+
+def _build_a_with_scale():
+  """Graph A with a dnn/scale beside dnn/kernel."""
+  tf.compat.v1.get_variable('dnn/scale', [3, 2])
+  return _build_a()
 
 
 class ChangedModelsTest(ScopeTestCase):

@@ -322,7 +322,8 @@ class SlotsTest(WarmStartTestCase):
     build = lambda: _model(_adam)
     with self.assertRaisesRegex(
         warmstart.TensorNotFoundError,
-        r"(?s)Variable 'dnn/kernel/Adam' \(rule 'include_slots'\): tensor "
+        r"(?s)Variable 'dnn/kernel/Adam' \(rule \"vars_to_warm_start="
+        r"'dnn/kernel', include_slots\"\): tensor "
         r"'dnn/kernel/Adam' is not in checkpoint .*Did you mean: .*"
         r"'dnn/kernel/Momentum'"):
       self.run_b(build, lambda: _warm_start.make_settings_plan(

@@ -11,6 +11,7 @@ from warmstart import _options
 from warmstart import _plan
 from warmstart import _planning
 from warmstart import _restore
+from warmstart import _scope
 
 
 def make_plan(ckpt_dir_or_file: Any,
@@ -35,11 +36,11 @@ def make_plan(ckpt_dir_or_file: Any,
   Raises:
     warmstart.Error: a subclass naming every problem found.
   """
-  options = _options.make(options, **kwargs)
   graph = graph or tf.compat.v1.get_default_graph()
-  return _planning.plan_map_sources(
-      _planning.sources_of(ckpt_dir_or_file, assignment_map), options, graph,
-      earlier=_restore.applied_entries(graph))
+  return _planning.plan(
+      _planning.map_sources(ckpt_dir_or_file, assignment_map,
+                            _options.make(options, **kwargs)),
+      graph, earlier=_restore.applied_entries(graph))
 
 
 def init_from_checkpoint(ckpt_dir_or_file: Any,
@@ -84,14 +85,6 @@ def init_from_checkpoint(ckpt_dir_or_file: Any,
     warmstart.Error: a subclass naming every problem found (each is also a
       `ValueError`, like TF's errors).
   """
-  options = _options.make(options, **kwargs)
-
-  def build() -> _plan.Plan:
-    # Planning and building allocate many objects over a large graph: no
-    # full garbage collections over the caller's heap in between.
-    with _restore.no_gc():
-      plan = make_plan(ckpt_dir_or_file, assignment_map, options=options)
-      _restore.apply_plan(plan, options)
-    return plan
-
-  return _restore.once_for_all_replicas(build)
+  return _scope.plan_and_apply(
+      _planning.map_sources(ckpt_dir_or_file, assignment_map,
+                            _options.make(options, **kwargs)))

@@ -1,7 +1,8 @@
 """What a merge is asked to do: its sources, renames and exclude patterns.
 
 Renames map checkpoint names to output names, in the forms of assignment-map
-keys: `'old/': 'new/'` renames a scope, `'/': 'new/'` puts every tensor under
+keys, each applied by a `_planning.Rewrite` (the rewrite assignment maps
+use): `'old/': 'new/'` renames a scope, `'/': 'new/'` puts every tensor under
 `new/`, `'old/': '/'` strips a scope, `'old': 'new'` renames one tensor and
 `'old': None` (or `'old/': None`) drops it. One-tensor rules beat scope rules;
 among scopes the longest wins. Tensors no rule matches keep their name.
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional, Union
 
 from warmstart import _errors
+from warmstart import _planning
 
 Renames = Mapping[str, Optional[str]]
 
@@ -41,14 +43,13 @@ class Rule:
   def is_scope(self) -> bool:
     return self.key.endswith('/')
 
+  @property
+  def rewrite(self) -> _planning.Rewrite:
+    return _planning.Rewrite.of(self.key, self.value)
+
   def apply(self, name: str) -> Optional[str]:
     """The output name of checkpoint tensor `name` (None: left out)."""
-    if self.value is None:
-      return None
-    if not self.is_scope:
-      return self.value
-    rest = name if self.key == '/' else name[len(self.key):]
-    return ('' if self.value == '/' else self.value) + rest
+    return self.rewrite.apply(name)
 
 
 def rules_of(renames: Optional[Renames], source: str) -> list[Rule]:
@@ -95,13 +96,13 @@ def rule_for(name: str, rules: Sequence[Rule]) -> Optional[Rule]:
   """The rule that renames `name`: exact names first, then longest scope."""
   best = None
   for rule in rules:
-    if not rule.is_scope:
-      if rule.key == name:
-        return rule
+    rewrite = rule.rewrite
+    if not rewrite.covers(name):
       continue
-    if rule.key == '/' or name.startswith(rule.key):
-      if best is None or len(rule.key) > len(best.key):
-        best = rule
+    if not rewrite.is_scope:
+      return rule
+    if best is None or len(rewrite.match) > len(best.rewrite.match):
+      best = rule
   return best
 
 

@@ -1,37 +1,44 @@
 """Planning: sources x rules x the graph's variables -> one validated `Plan`.
 
-Stage 2: which tensor fills which variable, and whether it fits. Every check
-runs here, before any op is built; every problem is reported at once.
+Stage 2 of the pipeline: which tensor fills which variable, and whether it
+fits. Every check runs here, before any op is built; every problem is
+reported at once.
 
+* `_rules`: the rules of one source, compiled once (`Rules`): selection,
+  the creation-time predictor and merge's renames (`Rewrite`) all ask them.
+* `_planner`: the one planner loop (`plan`) over `Source`s made from
+  settings (`settings_sources`) or assignment maps (`map_sources`).
 * `_checks`: one (tensor, variable) pair -> an entry (shape, dtype, resize,
   cast); missing tensors grouped; conflicts; the finished plan.
-* `_selection`: `WarmStartSettings` selection (regexes, lists, renames).
+* `_vocab`: vocabulary remaps planned and checked.
 * `_slots`: optimizer slots and auxiliary variables, found structurally.
 * `_moving_averages`: reading `<v>/ExponentialMovingAverage` in place of `v`.
 """
 
-from warmstart._planning._checks import check_conflicts
-from warmstart._planning._checks import check_pairs
-from warmstart._planning._checks import finished_plan
-from warmstart._planning._checks import plan_map_sources
-from warmstart._planning._checks import resolve_pairs
-from warmstart._planning._checks import skipped_entry
-from warmstart._planning._checks import sources_of
-from warmstart._planning._selection import map_pairs
-from warmstart._planning._selection import Selector
+from warmstart._planning._planner import map_sources
+from warmstart._planning._planner import plan
+from warmstart._planning._planner import read_options
+from warmstart._planning._planner import settings_sources
+from warmstart._planning._planner import Source
+from warmstart._planning._rules import Rewrite
+from warmstart._planning._rules import Rules
+from warmstart._planning._rules import Variable
 from warmstart._planning._slots import auxiliary_variables
+from warmstart._planning._slots import is_optimizer_variable
+from warmstart._planning._slots import primary_of
 from warmstart._planning._slots import tensor_kind
 
 __all__ = [
-    'Selector',
+    'Rewrite',
+    'Rules',
+    'Source',
+    'Variable',
     'auxiliary_variables',
-    'check_conflicts',
-    'check_pairs',
-    'finished_plan',
-    'map_pairs',
-    'plan_map_sources',
-    'resolve_pairs',
-    'skipped_entry',
-    'sources_of',
+    'is_optimizer_variable',
+    'map_sources',
+    'plan',
+    'primary_of',
+    'read_options',
+    'settings_sources',
     'tensor_kind',
 ]

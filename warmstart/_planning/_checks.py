@@ -1,10 +1,9 @@
-"""From (tensor, variable) pairs to one validated `Plan`.
+"""The checks of a plan: each (tensor, variable) pair, conflicts, what is left.
 
 All checks run here, when the plan is built and before any session: every
 tensor exists, every shape and dtype fits, and no variable is claimed twice
-(`check_pairs`, `check_conflicts`, shared by every entry point). Every
-problem is reported at once. `plan_map_sources` plans
-`init_from_checkpoint`'s (checkpoint, assignment map) sources.
+(`check_pairs`, `check_conflicts`); `finished_plan` adds what starts cold
+and which tensors no entry reads. Every problem is recorded, none raised.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import collections
 import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Optional
+from typing import Optional
 
 import tensorflow as tf
 from absl import logging
@@ -247,87 +246,6 @@ def check_conflicts(entries: Iterable[_plan.Entry],
         'from %s tensor %r (rule %r). Restrict one of the rules.' %
         (entry.variable, first.source, first.tensor, first.rule, when,
          entry.source, entry.tensor, entry.rule))
-
-
-#: One source of `init_from_checkpoint`: (checkpoint path, assignment map).
-MapSource = tuple[Any, _assignment_map.AssignmentMap]
-
-
-def sources_of(ckpt_dir_or_file: Any,
-               assignment_map: Optional[_assignment_map.AssignmentMap]
-              ) -> Sequence[MapSource]:
-  """Normalizes the one-source and the list-of-sources calling forms.
-
-  Raises:
-    SettingsError: the form is neither.
-  """
-  if isinstance(ckpt_dir_or_file, (list, tuple)):
-    if assignment_map is not None:
-      raise _errors.SettingsError(
-          'With a list of sources, give each its own assignment map as '
-          '[(checkpoint, assignment_map), ...] and no assignment_map argument.')
-    sources = []
-    for source in ckpt_dir_or_file:
-      if not isinstance(source, (list, tuple)) or len(source) != 2:
-        raise _errors.SettingsError(
-            'A list of sources must hold (checkpoint, assignment_map) pairs, '
-            'got %r.' % (source,))
-      sources.append(tuple(source))
-    if not sources:
-      raise _errors.SettingsError('The list of sources is empty.')
-    return sources
-  if assignment_map is None:
-    raise _errors.SettingsError(
-        'init_from_checkpoint needs an assignment map, e.g. {"/": "/"} to '
-        'load every variable from the same name in %r.' % (ckpt_dir_or_file,))
-  return [(ckpt_dir_or_file, assignment_map)]
-
-
-def plan_map_sources(sources: Sequence[MapSource],
-                     options: _options.Options,
-                     graph: Optional[tf.Graph] = None,
-                     earlier: Iterable[_plan.Entry] = ()) -> _plan.Plan:
-  """Builds and validates the plan of `init_from_checkpoint`'s sources.
-
-  Args:
-    sources: (checkpoint path, assignment map) pairs.
-    options: Every option; `include_global_step` lets scope maps select the
-      global step, `include_slots` adds the slots of each mapped variable
-      (`_slots.slot_pairs`).
-    graph: The graph whose variables are filled (default graph when None).
-    earlier: Entries already applied to this graph (claims conflict).
-
-  Returns:
-    The validated plan.
-
-  Raises:
-    Error: a subclass for the first problem, listing every problem.
-  """
-  graph = graph or tf.compat.v1.get_default_graph()
-  targets = _variables.collect(graph)
-  global_steps = (frozenset() if options.include_global_step else
-                  _variables.global_step_names(graph))
-  local_names = _variables.local_variable_names(graph)
-  auxiliaries = (_slots.auxiliary_variables(targets)
-                 if options.include_slots else {})
-  problems = _errors.Problems()
-  entries = []
-  checkpoints = []
-  for path, assignment_map in sources:
-    checkpoint = _sources.load(path)
-    checkpoints.append(checkpoint)
-    pairs = _assignment_map.expand(
-        assignment_map, targets, problems,
-        allow_unmatched=options.allow_unmatched, global_steps=global_steps,
-        local_names=local_names, source=checkpoint.prefix, graph=graph)
-    if options.include_slots:
-      pairs.extend(_slots.slot_pairs(pairs, targets, auxiliaries))
-    entries.extend(entry for entry in check_pairs(pairs, checkpoint, options,
-                                                  problems)
-                   if entry is not None)
-  check_conflicts(entries, problems, earlier)
-  problems.raise_if_any()
-  return finished_plan(entries, targets, checkpoints, earlier)
 
 
 def finished_plan(entries: Sequence[_plan.Entry],

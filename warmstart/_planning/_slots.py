@@ -73,7 +73,9 @@ def slot_pairs(pairs: Sequence[_assignment_map.Pair],
   Each auxiliary variable `<v>/<suffix>` of a variable `v` that `pairs` fill
   reads `<v's tensor>/<suffix>` (so a rename of `v` renames its slots); the
   optimizer's own variables (Adam's `beta1_power`) read their own names,
-  when any slot is added. Variables `pairs` already fill are left alone.
+  when a variable `pairs` fill has a slot (restoring Adam's moments without
+  its beta powers would mis-scale its bias correction). Variables `pairs`
+  already fill are left alone.
 
   Args:
     pairs: The selected (tensor, variable) pairs.
@@ -88,14 +90,16 @@ def slot_pairs(pairs: Sequence[_assignment_map.Pair],
     slots_of.setdefault(primary, []).append(name)
   filled = {pair.target.name for pair in pairs}
   added = []
+  has_slots = False
   for pair in pairs:
     for slot in slots_of.get(pair.target.name, ()):
+      has_slots = True
       if slot not in filled:
         filled.add(slot)
         added.append(_assignment_map.Pair(
             pair.tensor + slot[len(pair.target.name):], targets[slot],
             '%s, include_slots' % pair.rule))
-  if added:
+  if has_slots:
     for name in slots_of.get('', ()):
       if name not in filled:
         added.append(_assignment_map.Pair(name, targets[name],

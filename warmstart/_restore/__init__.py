@@ -7,7 +7,7 @@ all replicas of a `tf.distribute` strategy.
 * `_apply`: `apply_plan`, the batched reads and their chunking.
 * `_assign`: assigning a value into a plain, partitioned, distributed or
   custom variable, as its new initializer.
-* `_vocab_remap`: vocabulary remaps (TF's `load_and_remap_matrix`).
+* `_vocab_remap`: builds vocabulary remaps (TF's `load_and_remap_matrix`).
 """
 
 from warmstart._restore._apply import applied_entries
@@ -15,15 +15,15 @@ from warmstart._restore._apply import apply_plan
 from warmstart._restore._apply import no_gc
 from warmstart._restore._apply import once_for_all_replicas
 from warmstart._restore._apply import register_action
+from warmstart._restore._apply import ReusableInitializers
 from warmstart._restore._assign import is_plain_resource
-from warmstart._restore._vocab_remap import plan_entry
 
 __all__ = [
+    'ReusableInitializers',
     'applied_entries',
     'apply_plan',
     'is_plain_resource',
     'no_gc',
     'once_for_all_replicas',
-    'plan_entry',
     'register_action',
 ]

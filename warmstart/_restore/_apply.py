@@ -37,6 +37,15 @@ _ACTION_BUILDERS: dict[str, Callable[[_plan.Entry], None]] = {
 }
 
 
+#: What a caller may hand over to `apply_plan`: {id(variable part): its
+#: initializer}, each an `AssignVariableOp` of the part's own handle whose
+#: value nothing needs (the creation-time scope's stand-ins, `_scope`). A
+#: whole restore of such a part rewires that op's inputs (the value read, the
+#: batched handle) instead of building another assign, which would leave the
+#: first dead in the graph. Nothing else of the caller is known here.
+ReusableInitializers = Mapping[int, tf.Operation]
+
+
 def register_action(action: str, builder: Callable[[_plan.Entry],
                                                    None]) -> None:
   """Registers how entries with a non-batched `action` are restored.
@@ -200,7 +209,7 @@ def _chunks(reads: Sequence[_Read], max_bytes: int) -> list[list[_Read]]:
 
 
 def _build_reads(prefix: str, device: str, reads: Sequence[_Read],
-                 reuse: Mapping[int, tf.Operation]) -> None:
+                 reuse: ReusableInitializers) -> None:
   with tf.device(device), tf.device('/cpu:0'):
     values = tf.raw_ops.RestoreV2(
         prefix=prefix,
@@ -247,7 +256,7 @@ def apply_plan(plan: _plan.Plan,
                graph: Optional[tf.Graph] = None,
                *,
                log_summary: bool = True,
-               reuse_initializers: Optional[Mapping[int, tf.Operation]] = None
+               reuse_initializers: Optional[ReusableInitializers] = None
               ) -> None:
   """Installs the restore initializers of every entry of `plan`.
 
@@ -257,11 +266,8 @@ def apply_plan(plan: _plan.Plan,
     graph: The graph of the plan's variables (default graph when None).
     log_summary: Log the plan's summary line now (a caller that learns only
       later whether the restores run logs it then).
-    reuse_initializers: {id(variable part): its initializer}, an
-      `AssignVariableOp` of the part's own handle whose value nothing needs
-      (a stand-in's, `_stand_ins`): a whole restore of that part rewires
-      the op's inputs (the value read, the batched handle) instead of
-      building an assign.
+    reuse_initializers: Initializers handed over for reuse
+      (`ReusableInitializers`).
 
   Raises:
     SettingsError: an entry has no target (a plan read back from JSON) or an
@@ -278,7 +284,7 @@ def apply_plan(plan: _plan.Plan,
 
 
 def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
-                reuse: Mapping[int, tf.Operation]) -> None:
+                reuse: ReusableInitializers) -> None:
   groups: dict[tuple[str, str], list[_Read]] = {}
   custom: list[_plan.Entry] = []
   for entry in plan.restored:

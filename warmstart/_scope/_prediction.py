@@ -1,133 +1,89 @@
 """Predicts, as a variable is created, whether the warm start will restore it.
 
-`warm_start_scope` asks before a variable's initializer is built: from the
-settings (the same rules `_selection` applies after the fact, for one name)
-and the checkpoint's index (the tensor is there, with the variable's shape,
-and a dtype that restores or casts into it). A prediction is only a bet on
-cost: a wrong "yes" makes the variable's initializer be built later from its
-kept callable, a wrong "no" builds it now as without the scope; the plan
-made after the block decides what is restored.
+`warm_start_scope` asks before a variable's initializer is built. The answer
+comes from the sources' compiled rules (`_planning.Rules.tensor_of`, the same
+rules the plan selects with, asked for one variable with the facts known at
+its creation) and the checkpoint's index (the tensor is there, with the
+variable's shape, and a dtype that restores or casts into it). A prediction
+is only a bet on cost: a wrong "yes" makes the variable's initializer be
+built later from its kept callable, a wrong "no" builds it now as without
+the scope; the plan made after the block decides what is restored.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Optional
 
 import tensorflow as tf
 
-from warmstart import _assignment_map
 from warmstart import _errors
-from warmstart import _names
-from warmstart import _settings
+from warmstart import _planning
 from warmstart import _sources
+from warmstart import _tf_compat
+from warmstart import _variables
 
-#: The name `tf.compat.v1.train.get_or_create_global_step` gives the step.
-_GLOBAL_STEP = 'global_step'
 
+class _TrainableNames:
+  """The full names of a graph's trainable variables, kept up to date."""
 
-class _Source:
-  """One source's rules, compiled for one name at a time."""
+  def __init__(self):
+    self._graph: Optional[tf.Graph] = None
+    self._seen = 0
+    self._names: set[str] = set()
 
-  def __init__(self, settings: _settings.WarmStartSettings,
-               checkpoint: _sources.Checkpoint):
-    self.settings = settings
-    self.checkpoint = checkpoint
-    self.scopes: list[tuple[str, str]] = []  # (variable scope, tensor prefix)
-    self.names: dict[str, str] = {}  # variable name -> tensor
-    if settings.assignment_map is not None:
-      for key, value in _assignment_map.items(settings.assignment_map):
-        if not isinstance(value, str):
-          continue  # A variable object: none exists before it is created.
-        if key.endswith('/') or key == '':
-          scope = '' if value in ('/', '') else value.rstrip('/') + '/'
-          self.scopes.append((scope, '' if key in ('/', '') else key))
-        elif not value.endswith('/'):
-          self.names.setdefault(_names.strip_output(value), key)
-    spec = settings.vars_to_warm_start
-    self.patterns: Optional[list[re.Pattern]] = None
-    self.trainable_only = isinstance(spec, str)
-    if isinstance(spec, str):
-      self.patterns = [re.compile(spec)]
-    elif spec is not None and all(isinstance(p, str) for p in spec):
-      self.patterns = [re.compile(p) for p in spec]
-
-  def _selects(self, names: Sequence[str], trainable: bool) -> bool:
-    """A pattern matches one of `names` (the variable's, a part's)."""
-    if self.patterns is None:
-      return False
-    if self.trainable_only and not trainable:
-      return False
-    return any(p.match(n) for p in self.patterns for n in names)
-
-  def tensor_of(self, name: str, trainable: bool,
-                part: Optional[str] = None) -> Optional[str]:
-    """The tensor the rules give variable `name` (`part`: a part's name)."""
-    s = self.settings
-    names = (name,) if part is None else (name, part)
-    if name in s.var_name_to_vocab_info:
-      return None  # A remap needs the initializer (new rows).
-    step = name == _GLOBAL_STEP and not s.include_global_step
-    if s.assignment_map is None:
-      if step or not self._selects(names, trainable):
-        tensor = None
-      else:
-        tensor = s.var_name_to_prev_var_name.get(name, name)
-    elif (s.vars_to_warm_start != _settings.DEFAULT_VARS and
-          not self._selects(names, True)):
-      tensor = None
-    else:
-      # A name map may take the global step; a scope map never does.
-      tensor = self.names.get(name)
-      if tensor is None and not step:
-        tensor = next((prefix + name[len(scope):]
-                       for scope, prefix in self.scopes
-                       if name.startswith(scope)), None)
-    if tensor is None and s.include_slots and '/' in name:
-      # A slot (or auxiliary variable) follows its primary: <tensor>/<slot>.
-      primary, slot = name.rsplit('/', 1)
-      tensor = self.tensor_of(primary, True)
-      if tensor is not None:
-        tensor = '%s/%s' % (tensor, slot)
-    return tensor
-
-  def restores_whole(self, name: str, shape: Sequence[int], dtype: tf.DType,
-                     trainable: bool, part: Optional[str] = None) -> bool:
-    tensor = self.tensor_of(name, trainable, part)
-    if tensor is None:
-      return False
-    checkpoint = self.checkpoint
-    tensor, _ = _sources.resolve(checkpoint, tensor)
-    if tensor not in checkpoint:
-      return False
-    if tuple(checkpoint.shapes[tensor]) != tuple(shape):
-      return False  # A mismatch, or a resize (which needs the initializer).
-    saved = checkpoint.dtypes[tensor].base_dtype
-    return saved == dtype or (self.settings.cast and saved.is_floating and
-                              dtype.is_floating)
+  def of(self, graph: tf.Graph) -> set[str]:
+    if graph is not self._graph:
+      self._graph, self._seen, self._names = graph, 0, set()
+    variables = graph.get_collection_ref(
+        tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES)
+    for variable in variables[self._seen:]:
+      info = _tf_compat.save_slice_info(variable)
+      self._names.add(info.full_name if info is not None else
+                      _variables.var_name(variable))
+    self._seen = len(variables)
+    return self._names
 
 
 class Predictor:
   """Whether any source will restore a variable whole (restore or cast)."""
 
-  def __init__(self, settings: Sequence[_settings.WarmStartSettings]):
+  def __init__(self, sources: Sequence[_planning.Source]):
     """Reads every source's checkpoint index.
 
     A source that cannot be read predicts nothing: the plan, made after the
     variables exist, raises its error as without stand-ins.
     """
     self._sources = []
-    for s in settings:
+    for source in sources:
       try:
-        checkpoint = _sources.load(s.ckpt_to_initialize_from)
+        checkpoint = _sources.load(source.path)
       except _errors.Error:
         continue
-      self._sources.append(_Source(s, checkpoint))
+      self._sources.append((source.rules, checkpoint))
+    self._trainable = _TrainableNames()
+
+  def _variable(self, name: str, trainable: bool, part: Optional[str],
+                collections: Collection[str]) -> _planning.Variable:
+    """The facts the rules look at, as known when the variable is created."""
+    graph = tf.compat.v1.get_default_graph()
+    keys = tf.compat.v1.GraphKeys
+    primary = None
+    if not trainable:
+      primary = _planning.primary_of(name, self._trainable.of(graph))
+      if primary is None and _planning.is_optimizer_variable(name):
+        primary = ''
+    return _planning.Variable(
+        name, trainable, (part,) if part is not None else (),
+        global_step=(keys.GLOBAL_STEP in collections or
+                     name in _variables.global_step_names(graph)),
+        local=keys.LOCAL_VARIABLES in collections,
+        primary=primary)
 
   def restores_whole(self, name: str, shape: Sequence[int], dtype: tf.DType,
                      trainable: bool = True,
-                     part: Optional[str] = None) -> bool:
+                     part: Optional[str] = None,
+                     collections: Collection[str] = ()) -> bool:
     """True if a source would fill all of variable `name` from a tensor.
 
     Args:
@@ -138,7 +94,30 @@ class Predictor:
       trainable: Whether it will be trainable.
       part: The name of the part being created, when partitioned (a regex
         may match it rather than the full name).
+      collections: The collections it is created in (the global step's,
+        the local variables').
     """
-    return any(
-        s.restores_whole(name, shape, dtype, trainable, part)
-        for s in self._sources)
+    if not self._sources:
+      return False
+    variable = self._variable(name, trainable, part, collections)
+    return any(self._restores_whole(rules, checkpoint, variable, shape, dtype)
+               for rules, checkpoint in self._sources)
+
+  @staticmethod
+  def _restores_whole(rules: _planning.Rules,
+                      checkpoint: _sources.Checkpoint,
+                      variable: _planning.Variable, shape: Sequence[int],
+                      dtype: tf.DType) -> bool:
+    if rules.remapped(variable):
+      return False  # A remap needs the initializer (new rows).
+    tensor = rules.tensor_of(variable)
+    if tensor is None:
+      return False
+    tensor, _ = _sources.resolve(checkpoint, tensor)
+    if tensor not in checkpoint:
+      return False
+    if tuple(checkpoint.shapes[tensor]) != tuple(shape):
+      return False  # A mismatch, or a resize (which needs the initializer).
+    saved = checkpoint.dtypes[tensor].base_dtype
+    return saved == dtype or (rules.settings.cast and saved.is_floating and
+                              dtype.is_floating)

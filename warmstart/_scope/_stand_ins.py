@@ -35,9 +35,9 @@ import tensorflow as tf
 from absl import logging
 
 from warmstart import _plan
+from warmstart import _planning
 from warmstart import _restore
 from warmstart._scope import _prediction
-from warmstart import _settings
 from warmstart import _tf_compat
 
 #: The modules of TensorFlow's initializers, whose op-seed draws are counted.
@@ -154,13 +154,13 @@ class StandIns:
   """The variable creator of one warm start and the stand-ins it gave.
 
   Use as a context manager around the code that creates the variables, then
-  pass it to `_warm_start.apply_settings`. An exception in the block builds
+  pass it to `plan_and_apply`. An exception in the block builds
   every real initial value (the graph is as if built without it).
   """
 
-  def __init__(self, settings: Sequence[_settings.WarmStartSettings]):
+  def __init__(self, sources: Sequence[_planning.Source]):
     """Reads the sources' indexes (an unreadable one predicts nothing)."""
-    self._predictor = _prediction.Predictor(settings)
+    self._predictor = _prediction.Predictor(sources)
     self._lock = threading.Lock()
     self._pending: list[_StandIn] = []
     self._whole: list[_StandIn] = []
@@ -205,7 +205,8 @@ class StandIns:
     made: list[_StandIn] = []
     kwargs['initial_value'] = functools.partial(
         self._initial_value, fn, tf.as_dtype(dtype).base_dtype,
-        tf.TensorShape(shape), bool(trainable), made)
+        tf.TensorShape(shape), bool(trainable),
+        tuple(kwargs.get('collections') or ()), made)
     variable = None
     try:
       variable = next_creator(**kwargs)
@@ -220,6 +221,7 @@ class StandIns:
 
   def _initial_value(self, fn: Callable[[], Any], dtype: tf.DType,
                      shape: tf.TensorShape, trainable: bool,
+                     collections: tuple[str, ...],
                      made: list[_StandIn]) -> Any:
     """The variable's initial value: a stand-in, or `fn()` when not restored.
 
@@ -240,7 +242,7 @@ class StandIns:
       full_name, full_shape = part.group(1), list(info.full_shape)
     if not self._predictor.restores_whole(
         full_name, full_shape, dtype, trainable,
-        part=name if info is not None else None):
+        part=name if info is not None else None, collections=collections):
       return fn()
     context = _tf_compat.build_context(graph)
     if context is None:

@@ -15,20 +15,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional
 
 import tensorflow as tf
 
 from warmstart import _errors
 from warmstart import _plan
+from warmstart import _planning
 from warmstart import _scope
 from warmstart._session import _plan_hook
 from warmstart._session import _scaffold
 from warmstart import _settings
 from warmstart import _tf_compat
 from warmstart import _variables
-from warmstart import _warm_start
 
 try:
   ModeKeys = tf.estimator.ModeKeys
@@ -131,7 +131,7 @@ def _is_tpu_spec(spec: Any) -> bool:
 
 
 def _warm_scaffold(scaffold: tf.compat.v1.train.Scaffold,
-                   settings: tuple[_settings.WarmStartSettings, ...],
+                   sources: Sequence[_planning.Source],
                    stand_ins: Optional[_scope.StandIns]
                   ) -> tuple[_plan.Plan, tf.compat.v1.train.Scaffold]:
   """Applies the warm start; returns its plan and the Scaffold that runs it.
@@ -152,7 +152,7 @@ def _warm_scaffold(scaffold: tf.compat.v1.train.Scaffold,
   # In a replica context (MirroredStrategy) this goes through merge_call:
   # built once, for every replica.
   custom_before = len(graph.get_collection(_variables.CUSTOM_RESTORES))
-  plan = _warm_start.apply_settings(settings, graph, stand_ins=stand_ins)
+  plan = _scope.plan_and_apply(sources, graph, stand_ins=stand_ins)
   if init_op is not None:
     # Nor does it run the custom variables' restores of this warm start.
     custom = graph.get_collection(_variables.CUSTOM_RESTORES)[custom_before:]
@@ -169,7 +169,7 @@ def _with_hook(spec: Any, mode: str, hook: Any) -> dict[str, Any]:
   return {field: tuple(getattr(spec, field) or ()) + (hook,)}
 
 
-def _warm_started(spec: Any, settings: tuple[_settings.WarmStartSettings, ...],
+def _warm_started(spec: Any, sources: Sequence[_planning.Source],
                   mode: str, config: Any, who: str,
                   stand_ins: Optional[_scope.StandIns]) -> Any:
   """Returns `spec` with the warm start applied (on a fresh start)."""
@@ -190,7 +190,7 @@ def _warm_started(spec: Any, settings: tuple[_settings.WarmStartSettings, ...],
       if not isinstance(scaffold, tf.compat.v1.train.Scaffold):
         raise TypeError('%s: TPUEstimatorSpec.scaffold_fn returned %r, not a '
                         'tf.compat.v1.train.Scaffold.' % (who, scaffold))
-      plan, scaffold = _warm_scaffold(scaffold, settings, stand_ins)
+      plan, scaffold = _warm_scaffold(scaffold, sources, stand_ins)
       check.record(plan)
       return scaffold
 
@@ -202,7 +202,7 @@ def _warm_started(spec: Any, settings: tuple[_settings.WarmStartSettings, ...],
     raise TypeError('%s must return a tf.estimator.EstimatorSpec or a '
                     'TPUEstimatorSpec, got %r of type %s.' %
                     (who, spec, type(spec).__name__))
-  plan, scaffold = _warm_scaffold(spec.scaffold, settings, stand_ins)
+  plan, scaffold = _warm_scaffold(spec.scaffold, sources, stand_ins)
   check.record(plan)
   return spec._replace(scaffold=scaffold, **_with_hook(spec, mode, check))
 
@@ -320,7 +320,8 @@ def wrap_model_fn(
   """
   _tf_compat.require_estimator('wrap_model_fn')
   accepted = model_fn_args(model_fn)
-  normalized = _settings.normalize(settings, **options)
+  sources = _planning.settings_sources(
+      _settings.normalize(settings, **options))
   modes = _check_modes(modes)
   if not isinstance(at_creation, bool):
     raise _errors.SettingsError(
@@ -336,10 +337,10 @@ def wrap_model_fn(
     if mode not in modes or _scaffold.resume_checkpoint(
         getattr(config, 'model_dir', None), who):
       return model_fn(features=features, **kwargs)
-    stand_ins = _scope.StandIns(normalized) if at_creation else None
+    stand_ins = _scope.StandIns(sources) if at_creation else None
     with stand_ins or contextlib.nullcontext():
       spec = model_fn(features=features, **kwargs)
-    return _warm_started(spec, normalized, mode, config, who, stand_ins)
+    return _warm_started(spec, sources, mode, config, who, stand_ins)
 
   wrapped = _signature_of(call, 'labels' in accepted, 'params' in accepted)
   wrapped.__name__ = 'warm_started_%s' % getattr(model_fn, '__name__',

@@ -25,12 +25,13 @@ from absl import logging
 
 from warmstart import _errors
 from warmstart import _plan
+from warmstart import _planning
 from warmstart import _report
 from warmstart import _restore
+from warmstart import _scope
 from warmstart._session import _scaffold
 from warmstart import _settings
 from warmstart import _tf_compat
-from warmstart import _warm_start
 
 
 class WarmStartHook(tf.compat.v1.train.SessionRunHook):
@@ -103,7 +104,8 @@ class WarmStartHook(tf.compat.v1.train.SessionRunHook):
     Raises:
       SettingsError: malformed settings.
     """
-    self._settings = _settings.normalize(settings, **options)
+    self._sources = _planning.settings_sources(
+        _settings.normalize(settings, **options))
     self._model_dir = os.fspath(model_dir) if model_dir else None
     if not isinstance(is_chief, bool):
       raise _errors.SettingsError(
@@ -136,8 +138,7 @@ class WarmStartHook(tf.compat.v1.train.SessionRunHook):
     custom_before = len(custom)
     try:
       # The summary line is logged once the restores really ran.
-      plan = _warm_start.apply_settings(self._settings, graph,
-                                        log_summary=False)
+      plan = _scope.plan_and_apply(self._sources, graph, log_summary=False)
     except _errors.CheckpointNotFoundError as e:
       if self._model_dir:
         raise  # model_dir holds no checkpoint: this fresh start needs it.

@@ -1,0 +1,219 @@
+"""Plans vocabulary remaps: which rows (or columns) of a tensor fill a variable.
+
+When the vocabulary of an embedding or of an output layer changes between the
+checkpoint and the current model, row `i` of the new variable must come from
+the row of the checkpoint tensor whose old-vocabulary token equals the new
+token `i`, and rows of new tokens and OOV buckets from a backup initializer.
+`plan_entry` checks such a restore (vocabulary files, sizes, shapes, dtypes,
+partitioning) before any op exists and makes it an entry with action
+`'vocab_remap'`; `_restore._vocab_remap` builds it with TF's kernels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+import tensorflow as tf
+
+from warmstart import _errors
+from warmstart import _options
+from warmstart import _plan
+from warmstart._planning import _checks
+from warmstart import _sources
+from warmstart import _tf_compat
+from warmstart import _variables
+from warmstart import _vocab_info
+
+#: The `Entry.action` of a vocabulary remap.
+ACTION = _plan.VOCAB_REMAP
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class VocabTarget(_variables.Target):
+  """A `Target` that also carries the live backup initializer to call."""
+
+  backup_initializer: Any = None
+
+
+_line_counts: dict[tuple[str, int, int], int] = {}
+
+
+def _count_lines(path: str) -> int:
+  """Lines of a vocabulary file (cached by path, mtime and size)."""
+  stat = tf.io.gfile.stat(path)
+  key = (path, stat.mtime_nsec, stat.length)
+  if key not in _line_counts:
+    count = 0
+    with tf.io.gfile.GFile(path, 'rb') as f:
+      for _ in f:
+        count += 1
+    _line_counts[key] = count
+  return _line_counts[key]
+
+
+def _partition_axis(target: _variables.Target) -> Optional[int]:
+  """The axis a partitioned variable is split along (None when whole)."""
+  if not target.is_partitioned or target.is_custom:
+    return None
+  axes = set()
+  for part in target.parts:
+    info = _tf_compat.save_slice_info(part)
+    axes.update(i for i, (full, size) in enumerate(
+        zip(info.full_shape, info.var_shape)) if full != size)
+  return min(axes) if axes else None
+
+
+def _problem(target: _variables.Target, checkpoint: _sources.Checkpoint,
+             tensor: str, rule: str, reason: str, error: type[_errors.Error],
+             skip: bool, problems: _errors.Problems) -> Optional[_plan.Entry]:
+  if skip:
+    return _checks.skipped_entry(target, checkpoint.prefix, tensor, rule,
+                                  reason)
+  problems.add(error, 'Variable %r (rule %r): %s.' % (target.name, rule,
+                                                        reason))
+  return None
+
+
+def plan_entry(target: _variables.Target, tensor: str,
+               checkpoint: _sources.Checkpoint, info: _vocab_info.VocabInfo,
+               options: _options.Options, problems: _errors.Problems,
+               rule: str) -> Optional[_plan.Entry]:
+  """Validates one vocabulary remap into an entry (None on a problem).
+
+  Checked now rather than when the session starts: the vocabulary files exist
+  and are long enough; the variable is 1-D or 2-D, floating, with
+  `new_vocab_size + num_oov_buckets` entries along `axis` (and not split along
+  the other axis); the checkpoint tensor exists, has the variable's rank and
+  dtype, the same size along the other axis, and a row (column) for every old
+  vocabulary entry used.
+
+  Args:
+    target: The variable.
+    tensor: The checkpoint tensor name.
+    checkpoint: The source.
+    info: Its vocabulary information.
+    options: `skip_missing` and `skip_mismatched` turn problems of the tensor
+      into skipped entries; bad vocabulary files and unsupported variables are
+      always errors.
+    problems: Where problems are recorded.
+    rule: What selected the variable, for messages.
+
+  Returns:
+    An entry with action `ACTION`, a skipped entry, or None.
+  """
+  where = 'Variable %r (rule %r)' % (target.name, rule)
+  for field in ('new_vocab', 'old_vocab'):
+    path = getattr(info, field)
+    if not tf.io.gfile.exists(path):
+      problems.add(_errors.SettingsError,
+                   '%s: VocabInfo.%s file %r does not exist.' %
+                   (where, field, path))
+      return None
+  new_lines = _count_lines(info.new_vocab)
+  old_lines = _count_lines(info.old_vocab)
+  if new_lines < info.new_vocab_size:
+    problems.add(
+        _errors.SettingsError,
+        '%s: VocabInfo.new_vocab_size is %d but new_vocab %r has only %d '
+        'lines.' % (where, info.new_vocab_size, info.new_vocab, new_lines))
+    return None
+  if info.old_vocab_size > old_lines:
+    problems.add(
+        _errors.SettingsError,
+        '%s: VocabInfo.old_vocab_size is %d but old_vocab %r has only %d '
+        'lines.' % (where, info.old_vocab_size, info.old_vocab, old_lines))
+    return None
+  rank = target.shape.rank
+  axis = info.axis
+  if target.is_custom or rank not in (1, 2) or axis >= rank:
+    problems.add(
+        _errors.SettingsError,
+        '%s: a vocabulary remap needs a 1-D or 2-D variable with the '
+        'vocabulary along axis %d; it has shape %s%s.' %
+        (where, axis, target.shape, ' and is a custom variable'
+         if target.is_custom else ''))
+    return None
+  if not target.dtype.is_floating:
+    problems.add(
+        _errors.SettingsError,
+        '%s: a vocabulary remap needs a floating-point variable, it is %s.' %
+        (where, target.dtype.name))
+    return None
+  split = _partition_axis(target)
+  if split not in (None, 0):
+    problems.add(
+        _errors.SettingsError,
+        '%s: a vocabulary remap needs a variable partitioned along axis 0; '
+        'it is partitioned along axis %d.' % (where, split))
+    return None
+  expected = info.new_vocab_size + info.num_oov_buckets
+  if target.shape[axis] != expected:
+    problems.add(
+        _errors.MismatchError,
+        '%s: has %s entries along axis %d, but VocabInfo has new_vocab_size '
+        '%d + num_oov_buckets %d = %d.' %
+        (where, target.shape[axis], axis, info.new_vocab_size,
+         info.num_oov_buckets, expected))
+    return None
+  if tensor not in checkpoint:
+    reason = 'tensor %r is not in checkpoint %s' % (tensor, checkpoint.prefix)
+    if not options.skip_missing:
+      reason += '.' + _errors.did_you_mean(tensor, checkpoint.shapes)
+      reason = reason.rstrip('.')
+    return _problem(target, checkpoint, tensor, rule, reason,
+                    _errors.TensorNotFoundError, options.skip_missing,
+                    problems)
+  ckpt_shape = tuple(checkpoint.shapes[tensor])
+  ckpt_dtype = checkpoint.dtypes[tensor].base_dtype
+  used_old = info.old_vocab_size if info.old_vocab_size > 0 else old_lines
+  mismatch = []
+  if len(ckpt_shape) != rank:
+    mismatch.append('shape %s in the checkpoint, %s in the graph (a vocabulary '
+                    'remap keeps the rank)' %
+                    (list(ckpt_shape), target.shape))
+  else:
+    if rank == 2 and ckpt_shape[1 - axis] != target.shape[1 - axis]:
+      mismatch.append('%d entries along axis %d in the checkpoint, %s in the '
+                      'graph' % (ckpt_shape[1 - axis], 1 - axis,
+                                 target.shape[1 - axis]))
+    if ckpt_shape[axis] < used_old:
+      mismatch.append(
+          '%d entries along axis %d in the checkpoint, fewer than the %d '
+          'old vocabulary entries used (set VocabInfo.old_vocab_size to the '
+          'size the checkpoint was trained with)' %
+          (ckpt_shape[axis], axis, used_old))
+  if ckpt_dtype != target.dtype:
+    mismatch.append('dtype %s in the checkpoint, %s in the graph' %
+                    (ckpt_dtype.name, target.dtype.name))
+  if mismatch:
+    reason = 'tensor %r has %s' % (tensor, ' and '.join(mismatch))
+    return _problem(target, checkpoint, tensor, rule, reason,
+                    _errors.MismatchError, options.skip_mismatched, problems)
+  fields = {f.name: getattr(target, f.name)
+            for f in dataclasses.fields(_variables.Target)}
+  return _plan.Entry(
+      variable=target.name,
+      shape=tuple(target.shape.as_list()),
+      dtype=target.dtype.name,
+      source=checkpoint.prefix,
+      tensor=tensor,
+      slices=target.slices,
+      action=ACTION,
+      rule=rule,
+      reason='vocabulary remap along axis %d: %s (%d + %d OOV) from %s' %
+      (axis, info.new_vocab, info.new_vocab_size, info.num_oov_buckets,
+       info.old_vocab),
+      action_params={
+          'new_vocab': info.new_vocab,
+          'new_vocab_size': info.new_vocab_size,
+          'num_oov_buckets': info.num_oov_buckets,
+          'old_vocab': info.old_vocab,
+          'old_vocab_size': info.old_vocab_size,
+          'backup_initializer': _vocab_info.describe_initializer(
+              info.backup_initializer),
+          'axis': axis,
+          'checkpoint_shape': list(ckpt_shape),
+      },
+      target=VocabTarget(**fields,
+                         backup_initializer=info.backup_initializer))
