@@ -23,8 +23,8 @@ from tests import test_util
 from warmstart import _planning
 from warmstart._scope import _prediction
 from warmstart._scope import _stand_ins
+from warmstart._scope import _tf_rebuild
 from warmstart import _settings
-from warmstart import _tf_compat
 
 WarmStartSettings = warmstart.WarmStartSettings
 
@@ -327,7 +327,7 @@ class SeedDrawsTest(parameterized.TestCase, tf.test.TestCase):
     with tf.Graph().as_default() as graph:
       graph.seed = 3
       _fn(initializer, shape, dtype)()
-      return _tf_compat.seed_draws(graph)
+      return _tf_rebuild.seed_draws(graph)
 
   @parameterized.named_parameters(
       ('glorot_uniform', tf.compat.v1.glorot_uniform_initializer, 1),

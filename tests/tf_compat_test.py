@@ -21,6 +21,25 @@ from tests import test_util
 _CPUS = test_util.configure_logical_cpus(2)
 
 
+@test_util.requires_estimator
+class EstimatorWarmStartSettingsTest(tf.test.TestCase):
+
+  def test_the_settings_estimator_keeps(self):
+
+    def model_fn(features, mode):
+      del features, mode
+      raise AssertionError('never called')
+
+    directory = self.get_temp_dir()
+    warm = tf.estimator.Estimator(model_fn, model_dir=directory,
+                                  warm_start_from=directory)
+    settings = _tf_compat.estimator_warm_start_settings(warm)
+    self.assertIsInstance(settings, tf.estimator.WarmStartSettings)
+    self.assertEqual(directory, settings.ckpt_to_initialize_from)
+    cold = tf.estimator.Estimator(model_fn, model_dir=directory)
+    self.assertIsNone(_tf_compat.estimator_warm_start_settings(cold))
+
+
 class RequireEstimatorTest(tf.test.TestCase):
 
   def test_agrees_with_this_tensorflow(self):

@@ -1,4 +1,4 @@
-"""The only place warmstart touches TensorFlow internals.
+"""The TensorFlow internals the core touches (the scope has `_scope._tf_rebuild`).
 
 Each hook, why there is no public way, and the test in
 `tests/tf_compat_test.py` that fails loudly if a TF upgrade breaks it:
@@ -25,22 +25,18 @@ Each hook, why there is no public way, and the test in
   (`TensorBundleProtosTest`).
 * `require_estimator`: whether this TF ships `tf.estimator`
   (`RequireEstimatorTest`).
-* `build_context`, `rebuilding`, `seed_draws`, `reserve_seed_draws`: where an
-  op is being built (name scope, attr scope, device and colocation stacks,
-  the graph's count of random-op seeds), kept to build an initializer later
-  as it would have been built (`RebuildingTest`).
-* `placeholder`, `update_input`, `guard_initial_value`,
-  `is_checkpoint_initial_value`: a stand-in tensor, moving an op's input to
-  another tensor (`Operation._update_input`), TF's guard of an initial value
-  against uninitialized variables, TF2's restore-on-create initial values
-  (`StandInOpsTest`).
+* `estimator_warm_start_settings`: an Estimator's private
+  `_warm_start_settings` (`EstimatorWarmStartSettingsTest`).
+* `update_input`: moving an op's input to another tensor
+  (`Operation._update_input`), to make a variable's own initializer its
+  restore (`tests/tf_rebuild_test.py`, `StandInOpsTest`).
+
+The creation-time scope's own hooks (building an initializer later as TF
+would have built it) are in `warmstart._scope._tf_rebuild`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-from collections.abc import Iterator
 from typing import Any, Optional
 
 import tensorflow as tf
@@ -70,6 +66,15 @@ def require_estimator(who: str) -> None:
         '< 2.16 with tensorflow-estimator, Python 3.9-3.11). WarmStartHook, '
         'init_from_checkpoint and warm_start work without it.' %
         (who, tf.__version__)) from None
+
+
+def estimator_warm_start_settings(estimator: Any) -> Any:
+  """An Estimator's `warm_start_from` settings (None: none).
+
+  Estimator keeps them in a private attribute and offers no public one;
+  `tf.estimator.add_metrics` reads it the same way.
+  """
+  return getattr(estimator, '_warm_start_settings', None)
 
 
 def variable_store_vars(graph: tf.Graph) -> dict[str, Any]:
@@ -130,31 +135,6 @@ def set_initializer(variable: Any, init_op: tf.Operation,
   variable._initializer_op = init_op
   variable._initial_value = initial_value
   # pylint: enable=protected-access
-
-
-_INITIALIZER_ATTRS = ('_initializer_op', '_initial_value')
-_ABSENT = object()
-
-
-def initializer_state(variable: Any) -> dict[str, Any]:
-  """What `set_initializer` changes, as the variable holds it now.
-
-  Read from the instance's own attributes: a distributed variable's
-  `initializer` property would group a new op, and its `__getattr__` would
-  answer for a component.
-  """
-  own = vars(variable)
-  return {name: own.get(name, _ABSENT) for name in _INITIALIZER_ATTRS}
-
-
-def set_initializer_state(variable: Any, state: dict[str, Any]) -> None:
-  """Puts back an `initializer_state`."""
-  own = vars(variable)
-  for name, value in state.items():
-    if value is _ABSENT:
-      own.pop(name, None)
-    else:
-      own[name] = value
 
 
 # `Graph._create_op_internal` builds an op from ready tensors and AttrValues.
@@ -296,148 +276,6 @@ def tensor_bundle_protos() -> tuple[type, type]:
   return tensor_bundle_pb2.BundleHeaderProto, tensor_bundle_pb2.BundleEntryProto
 
 
-# --- Building an op later, as it would have been built earlier --------------
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class BuildContext:
-  """Where an op was about to be built: enough to build it there later.
-
-  Attributes:
-    graph: The graph.
-    name_scope: The name scope ('' at the root).
-    attrs: The graph's attr scope (e.g. a variable initializer's `_class`).
-    devices: A copy of the device function stack.
-    colocation: A copy of the colocation stack.
-    seed: The graph-level seed.
-    seed_draws: How many random ops of the graph had drawn an op seed from
-      it (`tf.random.set_seed`'s per-graph counter).
-  """
-
-  graph: tf.Graph
-  name_scope: str
-  attrs: dict[str, Any]
-  devices: Any
-  colocation: Any
-  seed: Optional[int]
-  seed_draws: int
-
-
-def _seed_counter() -> Any:
-  from tensorflow.python.framework import random_seed  # pylint: disable=g-import-not-at-top
-  return random_seed._graph_to_seed_dict  # pylint: disable=protected-access
-
-
-def seed_draws(graph: tf.Graph) -> int:
-  """How many random ops of `graph` took their op seed from the graph's."""
-  return _seed_counter().get(graph, 0)
-
-
-def reserve_seed_draws(graph: tf.Graph, count: int) -> None:
-  """Counts `count` op seeds as drawn: the next random op gets the one after.
-
-  An initializer not built now would have drawn them: every random op built
-  after it keeps the seed it has without the stand-in.
-  """
-  if count:
-    counter = _seed_counter()
-    counter[graph] = counter.get(graph, 0) + count
-
-
-def build_context(graph: tf.Graph) -> Optional[BuildContext]:
-  """The context ops are being built in, or None where it cannot be kept.
-
-  None inside a v1 control-flow construct (a v2 `cond`/`while_loop` body is
-  a function graph of its own, whose context is returned) or under control
-  dependencies (a variable's initial value is built in neither:
-  `tf.init_scope`), or when this TF lacks the graph state used.
-  """
-  # pylint: disable=protected-access
-  try:
-    if (graph._get_control_flow_context() is not None or
-        graph._control_dependencies_for_inputs([])):
-      return None
-    return BuildContext(
-        graph=graph,
-        name_scope=graph.get_name_scope(),
-        attrs=dict(graph._attr_scope_map),
-        devices=graph._device_function_stack.copy(),
-        colocation=graph._colocation_stack.copy(),
-        seed=graph.seed,
-        seed_draws=seed_draws(graph))
-  except AttributeError:
-    return None
-  # pylint: enable=protected-access
-
-
-@contextlib.contextmanager
-def rebuilding(context: BuildContext) -> Iterator[list[int]]:
-  """Builds ops as if in `context`; yields a list that gets the seeds drawn.
-
-  The name scope, attr scope, device and colocation stacks and graph seed
-  are those of `context`, random ops draw the op seeds they would have drawn
-  then, and everything is put back on exit (the seed counter too: the draws
-  were reserved when `context` was taken).
-  """
-  # pylint: disable=protected-access
-  graph = context.graph
-  counter = _seed_counter()
-  saved = (graph._attr_scope_map, graph._device_function_stack,
-           graph._colocation_stack, graph.seed, counter.get(graph))
-  drawn = []
-  with graph.as_default(), graph.control_dependencies(None):
-    with graph.name_scope((context.name_scope + '/') if context.name_scope
-                          else None):
-      graph._attr_scope_map = dict(context.attrs)
-      graph._device_function_stack = context.devices.copy()
-      graph._colocation_stack = context.colocation.copy()
-      graph.seed = context.seed
-      counter[graph] = context.seed_draws
-      try:
-        yield drawn
-        drawn.append(counter.get(graph, 0) - context.seed_draws)
-      finally:
-        (graph._attr_scope_map, graph._device_function_stack,
-         graph._colocation_stack, graph.seed, count) = saved
-        if count is None:
-          counter.pop(graph, None)
-        else:
-          counter[graph] = count
-  # pylint: enable=protected-access
-
-
-def placeholder(dtype: tf.DType, shape: tf.TensorShape,
-                name: str) -> tf.Tensor:
-  """A `Placeholder` of `dtype` and `shape` in the default graph."""
-  graph = tf.compat.v1.get_default_graph()
-  if _CREATE_OP is None:
-    return tf.raw_ops.Placeholder(dtype=dtype, shape=shape, name=name)
-  from tensorflow.core.framework import attr_value_pb2  # pylint: disable=g-import-not-at-top
-  attrs = {
-      'dtype': attr_value_pb2.AttrValue(type=dtype.as_datatype_enum),
-      'shape': attr_value_pb2.AttrValue(shape=shape.as_proto()),
-  }
-  return _CREATE_OP(graph, 'Placeholder', [], [dtype], name=name,
-                    attrs=attrs).outputs[0]
-
-
 def update_input(op: tf.Operation, index: int, tensor: tf.Tensor) -> None:
   """Makes `tensor` input `index` of `op` (same graph, compatible shape)."""
   op._update_input(index, tensor)  # pylint: disable=protected-access
-
-
-def guard_initial_value(name: str, value: tf.Tensor) -> tf.Tensor:
-  """TF's guard of a variable's initial value (reads of other variables).
-
-  The value a variable's own initializer assigns: reads of other variables
-  in `value` become their initialized values, as `tf.Variable` does.
-  """
-  from tensorflow.python.ops import variables  # pylint: disable=g-import-not-at-top
-  return variables._try_guard_against_uninitialized_dependencies(  # pylint: disable=protected-access
-      name, value)
-
-
-def is_checkpoint_initial_value(value: Any) -> bool:
-  """True for TF2's restore-on-create initial value callable."""
-  from tensorflow.python.trackable import base  # pylint: disable=g-import-not-at-top
-  return isinstance(value, base.CheckpointInitialValueCallable)

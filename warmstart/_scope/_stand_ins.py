@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, Callable, Optional
@@ -38,14 +37,9 @@ from warmstart import _plan
 from warmstart import _planning
 from warmstart import _restore
 from warmstart._scope import _prediction
+from warmstart._scope import _tf_rebuild
 from warmstart import _tf_compat
 
-#: The modules of TensorFlow's initializers, whose op-seed draws are counted.
-_COUNTED_MODULES = ('tensorflow.python.ops.init_ops',
-                    'tensorflow.python.ops.init_ops_v2')
-
-_INITIALIZER_SCOPE = '/Initializer'
-_PART = re.compile(r'(.*)/part_\d+$')
 
 #: (initializer type, dtype, shape, distribution) -> op seeds drawn (-1: the
 #: initializer failed to build in a scratch graph). The shape is part of the
@@ -57,13 +51,13 @@ _DRAWS: dict[tuple[Any, ...], int] = {}
 def _seed_draws(fn: Callable[[], Any], dtype: tf.DType,
                 shape: tf.TensorShape) -> Optional[int]:
   """How many op seeds `fn` draws from a graph seed (None: not known)."""
-  initializer = getattr(fn, 'func', None)
-  if type(initializer).__module__ not in _COUNTED_MODULES:
+  initializer = _tf_rebuild.initializer_object(fn)
+  if not _tf_rebuild.is_tensorflow_initializer(initializer):
     return None
-  if getattr(initializer, 'seed', None) is not None:
+  seed, distribution = _tf_rebuild.initializer_seed_key(initializer)
+  if seed is not None:
     return 0  # An op-level seed: the graph's counter is not used.
-  key = (type(initializer), dtype, tuple(shape.as_list()),
-         getattr(initializer, 'distribution', None))
+  key = (type(initializer), dtype, tuple(shape.as_list()), distribution)
   draws = _DRAWS.get(key)
   if draws is None:
     scratch = tf.Graph()
@@ -71,7 +65,7 @@ def _seed_draws(fn: Callable[[], Any], dtype: tf.DType,
       scratch.seed = 1
       try:
         fn()
-        draws = _tf_compat.seed_draws(scratch)
+        draws = _tf_rebuild.seed_draws(scratch)
       except (TypeError, ValueError):
         draws = -1
     _DRAWS[key] = draws
@@ -85,7 +79,7 @@ class _StandIn:
                'variable')
 
   def __init__(self, tensor: tf.Tensor, fn: Callable[[], Any],
-               dtype: tf.DType, context: _tf_compat.BuildContext, draws: int,
+               dtype: tf.DType, context: _tf_rebuild.BuildContext, draws: int,
                name: str):
     self.tensor = tensor
     self.fn = fn
@@ -115,7 +109,7 @@ def _owner_of(stand_in: _StandIn) -> Any:
   for key in (tf.compat.v1.GraphKeys.GLOBAL_VARIABLES,
               tf.compat.v1.GraphKeys.LOCAL_VARIABLES):
     for variable in graph.get_collection(key):
-      initial = getattr(variable, '_initial_value', None)
+      initial = _tf_rebuild.initial_value_tensor(variable)
       if initial is not None and getattr(initial, 'name', None) == name:
         return variable
   return None
@@ -193,7 +187,7 @@ class StandIns:
     fn = kwargs.get('initial_value')
     shape = kwargs.get('shape')
     dtype = kwargs.get('dtype')
-    if (not callable(fn) or _tf_compat.is_checkpoint_initial_value(fn) or
+    if (not callable(fn) or _tf_rebuild.is_checkpoint_initial_value(fn) or
         kwargs.get('variable_def') is not None or
         kwargs.get('validate_shape') is False or dtype is None or
         shape is None or not tf.TensorShape(shape).is_fully_defined()):
@@ -230,21 +224,21 @@ class StandIns:
     """
     graph = tf.compat.v1.get_default_graph()
     scope = graph.get_name_scope()
-    if not scope.endswith(_INITIALIZER_SCOPE):
+    name = _tf_rebuild.initializer_scope_owner(scope)
+    if name is None:
       return fn()
-    name = scope[:-len(_INITIALIZER_SCOPE)]
     full_name, full_shape = name, shape.as_list()
-    info = getattr(fn, 'keywords', {}).get('partition_info')
+    info = _tf_rebuild.partition_info(fn)
     if info is not None:
-      part = _PART.match(name)
-      if part is None:
+      full_name = _tf_rebuild.whole_variable_name(name)
+      if full_name is None:
         return fn()
-      full_name, full_shape = part.group(1), list(info.full_shape)
+      full_shape = list(info.full_shape)
     if not self._predictor.restores_whole(
         full_name, full_shape, dtype, trainable,
         part=name if info is not None else None, collections=collections):
       return fn()
-    context = _tf_compat.build_context(graph)
+    context = _tf_rebuild.build_context(graph)
     if context is None:
       return fn()
     draws = 0
@@ -252,8 +246,8 @@ class StandIns:
       draws = _seed_draws(fn, dtype, shape)
       if draws is None:
         return fn()
-    tensor = _tf_compat.placeholder(dtype, shape, 'stand_in')
-    _tf_compat.reserve_seed_draws(graph, draws)
+    tensor = _tf_rebuild.placeholder(dtype, shape, 'stand_in')
+    _tf_rebuild.reserve_seed_draws(graph, draws)
     made.append(_StandIn(tensor, fn, dtype, context, draws, name))
     return tensor
 
@@ -265,10 +259,10 @@ class StandIns:
 
   def _build(self, stand_in: _StandIn) -> None:
     """Builds the real initial value of a variable not restored whole."""
-    with _tf_compat.rebuilding(stand_in.context) as drawn:
+    with _tf_rebuild.rebuilding(stand_in.context) as drawn:
       value = tf.convert_to_tensor(stand_in.fn(), dtype=stand_in.dtype,
                                    name='initial_value')
-      own_value = _tf_compat.guard_initial_value(stand_in.name + '/', value)
+      own_value = _tf_rebuild.guard_initial_value(stand_in.name + '/', value)
     if drawn and drawn[0] != stand_in.draws:
       logging.warning(
           'warmstart: the initializer of %r drew %d op seed(s), %d were '
@@ -276,7 +270,7 @@ class StandIns:
           'without a warm start.', stand_in.name, drawn[0], stand_in.draws)
     _read_instead(stand_in, value, own_value)
     for owner in _owners(_owner_of(stand_in)):
-      initial = getattr(owner, '_initial_value', None)
+      initial = _tf_rebuild.initial_value_tensor(owner)
       if initial is not None and initial.name == stand_in.tensor.name:
         _tf_compat.set_initializer(owner, owner.initializer, value)
 
@@ -322,14 +316,14 @@ class StandIns:
       self._whole.extend(restoring)
     reusable = [s for s in restoring if _assigns_stand_in(s)]
     # What the restore replaces, put back if the application fails.
-    before = [(owner, _tf_compat.initializer_state(owner))
+    before = [(owner, _tf_rebuild.initializer_state(owner))
               for s in restoring for owner in _owners(s.variable)]
     try:
       self._build_all([s for s in pending if id(s.variable) not in whole])
       yield {id(s.variable): s.variable.initializer for s in reusable}
     except BaseException:
       for owner, state in before:
-        _tf_compat.set_initializer_state(owner, state)
+        _tf_rebuild.set_initializer_state(owner, state)
       for stand_in in reusable:
         variable = stand_in.variable
         for i, tensor in enumerate((variable.handle, stand_in.tensor)):

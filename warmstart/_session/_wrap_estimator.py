@@ -19,15 +19,6 @@ from warmstart._session import _estimator
 from warmstart import _tf_compat
 
 
-def _warm_start_from(estimator: Any) -> Any:
-  """The estimator's `warm_start_from` settings (None: none).
-
-  Estimator keeps them in a private attribute and offers no public one;
-  `tf.estimator.add_metrics` reads it the same way.
-  """
-  return getattr(estimator, '_warm_start_settings', None)
-
-
 def wrap_estimator(estimator: Any,
                    settings: Any,
                    *,
@@ -97,7 +88,7 @@ def wrap_estimator(estimator: Any,
         "TPUEstimator's model_fn (it needs TPUEstimator's own loop): build "
         'the TPUEstimator with model_fn=warmstart.wrap_model_fn(model_fn, '
         'settings) instead.')
-  earlier = _warm_start_from(estimator)
+  earlier = _tf_compat.estimator_warm_start_settings(estimator)
   if earlier is not None:
     raise _errors.SettingsError(
         'wrap_estimator: the estimator already warm-starts from %r '

@@ -1,6 +1,8 @@
-"""Tests of the `warmstart._tf_compat` hooks behind `warm_start_scope`.
+"""Tests of `warmstart._scope._tf_rebuild`: the TF hooks behind `warm_start_scope`.
 
-`RebuildingTest`: where an op is being built (`build_context`) and building
+`NamingTest` and `InitialValueCallableTest`: how TF names a variable's
+initializer scope and partitions, and what `get_variable` hands a variable
+creator. `RebuildingTest`: where an op is being built (`build_context`) and building
 it there later (`rebuilding`), the graph's count of random-op seeds
 (`seed_draws`, `reserve_seed_draws`). `StandInOpsTest`: the stand-in tensor
 (`placeholder`), moving an op's input (`update_input`, also a variable
@@ -20,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests import test_util
+from warmstart._scope import _tf_rebuild
 from warmstart import _tf_compat
 
 
@@ -44,6 +47,101 @@ def _colocation_attr(op_name):
       s=[b'loc:@' + op_name.encode()]))
 
 
+
+class _Recorder:
+  """A variable creator that keeps what TF hands it and calls nothing new."""
+
+  def __init__(self):
+    self.calls = []
+
+  def __call__(self, next_creator, **kwargs):
+    self.calls.append(dict(kwargs))
+    return next_creator(**kwargs)
+
+
+class NamingTest(tf.test.TestCase):
+
+  def test_initial_values_are_built_under_the_initializer_scope(self):
+    scopes = {}
+
+    def creator(next_creator, **kwargs):
+      fn = kwargs['initial_value']
+      if not callable(fn):
+        return next_creator(**kwargs)
+
+      def traced():
+        scope = tf.compat.v1.get_default_graph().get_name_scope()
+        scopes[scope] = _tf_rebuild.initializer_scope_owner(scope)
+        return fn()
+
+      kwargs['initial_value'] = traced
+      return next_creator(**kwargs)
+
+    with tf.Graph().as_default():
+      with tf.variable_creator_scope(creator):
+        with tf.compat.v1.variable_scope('outer'):
+          tf.compat.v1.get_variable('w', [2])
+          tf.compat.v1.get_variable(
+              'emb', [4, 2],
+              partitioner=tf.compat.v1.fixed_size_partitioner(2))
+          tf.compat.v1.Variable(lambda: tf.zeros([3]), name='v')
+    self.assertEqual({'outer/w/Initializer': 'outer/w',
+                      'outer/emb/part_0/Initializer': 'outer/emb/part_0',
+                      'outer/emb/part_1/Initializer': 'outer/emb/part_1',
+                      'outer/v/Initializer': 'outer/v'},
+                     {k: v for k, v in scopes.items() if 'Initializer' in k})
+    self.assertIsNone(_tf_rebuild.initializer_scope_owner('outer/w'))
+    self.assertIsNone(_tf_rebuild.initializer_scope_owner(''))
+
+  def test_whole_variable_name(self):
+    self.assertEqual('outer/emb', _tf_rebuild.whole_variable_name(
+        'outer/emb/part_12'))
+    self.assertIsNone(_tf_rebuild.whole_variable_name('outer/emb'))
+    self.assertIsNone(_tf_rebuild.whole_variable_name('emb/part_x'))
+
+
+class InitialValueCallableTest(tf.test.TestCase):
+
+  def test_get_variable_hands_a_partial_of_its_initializer(self):
+    recorder = _Recorder()
+    initializer = tf.compat.v1.glorot_uniform_initializer(seed=7)
+    with tf.Graph().as_default():
+      with tf.variable_creator_scope(recorder):
+        tf.compat.v1.get_variable('w', [3, 2], initializer=initializer)
+        tf.compat.v1.get_variable(
+            'emb', [4, 2], partitioner=tf.compat.v1.fixed_size_partitioner(2))
+    whole, part_0, part_1 = (c['initial_value'] for c in recorder.calls)
+    self.assertIs(initializer, _tf_rebuild.initializer_object(whole))
+    self.assertIsNone(_tf_rebuild.partition_info(whole))
+    self.assertTrue(_tf_rebuild.is_tensorflow_initializer(
+        _tf_rebuild.initializer_object(whole)))
+    self.assertEqual((7, 'uniform'), _tf_rebuild.initializer_seed_key(
+        _tf_rebuild.initializer_object(whole)))
+    for i, fn in enumerate((part_0, part_1)):
+      info = _tf_rebuild.partition_info(fn)
+      self.assertEqual([4, 2], list(info.full_shape))
+      self.assertEqual([2 * i, 0], list(info.var_offset))
+      self.assertTrue(_tf_rebuild.is_tensorflow_initializer(
+          _tf_rebuild.initializer_object(fn)))
+
+  def test_other_callables_are_not_tensorflow_initializers(self):
+    self.assertIsNone(_tf_rebuild.initializer_object(lambda: 1.0))
+    self.assertIsNone(_tf_rebuild.partition_info(lambda: 1.0))
+    self.assertFalse(_tf_rebuild.is_tensorflow_initializer(None))
+    self.assertFalse(_tf_rebuild.is_tensorflow_initializer(
+        tf.keras.initializers.GlorotUniform()))
+    self.assertEqual((None, None), _tf_rebuild.initializer_seed_key(object()))
+
+  def test_initial_value_tensor(self):
+    with tf.Graph().as_default():
+      for use_resource in (False, True):
+        variable = tf.compat.v1.get_variable(
+            'v%d' % use_resource, [2], use_resource=use_resource)
+        self.assertIs(variable.initial_value,
+                      _tf_rebuild.initial_value_tensor(variable))
+    self.assertIsNone(_tf_rebuild.initial_value_tensor(object()))
+
+
 class RebuildingTest(tf.test.TestCase):
 
   def test_context_of_the_graph(self):
@@ -53,10 +151,10 @@ class RebuildingTest(tf.test.TestCase):
       tf.random.uniform([2])
       with tf.name_scope('a/b'), tf.device('/cpu:0'), \
           graph._attr_scope({'_class': _colocation_attr('first')}):  # pylint: disable=protected-access
-        context = _tf_compat.build_context(graph)
+        context = _tf_rebuild.build_context(graph)
         devices = len(list(graph._device_function_stack.peek_objs()))  # pylint: disable=protected-access
       with graph.colocate_with(first.op):
-        colocated = _tf_compat.build_context(graph)
+        colocated = _tf_rebuild.build_context(graph)
     self.assertIs(graph, context.graph)
     self.assertEqual('a/b', context.name_scope)
     self.assertEqual(['_class'], list(context.attrs))
@@ -74,7 +172,7 @@ class RebuildingTest(tf.test.TestCase):
   def test_root_of_an_unseeded_graph(self):
     with tf.Graph().as_default() as graph:
       tf.random.uniform([2])
-      context = _tf_compat.build_context(graph)
+      context = _tf_rebuild.build_context(graph)
     self.assertEqual('', context.name_scope)
     self.assertIsNone(context.seed)
     self.assertEqual(0, context.seed_draws)  # Unseeded ops draw nothing.
@@ -83,11 +181,11 @@ class RebuildingTest(tf.test.TestCase):
     with tf.Graph().as_default() as graph:
       before = tf.constant(1.0)
       with graph.control_dependencies([before.op]):
-        self.assertIsNone(_tf_compat.build_context(graph))
+        self.assertIsNone(_tf_rebuild.build_context(graph))
         with graph.control_dependencies(None):
-          self.assertIsNotNone(_tf_compat.build_context(graph))
+          self.assertIsNotNone(_tf_rebuild.build_context(graph))
         with tf.init_scope():  # Where variables build their initial values.
-          self.assertIsNotNone(_tf_compat.build_context(graph))
+          self.assertIsNotNone(_tf_rebuild.build_context(graph))
 
   def test_none_inside_a_while_loop_and_a_cond_of_control_flow_v1(self):
     contexts = {}
@@ -97,13 +195,13 @@ class RebuildingTest(tf.test.TestCase):
       with tf.Graph().as_default() as graph:
 
         def body(i):
-          contexts['while'] = _tf_compat.build_context(graph)
+          contexts['while'] = _tf_rebuild.build_context(graph)
           with tf.init_scope():
-            contexts['while, init_scope'] = _tf_compat.build_context(graph)
+            contexts['while, init_scope'] = _tf_rebuild.build_context(graph)
           return i + 1
 
         def branch():
-          contexts['cond'] = _tf_compat.build_context(graph)
+          contexts['cond'] = _tf_rebuild.build_context(graph)
           return tf.constant(1)
 
         tf.compat.v1.while_loop(lambda i: i < 3, body, [tf.constant(0)])
@@ -124,7 +222,7 @@ class RebuildingTest(tf.test.TestCase):
         inner = tf.compat.v1.get_default_graph()
         contexts['body'] = inner
         with tf.init_scope():
-          contexts['init_scope'] = _tf_compat.build_context(
+          contexts['init_scope'] = _tf_rebuild.build_context(
               tf.compat.v1.get_default_graph())
         return i + 1
 
@@ -145,13 +243,13 @@ class RebuildingTest(tf.test.TestCase):
       first = tf.random.uniform([2], name='first')
       with tf.name_scope('a/b'), tf.device('/cpu:0'), \
           graph._attr_scope({'_class': _colocation_attr('first')}):  # pylint: disable=protected-access
-        context = _tf_compat.build_context(graph)
-        _tf_compat.reserve_seed_draws(graph, 1)  # What x will draw.
+        context = _tf_rebuild.build_context(graph)
+        _tf_rebuild.reserve_seed_draws(graph, 1)  # What x will draw.
       after = tf.random.uniform([2], name='after')
       control = tf.constant(0.0)
       with tf.name_scope('elsewhere'), tf.device('/cpu:1'), \
           graph.control_dependencies([control.op]):
-        with _tf_compat.rebuilding(context) as drawn:
+        with _tf_rebuild.rebuilding(context) as drawn:
           x = tf.random.uniform([2], name='x')
           self.assertEqual('a/b', graph.get_name_scope())
         self.assertEqual([1], drawn)
@@ -184,8 +282,8 @@ class RebuildingTest(tf.test.TestCase):
       with tf.device('/cpu:0'):
         first = tf.constant(1.0, name='first')
       with tf.device('/cpu:1'), graph.colocate_with(first.op):
-        context = _tf_compat.build_context(graph)
-      with _tf_compat.rebuilding(context):
+        context = _tf_rebuild.build_context(graph)
+      with _tf_rebuild.rebuilding(context):
         x = tf.identity(first, name='x')
       y = tf.identity(first, name='y')
     self.assertEqual([b'loc:@first'], x.op.colocation_groups())
@@ -196,40 +294,40 @@ class RebuildingTest(tf.test.TestCase):
     with tf.Graph().as_default() as graph:
       graph.seed = 3
       with tf.name_scope('inner'), tf.device('/cpu:0'):
-        context = _tf_compat.build_context(graph)
+        context = _tf_rebuild.build_context(graph)
       tf.random.uniform([2])
       tf.random.uniform([2])
       with self.assertRaisesRegex(ValueError, 'inside'):
-        with _tf_compat.rebuilding(context):
+        with _tf_rebuild.rebuilding(context):
           tf.random.uniform([2])
           graph.seed = 11
           raise ValueError('inside')
       self.assertEqual('', graph.get_name_scope())
       self.assertEqual(3, graph.seed)
-      self.assertEqual(2, _tf_compat.seed_draws(graph))
+      self.assertEqual(2, _tf_rebuild.seed_draws(graph))
       self.assertEqual('', tf.constant(1.0).op.device)
 
   def test_rebuilding_in_a_graph_that_never_drew(self):
     with tf.Graph().as_default() as graph:
       graph.seed = 3
-      context = _tf_compat.build_context(graph)
-      with _tf_compat.rebuilding(context) as drawn:
+      context = _tf_rebuild.build_context(graph)
+      with _tf_rebuild.rebuilding(context) as drawn:
         tf.random.uniform([2])
       self.assertEqual([1], drawn)
       # No count is left where there was none.
-      self.assertEqual(0, _tf_compat.seed_draws(graph))
-      self.assertNotIn(graph, _tf_compat._seed_counter())  # pylint: disable=protected-access
+      self.assertEqual(0, _tf_rebuild.seed_draws(graph))
+      self.assertNotIn(graph, _tf_rebuild._seed_counter())  # pylint: disable=protected-access
 
   def test_seed_draws(self):
     with tf.Graph().as_default() as graph:
-      self.assertEqual(0, _tf_compat.seed_draws(graph))
+      self.assertEqual(0, _tf_rebuild.seed_draws(graph))
       tf.random.uniform([2])  # Unseeded graph: no draw.
-      self.assertEqual(0, _tf_compat.seed_draws(graph))
+      self.assertEqual(0, _tf_rebuild.seed_draws(graph))
       graph.seed = 1
       tf.random.uniform([2])
       tf.random.normal([2])
       tf.random.uniform([2], seed=4)  # An op seed: no draw.
-      self.assertEqual(2, _tf_compat.seed_draws(graph))
+      self.assertEqual(2, _tf_rebuild.seed_draws(graph))
 
   def test_reserve_seed_draws_shifts_the_next_random_op_exactly(self):
     with tf.Graph().as_default() as plain:
@@ -239,18 +337,18 @@ class RebuildingTest(tf.test.TestCase):
       with tf.Graph().as_default() as graph:
         graph.seed = 1
         first = tf.random.uniform([2])
-        _tf_compat.reserve_seed_draws(graph, reserved)
-        self.assertEqual(1 + reserved, _tf_compat.seed_draws(graph))
+        _tf_rebuild.reserve_seed_draws(graph, reserved)
+        self.assertEqual(1 + reserved, _tf_rebuild.seed_draws(graph))
         nxt = tf.random.uniform([2])
       self.assertEqual(_seed2(ops[0]), _seed2(first))
       self.assertEqual(_seed2(ops[1 + reserved]), _seed2(nxt), reserved)
     with tf.Graph().as_default() as fresh:
       fresh.seed = 1
-      _tf_compat.reserve_seed_draws(fresh, 3)
+      _tf_rebuild.reserve_seed_draws(fresh, 3)
       self.assertEqual(_seed2(ops[3]), _seed2(tf.random.uniform([2])))
     with tf.Graph().as_default() as untouched:
-      _tf_compat.reserve_seed_draws(untouched, 0)
-      self.assertNotIn(untouched, _tf_compat._seed_counter())  # pylint: disable=protected-access
+      _tf_rebuild.reserve_seed_draws(untouched, 0)
+      self.assertNotIn(untouched, _tf_rebuild._seed_counter())  # pylint: disable=protected-access
 
 
 class StandInOpsTest(tf.test.TestCase):
@@ -258,9 +356,9 @@ class StandInOpsTest(tf.test.TestCase):
   def test_placeholder(self):
     with tf.Graph().as_default() as graph:
       with tf.name_scope('v/Initializer'):
-        tensor = _tf_compat.placeholder(tf.float16, tf.TensorShape([2, 3]),
+        tensor = _tf_rebuild.placeholder(tf.float16, tf.TensorShape([2, 3]),
                                         'stand_in')
-        again = _tf_compat.placeholder(tf.int32, tf.TensorShape([]),
+        again = _tf_rebuild.placeholder(tf.int32, tf.TensorShape([]),
                                        'stand_in')
     self.assertIs(graph, tensor.graph)
     self.assertEqual('Placeholder', tensor.op.type)
@@ -276,10 +374,10 @@ class StandInOpsTest(tf.test.TestCase):
 
   def test_placeholder_is_tfs_placeholder(self):
     with tf.Graph().as_default():
-      ours = _tf_compat.placeholder(tf.float32, tf.TensorShape([4]), 'p')
+      ours = _tf_rebuild.placeholder(tf.float32, tf.TensorShape([4]), 'p')
       theirs = tf.raw_ops.Placeholder(dtype=tf.float32, shape=[4], name='p')
-      with mock.patch.object(_tf_compat, '_CREATE_OP', None):
-        fallback = _tf_compat.placeholder(tf.float32, tf.TensorShape([4]),
+      with mock.patch.object(_tf_rebuild, '_CREATE_OP', None):
+        fallback = _tf_rebuild.placeholder(tf.float32, tf.TensorShape([4]),
                                           'p')
     for other in (theirs, fallback):
       self.assertEqual(other.op.type, ours.op.type)
@@ -289,7 +387,7 @@ class StandInOpsTest(tf.test.TestCase):
 
   def test_update_input_rewires(self):
     with tf.Graph().as_default():
-      stand_in = _tf_compat.placeholder(tf.float32, tf.TensorShape([2]),
+      stand_in = _tf_rebuild.placeholder(tf.float32, tf.TensorShape([2]),
                                         'stand_in')
       other = tf.constant([3.0, 4.0])
       total = stand_in + other
@@ -306,7 +404,7 @@ class StandInOpsTest(tf.test.TestCase):
 
   def test_update_input_refuses_another_shape_or_graph(self):
     with tf.Graph().as_default():
-      stand_in = _tf_compat.placeholder(tf.float32, tf.TensorShape([2]),
+      stand_in = _tf_rebuild.placeholder(tf.float32, tf.TensorShape([2]),
                                         'stand_in')
       total = stand_in + 1.0
       with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
@@ -321,7 +419,7 @@ class StandInOpsTest(tf.test.TestCase):
   def test_update_input_of_a_variable_initializer(self):
     # What a stand-in's readers are: a resource variable's initializer.
     with tf.Graph().as_default():
-      stand_in = _tf_compat.placeholder(tf.float32, tf.TensorShape([3]),
+      stand_in = _tf_rebuild.placeholder(tf.float32, tf.TensorShape([3]),
                                         'stand_in')
       variable = tf.compat.v1.Variable(lambda: stand_in, shape=[3],
                                        dtype=tf.float32, use_resource=True)
@@ -363,14 +461,14 @@ class StandInOpsTest(tf.test.TestCase):
       for variable in (plain, mirrored):
         before = variable.initializer, variable.initial_value
         num_ops = len(graph.get_operations())
-        state = _tf_compat.initializer_state(variable)
+        state = _tf_rebuild.initializer_state(variable)
         self.assertLen(graph.get_operations(), num_ops)  # Built nothing.
         value = tf.constant([5.0, 6.0])
         _tf_compat.set_initializer(variable, tf.no_op(), value)
         self.assertEqual('NoOp', variable.initializer.type)
         if variable is plain:  # A mirrored one's is its primary's.
           self.assertIs(value, variable.initial_value)
-        _tf_compat.set_initializer_state(variable, state)
+        _tf_rebuild.set_initializer_state(variable, state)
         # (A mirrored variable groups its components' initializers anew.)
         self.assertEqual(_runs(before[0]), _runs(variable.initializer))
         self.assertIs(before[1], variable.initial_value)
@@ -386,11 +484,11 @@ class StandInOpsTest(tf.test.TestCase):
           'first', [2], initializer=tf.compat.v1.constant_initializer(3.0),
           use_resource=False)
       value = 2.0 * first.read_value()
-      guarded = _tf_compat.guard_initial_value('second/', value)
+      guarded = _tf_rebuild.guard_initial_value('second/', value)
       self.assertIsNot(value, guarded)
       constant = tf.constant([1.0])
       self.assertIs(constant,
-                    _tf_compat.guard_initial_value('third/', constant))
+                    _tf_rebuild.guard_initial_value('third/', constant))
       # The read of first is replaced by first's initialized value.
       reads = {op.type for op in guarded.graph.get_operations()
                if first.op in [i.op for i in op.inputs]}
@@ -401,12 +499,12 @@ class StandInOpsTest(tf.test.TestCase):
 
   def test_is_checkpoint_initial_value(self):
     from tensorflow.python.trackable import base  # pylint: disable=g-import-not-at-top
-    self.assertTrue(_tf_compat.is_checkpoint_initial_value(
+    self.assertTrue(_tf_rebuild.is_checkpoint_initial_value(
         base.CheckpointInitialValueCallable(checkpoint_position=None)))
     for other in (lambda: tf.zeros([2]), tf.compat.v1.zeros_initializer(),
                   functools.partial(tf.compat.v1.zeros_initializer(), [2]),
                   None, 1.0):
-      self.assertFalse(_tf_compat.is_checkpoint_initial_value(other))
+      self.assertFalse(_tf_rebuild.is_checkpoint_initial_value(other))
 
   @test_util.requires_graph_keras
   def test_is_checkpoint_initial_value_of_a_deferred_restore(self):
@@ -432,7 +530,7 @@ class StandInOpsTest(tf.test.TestCase):
       # Keras wraps it: functools.partial(initializer, shape, dtype=dtype).
       self.assertIsInstance(initial_value, functools.partial)
       self.assertTrue(
-          _tf_compat.is_checkpoint_initial_value(initial_value.func))
+          _tf_rebuild.is_checkpoint_initial_value(initial_value.func))
     self.assertAllClose(layer.kernel.numpy(), restored.kernel.numpy())
     np.testing.assert_array_equal(layer.bias.numpy(), restored.bias.numpy())
 
