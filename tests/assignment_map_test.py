@@ -14,6 +14,7 @@ from warmstart import _errors
 from warmstart import _options
 from warmstart._planning import _planner
 from warmstart._planning import _rules
+from warmstart._planning import _selection
 from warmstart import _variables
 
 
@@ -39,8 +40,8 @@ def _expand(assignment_map, graph, **options):
   rules = _rules.Rules(
       _planner.MapSettings('src', assignment_map, _options.Options(**options)),
       scope_maps_take_slots=True)
-  pairs = rules.select(_variables.collect(graph), graph, problems,
-                       types.SimpleNamespace(prefix='src'))
+  pairs = _selection.select(rules, _variables.collect(graph), graph,
+                            problems, types.SimpleNamespace(prefix='src'))
   return pairs, problems
 
 

@@ -4,8 +4,11 @@ Stage 2 of the pipeline: which tensor fills which variable, and whether it
 fits. Every check runs here, before any op is built; every problem is
 reported at once.
 
-* `_rules`: the rules of one source, compiled once (`Rules`): selection,
-  the creation-time predictor and merge's renames (`Rewrite`) all ask them.
+* `_rules`: the rules of one source, compiled once (`Rules`): the
+  selection, the creation-time predictor and merge's renames (`Rewrite`)
+  all ask them.
+* `_selection`: a source's rules over every variable of the graph: the
+  pairs, with every rule that selects nothing reported.
 * `_planner`: the one planner loop (`plan`) over `Source`s made from
   settings (`settings_sources`) or assignment maps (`map_sources`).
 * `_checks`: one (tensor, variable) pair -> an entry (shape, dtype, resize,

@@ -23,6 +23,7 @@ from warmstart import _options
 from warmstart import _plan
 from warmstart._planning import _checks
 from warmstart._planning import _rules
+from warmstart._planning import _selection
 from warmstart._planning import _slots
 from warmstart._planning import _vocab
 from warmstart import _settings
@@ -157,7 +158,8 @@ def _source_entries(source: Source, checkpoint: _sources.Checkpoint,
                     problems: _errors.Problems) -> list[_plan.Entry]:
   """The entries of one source, problems recorded."""
   options = source.options
-  pairs = source.rules.select(targets, graph, problems, checkpoint)
+  pairs = _selection.select(source.rules, targets, graph, problems,
+                            checkpoint)
   # As TF's warm_start: a variable of an object-based checkpoint is found by
   # the name it had when saved. check_pairs resolves its pairs the same way;
   # this also covers the vocabulary pairs, which it does not see.
