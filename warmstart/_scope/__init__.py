@@ -9,7 +9,9 @@ the stand-ins and applies the plan.
   and integration uses.
 * `_stand_ins`: the variable creator and the stand-ins' resolution.
 * `_prediction`: whether the warm start will restore a variable, asked as it
-  is created.
+  is created (the sources' compiled rules answer).
+* `_tf_rebuild`: the TF internals of building an initializer later, exactly
+  as TF would have built it, each named and pinned.
 """
 
 from warmstart._scope._stand_ins import StandIns
