@@ -25,6 +25,7 @@ the initializer as usual.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import threading
 from collections.abc import Iterator, Sequence
@@ -72,22 +73,29 @@ def _seed_draws(fn: Callable[[], Any], dtype: tf.DType,
   return None if draws < 0 else draws
 
 
+@dataclasses.dataclass(eq=False)
 class _StandIn:
-  """One variable's stand-in and what builds its real initial value."""
+  """One variable's stand-in and what builds its real initial value.
+
+  Attributes:
+    tensor: The stand-in (a placeholder).
+    fn: The variable's initial value callable, kept.
+    dtype: Its base dtype.
+    context: Where its initial value would have been built.
+    draws: The op seeds its initializer would have drawn (reserved).
+    name: The variable's (or part's) name.
+    variable: The variable, once it exists.
+  """
 
   __slots__ = ('tensor', 'fn', 'dtype', 'context', 'draws', 'name',
                'variable')
-
-  def __init__(self, tensor: tf.Tensor, fn: Callable[[], Any],
-               dtype: tf.DType, context: _tf_rebuild.BuildContext, draws: int,
-               name: str):
-    self.tensor = tensor
-    self.fn = fn
-    self.dtype = dtype
-    self.context = context
-    self.draws = draws
-    self.name = name
-    self.variable: Any = None
+  tensor: tf.Tensor
+  fn: Callable[[], Any]
+  dtype: tf.DType
+  context: _tf_rebuild.BuildContext
+  draws: int
+  name: str
+  variable: Any
 
 
 def _owners(variable: Any) -> list[Any]:
@@ -248,7 +256,7 @@ class StandIns:
         return fn()
     tensor = _tf_rebuild.placeholder(dtype, shape, 'stand_in')
     _tf_rebuild.reserve_seed_draws(graph, draws)
-    made.append(_StandIn(tensor, fn, dtype, context, draws, name))
+    made.append(_StandIn(tensor, fn, dtype, context, draws, name, None))
     return tensor
 
   def _take(self) -> list[_StandIn]:
