@@ -241,6 +241,24 @@ def summarize(events: Sequence[Event], leaves: bool = True) -> dict[str, Any]:
   }
 
 
+def stage_of(module: str) -> str:
+  """The unit a module belongs to: its package ('_planning'), else itself."""
+  return module.split('/', 1)[0]
+
+
+def by_stage(events: Sequence[Event]) -> list[Event]:
+  """The events with each module replaced by its stage (`stage_of`)."""
+  staged = []
+  for event in events:
+    stack = []
+    for module in event.stack:
+      stage = stage_of(module)
+      if not stack or stack[-1] != stage:
+        stack.append(stage)
+    staged.append(Event(event.kind, stage_of(event.module), tuple(stack)))
+  return staged
+
+
 def _dense_model(features: tf.Tensor, head: str) -> tf.Tensor:
   """Two dense layers: 'hidden' (8 units) and `head` (1 unit)."""
   hidden = tf.compat.v1.layers.dense(features, 8, tf.nn.relu, name='hidden')
@@ -328,6 +346,9 @@ def measure() -> dict[str, Any]:
           'seconds': round(time.perf_counter() - start, 2),
           'all': summarize(recorder.events),
           'without_leaves': summarize(recorder.events, leaves=False),
+          'stages': summarize(by_stage(recorder.events)),
+          'stages_without_leaves': summarize(by_stage(recorder.events),
+                                             leaves=False),
       }
   return results
 
@@ -357,6 +378,15 @@ def format_walk(name: str, result: dict[str, Any]) -> str:
   for label, key in _COUNTS:
     got = [len(s['modules']) if key is None else s[key] for s in (every, above)]
     lines.append('  %-30s  %11d  %14d' % (label, got[0], got[1]))
+  stages, staged = result['stages'], result['stages_without_leaves']
+  lines += ['', '  by stage (a package counts once): %d visited (%d without '
+            'leaves): %s' % (len(stages['modules']), len(staged['modules']),
+                             ' -> '.join(m['module']
+                                         for m in stages['modules'])),
+            '  %-30s  %11d  %14d' % ('stage-to-stage calls',
+                                     stages['descents'], staged['descents']),
+            '  %-30s  %11d  %14d' % ('climbs back up', stages['climbs'],
+                                     staged['climbs'])]
   for title, summary in (('climbs', every), ('climbs without leaves', above)):
     lines += ['', '  %s (from -> to: calls):' % title]
     lines += ['    %s (%s) -> %s (%s): %d%s' % (
