@@ -105,9 +105,10 @@ class ResizeTest(parameterized.TestCase, tf.test.TestCase):
         directory, lambda: tf.compat.v1.get_variable('old/head', [4, 10]))
     build = lambda: tf.compat.v1.get_variable('new/head', [4, 12])
     cold, _ = test_util.run_graph(build, seed=_SEED)
-    got, plan = test_util.run_graph(build, lambda: warmstart.warm_start(
+    settings = warmstart.WarmStartSettings(
         prefix, 'new/.*', var_name_to_prev_var_name={'new/head': 'old/head'},
-        resize=True), seed=_SEED)
+        resize=True)
+    got, plan = test_util.run_graph(build, seed=_SEED, settings=settings)
     self.assertAllClose(_overlap(ckpt['old/head'], cold['new/head']),
                         got['new/head'])
     self.assertEqual('resize', plan.entry('new/head').action)
@@ -189,8 +190,9 @@ class CastTest(parameterized.TestCase, tf.test.TestCase):
         directory, lambda: tf.compat.v1.get_variable('w', [4, 3]))
     build = lambda: tf.compat.v1.get_variable('w', [6, 2], tf.bfloat16)
     cold, _ = test_util.run_graph(build, seed=_SEED)
-    got, plan = test_util.run_graph(build, lambda: warmstart.warm_start(
-        prefix, resize=True, cast=True), seed=_SEED)
+    got, plan = test_util.run_graph(
+        build, seed=_SEED,
+        settings=warmstart.WarmStartSettings(prefix, resize=True, cast=True))
     expected = cold['w'].copy()
     expected[:4, :2] = tf.cast(ckpt['w'][:4, :2], tf.bfloat16).numpy()
     np.testing.assert_array_equal(expected, got['w'])
@@ -264,9 +266,12 @@ class MovingAveragesTest(tf.test.TestCase):
         saver.restore(sess, prefix)
         expected = {v.op.name: sess.run(v)
                     for v in tf.compat.v1.global_variables()}
+    settings = warmstart.WarmStartSettings(prefix, use_moving_averages=True)
+    # The plain run's warnings, counted apart from those under the scope.
     with self.assertLogs(level='WARNING') as logs:
-      got, plan = test_util.run_graph(self._build, lambda: warmstart.warm_start(
-          prefix, use_moving_averages=True))
+      run = test_util.run_graph(self._build, settings=settings,
+                                compare_under_scope=False)
+    got, plan = run
     for name in ('w', 'b', 'c'):
       np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
     self.assertEqual('w/ExponentialMovingAverage', plan.entry('w').tensor)
@@ -278,6 +283,10 @@ class MovingAveragesTest(tf.test.TestCase):
     self.assertNotIn("'w'", warnings[0])
     # The raw tensors an average replaced are not "unused".
     self.assertEqual([], [u.tensor for u in plan.unused_weights])
+    # Under warm_start_scope: the same values, plan and warnings.
+    with self.assertLogs(level='WARNING') as scope_logs:
+      test_util.assert_same_under_scope(self._build, settings, run)
+    self.assertEqual(logs.output, scope_logs.output)
 
   def test_through_init_from_checkpoint_and_a_scope_map(self):
     prefix = self._save_with_averages()
@@ -385,17 +394,23 @@ class NotWarmStartedTest(tf.test.TestCase):
       # Not in the checkpoint: no warning for it.
       tf.compat.v1.get_variable('bn/counter', [], trainable=False)
 
+    settings = warmstart.WarmStartSettings(prefix, '.*')
+    # The plain run's warnings, counted apart from those under the scope.
     with self.assertLogs(level='WARNING') as logs:
-      got, plan = test_util.run_graph(
-          build, lambda: warmstart.warm_start(prefix, '.*'))
+      run = test_util.run_graph(build, settings=settings,
+                                compare_under_scope=False)
+    got, plan = run
     self.assertEqual(('bn/moving_mean', 'bn/counter'), plan.cold_variables)
     warnings = [r for r in logs.output if 'non-trainable' in r]
     self.assertLen(warnings, 1)
     self.assertIn("'bn/moving_mean'", warnings[0])
     self.assertNotIn('bn/counter', warnings[0])
     self.assertIn("vars_to_warm_start=['.*']", warnings[0])
+    with self.assertLogs(level='WARNING') as scope_logs:
+      test_util.assert_same_under_scope(build, settings, run)
+    self.assertEqual(logs.output, scope_logs.output)
     # As the warning says: a list of regexes takes them.
-    got, _ = test_util.run_graph(build, lambda: warmstart.warm_start(
+    got, _ = test_util.run_graph(build, settings=warmstart.WarmStartSettings(
         prefix, ['.*'], skip_missing=True))
     self.assertAllClose(ckpt['bn/moving_mean'], got['bn/moving_mean'])
 
@@ -436,8 +451,7 @@ class FilterNarrowsMapTest(tf.test.TestCase):
     settings = warmstart.WarmStartSettings(
         prefix, vars_to_warm_start='(?!new/head/)',
         assignment_map={'old/': 'new/'})
-    got, plan = test_util.run_graph(
-        self._build, lambda: warmstart.apply_settings(settings))
+    got, plan = test_util.run_graph(self._build, settings=settings)
     self.assertEqual(['new/enc/w'], [e.variable for e in plan])
     self.assertAllClose(ckpt['old/enc/w'], got['new/enc/w'])
     self.assertAllClose(np.zeros([2, 4]), got['new/head/w'])
@@ -447,8 +461,7 @@ class FilterNarrowsMapTest(tf.test.TestCase):
     settings = warmstart.WarmStartSettings(
         prefix, vars_to_warm_start=['new/head/', 'nothing'],
         assignment_map={'old/': 'new/'})
-    _, plan = test_util.run_graph(
-        self._build, lambda: warmstart.apply_settings(settings))
+    _, plan = test_util.run_graph(self._build, settings=settings)
     self.assertEqual(['new/head/w'], [e.variable for e in plan])
 
   def test_flags_and_cli(self):
@@ -461,8 +474,7 @@ class FilterNarrowsMapTest(tf.test.TestCase):
                  '--warm_start_map=old/=new/',
                  '--warm_start_exclude=new/head/'])
     settings = ws_flags.settings_from_flags(flag_values)
-    got, plan = test_util.run_graph(
-        self._build, lambda: warmstart.apply_settings(settings))
+    got, plan = test_util.run_graph(self._build, settings=settings)
     self.assertEqual(['new/enc/w'], [e.variable for e in plan])
     self.assertAllClose(ckpt['old/enc/w'], got['new/enc/w'])
 

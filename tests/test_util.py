@@ -6,21 +6,25 @@ Usage:
   with tf.Graph().as_default() as g:
     ...build graph B, warm start...
     got = test_util.initialize(g)   # {name: value} after the initializers
+
+  # Or in one call, which also builds graph B again under
+  # warmstart.warm_start_scope(settings) and asserts it reads the same:
+  got, plan = test_util.run_graph(
+      build_b, settings=warmstart.WarmStartSettings(prefix, 'dnn/'))
 """
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import os
 import unittest
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Optional
 
 import numpy as np
 import tensorflow as tf
 
 import warmstart
-from warmstart import _assignment_map
 from warmstart import _tf_compat
 
 
@@ -223,93 +227,143 @@ def stand_ins(graph: tf.Graph) -> list[str]:
           if op.type == 'Placeholder' and op.name.endswith('/stand_in')]
 
 
-#: How the last `run_graph` with a settings warm start compared with the same
-#: warm start under `warm_start_scope`: the variables given a stand-in.
-LAST_DIFFERENTIAL: dict[str, Any] = {}
+@dataclasses.dataclass(frozen=True, eq=False)
+class GraphRun:
+  """What `run_graph` built and read; unpacks as `(values, result)`.
 
+  Attributes:
+    values: {variable name: value} after the initializers (as `initialize`).
+    result: What `warm()` returned, or the plan `apply_settings(settings)`
+      returned; None for a cold start.
+    seed: The graph-level random seed graph B was built with.
+    initial_values: {variable name: its `initial_value`} (as
+      `initial_values`) when the run applied `settings`, else None.
+    stand_ins: The variables given a stand-in when the same settings were
+      applied under `warmstart.warm_start_scope` (`assert_same_under_scope`),
+      or None when no such comparison ran.
+  """
 
-def _recording_settings() -> Any:
-  """Patches `apply_settings` to record each call's settings."""
-  from unittest import mock  # pylint: disable=g-import-not-at-top
-  from warmstart import _warm_start  # pylint: disable=g-import-not-at-top
-  calls = []
-  real = _warm_start.apply_settings
+  values: dict[str, np.ndarray]
+  result: Any
+  seed: int
+  initial_values: Optional[dict[str, np.ndarray]] = None
+  stand_ins: Optional[tuple[str, ...]] = None
 
-  def record(settings_like, graph=None, **kwargs):
-    calls.append((settings_like, graph, kwargs))
-    return real(settings_like, graph, **kwargs)
-
-  return calls, mock.patch.object(_warm_start, 'apply_settings', record)
+  def __iter__(self) -> Iterator[Any]:
+    return iter((self.values, self.result))
 
 
 def run_graph(build: Callable[[], Any],
               warm: Optional[Callable[[], Any]] = None,
-              seed: int = 2) -> tuple[dict[str, np.ndarray], Any]:
-  """Builds a fresh graph (B), calls `warm()`, and initializes it.
+              seed: int = 2,
+              *,
+              settings: Any = None,
+              compare_under_scope: bool = True) -> GraphRun:
+  """Builds a fresh graph (B), warm-starts it, and initializes it.
 
-  When `warm()` applies warm-start settings once (`warmstart.warm_start`,
-  `apply_settings`), graph B is built again under
-  `warmstart.warm_start_scope` with the same settings: that run must give
-  bit-for-bit the same values, initial values and plan, and no op may read a
-  stand-in (a differential test of every settings test).
-  `LAST_DIFFERENTIAL['stand_ins']` lists the variables given a stand-in.
+  Graph B is warm-started either by `warm()` (any code: TF's `warm_start`,
+  `init_from_checkpoint`, settings naming variables of graph B by object) or
+  by `warmstart.apply_settings(settings)`. With `settings`, the run is then
+  compared with the same settings under `warmstart.warm_start_scope`
+  (`assert_same_under_scope`) unless `compare_under_scope=False`.
+
+  Example:
+
+    ```python
+    got, plan = test_util.run_graph(
+        build, settings=warmstart.WarmStartSettings(prefix, 'dnn/'))
+    fresh, _ = test_util.run_graph(build)  # Cold start, same seed.
+    ```
 
   Args:
     build: Creates graph B's variables.
-    warm: The warm start to test (None: a cold start).
+    warm: The warm start to test, called after `build()` (None: a cold start,
+      or `settings`).
     seed: Graph-level random seed of graph B.
+    settings: Warm-start settings to apply instead of `warm` (a
+      `warmstart.WarmStartSettings`, a `tf.estimator.WarmStartSettings`, a
+      checkpoint path, or a list of these). They are made before graph B
+      exists, so they name variables by name; settings holding graph B's
+      variables are made and applied in `warm`.
+    compare_under_scope: With `settings`, whether to build graph B again
+      under `warmstart.warm_start_scope(settings)` and assert it gives the
+      same values, initial values and plan. Set False to make that
+      comparison separately (`assert_same_under_scope`), e.g. to count the
+      warnings of each run apart.
 
   Returns:
-    ({variable name: value} after the initializers, `warm()`'s result).
+    A `GraphRun`; `values, result = run_graph(...)` unpacks it.
+
+  Raises:
+    ValueError: both `warm` and `settings`, or `compare_under_scope=False`
+      without `settings`.
+    AssertionError: the run under the scope differs.
   """
-  LAST_DIFFERENTIAL.clear()
-  calls, patch = _recording_settings()
+  if warm is not None and settings is not None:
+    raise ValueError('run_graph warm-starts graph B by `warm` or by '
+                     '`settings`, not both.')
+  if settings is None and not compare_under_scope:
+    raise ValueError('compare_under_scope=False only means something with '
+                     '`settings`.')
+  initial = None
   with tf.Graph().as_default() as graph:
     tf.compat.v1.set_random_seed(seed)
     build()
-    with patch:
+    if settings is not None:
+      result = warmstart.apply_settings(settings)
+    else:
       result = warm() if warm is not None else None
     values = initialize(graph)
-    initial = initial_values(graph) if len(calls) == 1 else None
-  if (len(calls) == 1 and calls[0][1] in (None, graph) and
-      _names_variables_only(calls[0][0])):
-    absl_logger = logging.getLogger('absl')
-    # The same warnings again would be counted by the test's assertLogs.
-    absl_logger.disabled = True
-    try:
-      with tf.Graph().as_default() as scoped:
-        tf.compat.v1.set_random_seed(seed)
-        with warmstart.warm_start_scope(calls[0][0]) as scope:
-          build()
-        np.testing.assert_equal(stand_in_readers(scoped), [])
-        _assert_same(values, initialize(scoped), 'value')
-        _assert_same(initial, initial_values(scoped), 'initial value')
-    finally:
-      absl_logger.disabled = False
-    if isinstance(result, warmstart.Plan):
-      assert scope.plan.to_json() == result.to_json(), (
-          'warm_start_scope planned otherwise:\n%s\n%s' % (scope.plan, result))
-    LAST_DIFFERENTIAL['stand_ins'] = stand_ins(scoped)
-  return values, result
+    if settings is not None:
+      initial = initial_values(graph)
+  run = GraphRun(values, result, seed, initial)
+  if settings is None or not compare_under_scope:
+    return run
+  return dataclasses.replace(
+      run, stand_ins=assert_same_under_scope(build, settings, run))
 
 
-def _names_variables_only(settings_like: Any) -> bool:
-  """False for settings holding variable objects (of the graph they name)."""
-  from warmstart import _settings  # pylint: disable=g-import-not-at-top
-  for settings in _settings.normalize(settings_like):
-    spec = settings.vars_to_warm_start
-    if spec is not None and not isinstance(spec, str) and not all(
-        isinstance(p, str) for p in spec):
-      return False
-    if settings.assignment_map is not None and not all(
-        isinstance(v, str) for _, v in _assignment_map.items(
-            settings.assignment_map)):
-      return False
-  return True
+def assert_same_under_scope(build: Callable[[], Any], settings: Any,
+                            run: GraphRun) -> tuple[str, ...]:
+  """Asserts `settings` under `warm_start_scope` give what `run` read.
+
+  Builds graph B again with `run.seed`, `build()` inside
+  `warmstart.warm_start_scope(settings)`: its values and initial values must
+  equal `run`'s bit for bit, its plan must be `run.result` (same JSON), and
+  no op may read a stand-in. Logging is left on: a test counting warnings
+  counts those of this run apart.
+
+  Args:
+    build: What `run` built graph B with.
+    settings: What `run` applied (`run_graph(..., settings=settings)`).
+    run: The run to compare with (it holds the initial values).
+
+  Returns:
+    The variables given a stand-in under the scope.
+
+  Raises:
+    ValueError: `run` did not apply settings (no initial values recorded).
+    AssertionError: any difference.
+  """
+  if run.initial_values is None:
+    raise ValueError('assert_same_under_scope needs a run of '
+                     'run_graph(..., settings=...).')
+  with tf.Graph().as_default() as scoped:
+    tf.compat.v1.set_random_seed(run.seed)
+    with warmstart.warm_start_scope(settings) as scope:
+      build()
+    np.testing.assert_equal(stand_in_readers(scoped), [])
+    _assert_same(run.values, initialize(scoped), 'value')
+    _assert_same(run.initial_values, initial_values(scoped), 'initial value')
+  if scope.plan.to_json() != run.result.to_json():
+    raise AssertionError('warm_start_scope planned otherwise:\n%s\n%s' %
+                         (scope.plan, run.result))
+  return tuple(stand_ins(scoped))
 
 
 def _assert_same(expected: dict[str, np.ndarray], got: dict[str, np.ndarray],
                  what: str) -> None:
+  """Same names and bit-for-bit the same arrays, else an AssertionError."""
   assert sorted(expected) == sorted(got), (sorted(expected), sorted(got))
   for name in expected:
     np.testing.assert_array_equal(

@@ -29,6 +29,7 @@ from warmstart import _vocab_info
 from warmstart import _warm_start
 
 VocabInfo = _vocab_info.VocabInfo
+WarmStartSettings = _settings.WarmStartSettings
 
 _OLD = ['a', 'b', 'c', 'd']
 _NEW = ['c', 'x', 'a', 'y', 'd', 'z']  # Grown and reordered.
@@ -81,15 +82,19 @@ class VocabTestCase(tf.test.TestCase, parameterized.TestCase):
     return VocabInfo(self.vocab('new'), new_size, oov, self.vocab('old'),
                      old_size, init, axis)
 
-  def run_b(self, build, warm=None, seed=2):
-    return test_util.run_graph(build, warm, seed)
+  def run_b(self, build, warm=None, seed=2, *, settings=None):
+    """`test_util.run_graph`: `settings` are also compared under the scope."""
+    return test_util.run_graph(build, warm, seed, settings=settings)
 
   def differential(self, build, *args):
-    """Runs TF's and our warm_start on graph B; they must agree exactly."""
+    """Runs TF's warm_start and our settings on graph B: the same values.
+
+    Ours are also compared under `warm_start_scope` (`run_b`).
+    """
     expected, _ = self.run_b(
         build, lambda: tf.compat.v1.train.warm_start(self.prefix, *args))
     got, plan = self.run_b(
-        build, lambda: _warm_start.warm_start(self.prefix, *args))
+        build, settings=WarmStartSettings(self.prefix, *args))
     self.assertCountEqual(expected, got)
     for name in expected:
       np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
@@ -294,7 +299,7 @@ class BeyondTfTest(VocabTestCase):
     with self.assertRaises(IndexError):  # TF indexes v_shape[1].
       self.run_b(build, lambda: tf.compat.v1.train.warm_start(
           self.prefix, '.*', {'bias': self.info(6, 2)}))
-    got, _ = self.run_b(build, lambda: _warm_start.warm_start(
+    got, _ = self.run_b(build, settings=WarmStartSettings(
         self.prefix, '.*', {'bias': self.info(6, 2)}))
     expected = _remap_rows(self.ckpt['bias'], _OLD, _NEW, 2, 0.0)
     np.testing.assert_array_equal(expected, got['bias'])
@@ -302,8 +307,8 @@ class BeyondTfTest(VocabTestCase):
   def test_1d_with_nothing_missing(self):
     got, _ = self.run_b(
         lambda: tf.compat.v1.get_variable('bias', [1]),
-        lambda: _warm_start.warm_start(self.prefix, '.*',
-                                       {'bias': self.info(1, 0)}))
+        settings=WarmStartSettings(self.prefix, '.*',
+                                   {'bias': self.info(1, 0)}))
     # New token 0 is 'c', old row 2.
     np.testing.assert_array_equal(self.ckpt['bias'][2:3], got['bias'])
 
@@ -324,7 +329,7 @@ class BeyondTfTest(VocabTestCase):
             column, '.*', {'bias': self.info(6, 1, init=init)}))
     got, _ = self.run_b(
         lambda: tf.compat.v1.get_variable('bias', [7]),
-        lambda: _warm_start.warm_start(
+        settings=WarmStartSettings(
             self.prefix, '.*', {'bias': self.info(6, 1, init=init)}))
     np.testing.assert_array_equal(expected['bias'][:, 0], got['bias'])
 
@@ -340,7 +345,7 @@ class BeyondTfTest(VocabTestCase):
       self.run_b(build, lambda: tf.compat.v1.train.warm_start(
           self.prefix, '.*', {name: self.info(6, 2)}))
     init = tf.compat.v1.constant_initializer(0.25)
-    got, plan = self.run_b(build, lambda: _warm_start.warm_start(
+    got, plan = self.run_b(build, settings=WarmStartSettings(
         self.prefix, '.*', {name: self.info(6, 2, init=init)}))
     self.assertEqual(dtype.name, plan.entry(name).dtype)
     self.assertEqual(dtype.as_numpy_dtype, got[name].dtype)
@@ -362,7 +367,7 @@ class BeyondTfTest(VocabTestCase):
     with self.assertRaisesRegex(tf_error, tf_message):
       self.run_b(build, lambda: tf.compat.v1.train.warm_start(
           self.prefix, '.*', {'out': info}))
-    got, _ = self.run_b(build, lambda: _warm_start.warm_start(
+    got, _ = self.run_b(build, settings=WarmStartSettings(
         self.prefix, '.*', {'out': info}))
     expected = _remap_rows(self.ckpt['out'].T, _OLD_CLASSES, _NEW_CLASSES, 1,
                            0.5).T
@@ -377,7 +382,7 @@ class BeyondTfTest(VocabTestCase):
     with self.assertRaisesRegex(TypeError, 'int.. argument must be'):
       self.run_b(build, lambda: tf.compat.v1.train.warm_start(
           self.prefix, '.*', {'emb': self.info(6, 2, init=make_init())}))
-    got, _ = self.run_b(build, lambda: _warm_start.warm_start(
+    got, _ = self.run_b(build, settings=WarmStartSettings(
         self.prefix, '.*', {'emb': self.info(6, 2, init=make_init())}))
     # Each new row holds the initializer's value for that position of the
     # variable (seeded: the same as a fresh call gives).
@@ -414,7 +419,7 @@ class SlotsTest(VocabTestCase):
             sess, os.path.join(directory, 'adagrad'))
     reader = tf.compat.v1.train.NewCheckpointReader(prefix)
     info = self.info(6, 1, init=tf.compat.v1.ones_initializer())
-    got, plan = self.run_b(lambda: model(7), lambda: _warm_start.warm_start(
+    got, plan = self.run_b(lambda: model(7), settings=WarmStartSettings(
         prefix, 'emb', {'emb': info}, include_slots=True))
     self.assertEqual(['emb', 'emb/Adagrad'], [e.variable for e in plan])
     self.assertEqual('own_initial_value',
@@ -435,7 +440,7 @@ class PlanTest(VocabTestCase):
   def plan(self, build, vocab, vars_to_warm_start='.*', renames=None, **kw):
     with tf.Graph().as_default():
       build()
-      return _warm_start.make_settings_plan(_settings.WarmStartSettings(
+      return _warm_start.make_settings_plan(WarmStartSettings(
           self.prefix, vars_to_warm_start, vocab, renames, **kw))
 
   def emb(self, rows=7, dtype=tf.float32, cols=3):
@@ -566,17 +571,16 @@ class PlanTest(VocabTestCase):
     def build():
       tf.compat.v1.get_variable('new/emb', [7, 3])
       tf.compat.v1.get_variable('new/out', [4, 3])
-    settings = _settings.WarmStartSettings(
+    settings = WarmStartSettings(
         self.prefix, var_name_to_vocab_info={'new/emb': self.info(6, 1)},
         assignment_map={'/': 'new/'})
-    got, plan = self.run_b(build,
-                           lambda: _warm_start.apply_settings(settings))
+    got, plan = self.run_b(build, settings=settings)
     self.assertEqual(_vocab_remap.ACTION, plan.entry('new/emb').action)
     self.assertEqual('emb', plan.entry('new/emb').tensor)
     np.testing.assert_array_equal(
         _remap_rows(self.ckpt['emb'], _OLD, _NEW, 1, 0.0), got['new/emb'])
     np.testing.assert_array_equal(self.ckpt['out'], got['new/out'])
-    settings = _settings.WarmStartSettings(
+    settings = WarmStartSettings(
         self.prefix, var_name_to_vocab_info={'new/emb': self.info(6, 1)},
         assignment_map={'out': 'new/out'})
     with self.assertRaisesRegex(

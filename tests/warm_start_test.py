@@ -22,6 +22,8 @@ from warmstart._planning import _slots
 from warmstart import _settings
 from warmstart import _warm_start
 
+WarmStartSettings = _settings.WarmStartSettings
+
 # Before anything initializes the TF runtime: two CPUs for MirroredStrategy.
 _CPUS = test_util.configure_logical_cpus(2)
 
@@ -102,8 +104,11 @@ class WarmStartTestCase(tf.test.TestCase):
     cls.prefix_2, cls.ckpt_2 = _save(os.path.join(base, 'other'),
                                      lambda: _model(_adam), seed=5)
 
-  def run_b(self, build, warm=None, seed=2):
-    return test_util.run_graph(build, warm, seed)
+  def run_b(self, build, warm=None, seed=2, *, settings=None,
+            compare_under_scope=True):
+    """`test_util.run_graph`: `settings` are also compared under the scope."""
+    return test_util.run_graph(build, warm, seed, settings=settings,
+                               compare_under_scope=compare_under_scope)
 
   def assertWarmStarted(self, got, fresh, ckpt, restored):
     """`restored` ({variable: tensor}) hold the checkpoint, all else `fresh`."""
@@ -132,7 +137,7 @@ class SelectionTest(WarmStartTestCase):
   def test_default_restores_trainable_variables_only(self):
     build = lambda: _model(_adam)
     fresh, _ = self.run_b(build)
-    got, plan = self.run_b(build, lambda: _warm_start.warm_start(self.prefix))
+    got, plan = self.run_b(build, settings=WarmStartSettings(self.prefix))
     self.assertDiffer(self.ckpt, fresh, _TRAINABLE + _ADAM_SLOTS +
                       ('global_step', 'beta1_power', 'bn/moving_mean'))
     self.assertCountEqual(_TRAINABLE, [e.variable for e in plan])
@@ -147,7 +152,7 @@ class SelectionTest(WarmStartTestCase):
     build = lambda: _model(_adam)
     expected, _ = self.run_b(
         build, lambda: tf.compat.v1.train.warm_start(self.prefix))
-    got, _ = self.run_b(build, lambda: _warm_start.warm_start(self.prefix))
+    got, _ = self.run_b(build, settings=WarmStartSettings(self.prefix))
     self.assertSameValues(expected, got)
 
   def test_regex_is_re_match_on_trainable_like_tf(self):
@@ -156,7 +161,7 @@ class SelectionTest(WarmStartTestCase):
       expected, _ = self.run_b(
           build, lambda: tf.compat.v1.train.warm_start(self.prefix, regex))
       got, plan = self.run_b(
-          build, lambda: _warm_start.warm_start(self.prefix, regex))
+          build, settings=WarmStartSettings(self.prefix, regex))
       self.assertSameValues(expected, got)
       self.assertNotEmpty(plan.entries, regex)
       for entry in plan:
@@ -171,7 +176,7 @@ class SelectionTest(WarmStartTestCase):
         build, lambda: tf.compat.v1.train.warm_start(self.prefix, 'dnn/bias$'))
     self.assertSameValues(fresh, tf_got)
     got, plan = self.run_b(
-        build, lambda: _warm_start.warm_start(self.prefix, 'dnn/bias$'))
+        build, settings=WarmStartSettings(self.prefix, 'dnn/bias$'))
     self.assertEqual(['dnn/bias'], [e.variable for e in plan])
     self.assertWarmStarted(got, fresh, self.ckpt, {'dnn/bias': 'dnn/bias'})
 
@@ -181,7 +186,7 @@ class SelectionTest(WarmStartTestCase):
     expected, _ = self.run_b(
         build, lambda: tf.compat.v1.train.warm_start(self.prefix, regexes))
     got, plan = self.run_b(
-        build, lambda: _warm_start.warm_start(self.prefix, regexes))
+        build, settings=WarmStartSettings(self.prefix, regexes))
     self.assertSameValues(expected, got)
     self.assertCountEqual(['dnn/kernel', 'bn/moving_mean'],
                           [e.variable for e in plan])
@@ -197,7 +202,7 @@ class SelectionTest(WarmStartTestCase):
       self.run_b(build, lambda: tf.compat.v1.train.warm_start(
           self.prefix_m, ['dnn/kernel']))
     fresh, _ = self.run_b(build)
-    got, plan = self.run_b(build, lambda: _warm_start.warm_start(
+    got, plan = self.run_b(build, settings=WarmStartSettings(
         self.prefix_m, ['dnn/kernel']))
     self.assertEqual(['dnn/kernel'], [e.variable for e in plan])
     self.assertWarmStarted(got, fresh, self.ckpt_m,
@@ -212,7 +217,7 @@ class SelectionTest(WarmStartTestCase):
     self.assertEqual(self.ckpt['global_step'], tf_got['global_step'])
     fresh, _ = self.run_b(build)
     got, plan = self.run_b(
-        build, lambda: _warm_start.warm_start(self.prefix, ['.*']))
+        build, settings=WarmStartSettings(self.prefix, ['.*']))
     self.assertNotIn('global_step', [e.variable for e in plan])
     self.assertEqual(0, got['global_step'])
     self.assertWarmStarted(
@@ -221,7 +226,7 @@ class SelectionTest(WarmStartTestCase):
 
   def test_include_global_step(self):
     got, plan = self.run_b(
-        _model, lambda: _warm_start.warm_start(
+        _model, settings=WarmStartSettings(
             self.prefix, 'dnn/', include_global_step=True))
     self.assertEqual('include_global_step', plan.entry('global_step').rule)
     self.assertEqual(self.ckpt['global_step'], got['global_step'])
@@ -233,7 +238,7 @@ class SelectionTest(WarmStartTestCase):
     with self.assertRaisesRegex(warmstart.VariableNotFoundError,
                                 'include_global_step=True, but the graph has '
                                 'no global step'):
-      self.run_b(build, lambda: _warm_start.warm_start(
+      self.run_b(build, settings=WarmStartSettings(
           self.prefix, include_global_step=True))
 
   def test_list_of_variables_like_tf(self):
@@ -296,7 +301,7 @@ class SelectionTest(WarmStartTestCase):
       tf.Variable(tf.zeros([2]), name='dnn/bias', trainable=False)
     expected, _ = self.run_b(
         build, lambda: tf.compat.v1.train.warm_start(self.prefix))
-    got, plan = self.run_b(build, lambda: _warm_start.warm_start(self.prefix))
+    got, plan = self.run_b(build, settings=WarmStartSettings(self.prefix))
     self.assertSameValues(expected, got)
     self.assertEqual(['dnn/kernel'], [e.variable for e in plan])
 
@@ -307,7 +312,7 @@ class SlotsTest(WarmStartTestCase):
   def test_include_slots(self):
     build = lambda: _model(_adam)
     fresh, _ = self.run_b(build)
-    got, plan = self.run_b(build, lambda: _warm_start.warm_start(
+    got, plan = self.run_b(build, settings=WarmStartSettings(
         self.prefix, ['dnn/kernel', 'emb'], include_slots=True))
     restored = ('dnn/kernel', 'dnn/kernel/Adam', 'dnn/kernel/Adam_1', 'emb',
                 'emb/Adam', 'emb/Adam_1', 'beta1_power', 'beta2_power')
@@ -327,15 +332,18 @@ class SlotsTest(WarmStartTestCase):
         r"'dnn/kernel/Adam' is not in checkpoint .*Did you mean: .*"
         r"'dnn/kernel/Momentum'"):
       self.run_b(build, lambda: _warm_start.make_settings_plan(
-          _settings.WarmStartSettings(self.prefix_m, 'dnn/kernel',
+          WarmStartSettings(self.prefix_m, 'dnn/kernel',
                                       include_slots=True)))
     fresh, _ = self.run_b(build)
-    got, plan = self.run_b(build, lambda: _warm_start.warm_start(
+    run = self.run_b(build, settings=WarmStartSettings(
         self.prefix_m, 'dnn/kernel', include_slots=True, skip_missing=True))
+    got, plan = run
     self.assertEqual(['dnn/kernel'], [e.variable for e in plan.restored])
     self.assertCountEqual(
         ['dnn/kernel/Adam', 'dnn/kernel/Adam_1', 'beta1_power', 'beta2_power'],
         [e.variable for e in plan.skipped])
+    # Under warm_start_scope, the skipped slots built their own initializers.
+    self.assertEqual(('dnn/kernel',), run.stand_ins)
     self.assertWarmStarted(got, fresh, self.ckpt_m,
                            {'dnn/kernel': 'dnn/kernel'})
 
@@ -345,9 +353,9 @@ class SlotsTest(WarmStartTestCase):
         r"vars_to_warm_start\[0\]='dnn/kernel/Adam' matches no variable of "
         r"the graph\. It matches only .*'dnn/kernel/Adam' is an optimizer slot "
         r'.*\(pass include_slots=True\)'):
-      self.run_b(lambda: _model(_adam), lambda: _warm_start.warm_start(
+      self.run_b(lambda: _model(_adam), settings=WarmStartSettings(
           self.prefix, ['dnn/kernel/Adam']))
-    got, plan = self.run_b(lambda: _model(_adam), lambda: _warm_start.warm_start(
+    got, plan = self.run_b(lambda: _model(_adam), settings=WarmStartSettings(
         self.prefix, ['dnn/kernel/Adam'], include_slots=True))
     self.assertCountEqual(['dnn/kernel/Adam', 'dnn/kernel/Adam_1'],
                           [e.variable for e in plan])
@@ -378,7 +386,7 @@ class PartitionedTest(WarmStartTestCase):
     build = lambda: _model(partitions=3)
     expected, _ = self.run_b(
         build, lambda: tf.compat.v1.train.warm_start(self.prefix))
-    got, plan = self.run_b(build, lambda: _warm_start.warm_start(self.prefix))
+    got, plan = self.run_b(build, settings=WarmStartSettings(self.prefix))
     self.assertSameValues(expected, got)
     self.assertEqual(3, len(plan.entry('emb').slices))
     self.assertAllClose(self.ckpt['emb'], got['emb'])
@@ -387,7 +395,7 @@ class PartitionedTest(WarmStartTestCase):
     fresh, _ = self.run_b(_model)
     for regex in ('emb$', 'emb/part_1'):
       got, plan = self.run_b(
-          _model, lambda: _warm_start.warm_start(self.prefix, regex))
+          _model, settings=WarmStartSettings(self.prefix, regex))
       self.assertEqual(['emb'], [e.variable for e in plan], regex)
       # Selected as one: every partition is restored.
       self.assertEqual(2, len(plan.entry('emb').slices))
@@ -413,7 +421,7 @@ class RenameTest(WarmStartTestCase):
         self._renamed, lambda: tf.compat.v1.train.warm_start(
             self.prefix, '.*', None, self._RENAMES))
     got, plan = self.run_b(
-        self._renamed, lambda: _warm_start.warm_start(
+        self._renamed, settings=WarmStartSettings(
             self.prefix, '.*', None, self._RENAMES))
     self.assertSameValues(expected, got)
     fresh, _ = self.run_b(self._renamed)
@@ -435,7 +443,7 @@ class RenameTest(WarmStartTestCase):
         warmstart.VariableNotFoundError,
         r"var_name_to_prev_var_name key 'dnn/kernl' names no variable of the "
         r"graph\. Did you mean: 'dnn/kernel'"):
-      self.run_b(_model, lambda: _warm_start.warm_start(
+      self.run_b(_model, settings=WarmStartSettings(
           self.prefix, '.*', None, renames))
 
   def test_rename_of_unselected_variable(self):
@@ -443,7 +451,7 @@ class RenameTest(WarmStartTestCase):
         warmstart.UnmatchedRuleError,
         r"var_name_to_prev_var_name key 'dnn/kernel' names variable "
         r"'dnn/kernel', which vars_to_warm_start='dnn/b' does not select"):
-      self.run_b(_model, lambda: _warm_start.warm_start(
+      self.run_b(_model, settings=WarmStartSettings(
           self.prefix, 'dnn/b', None, {'dnn/kernel': 'dnn/kernel'}))
 
   def test_rename_of_a_partition(self):
@@ -451,20 +459,26 @@ class RenameTest(WarmStartTestCase):
         warmstart.VariableNotFoundError,
         r"key 'emb/part_0' names a partition of 'emb': use the full variable "
         r"name 'emb'"):
-      self.run_b(_model, lambda: _warm_start.warm_start(
+      self.run_b(_model, settings=WarmStartSettings(
           self.prefix, '.*', None, {'emb/part_0': 'emb'}))
 
   def test_allow_unmatched(self):
     fresh, _ = self.run_b(_model)
+    settings = WarmStartSettings(
+        self.prefix, ['nothing/.*', 'dnn/bias'], None, {'typo': 'x'},
+        allow_unmatched=True)
+    # The plain run's warnings, then (apart) those of the run under the scope.
     with self.assertLogs(level='WARNING') as logs:
-      got, plan = self.run_b(_model, lambda: _warm_start.warm_start(
-          self.prefix, ['nothing/.*', 'dnn/bias'], None, {'typo': 'x'},
-          allow_unmatched=True))
+      run = self.run_b(_model, settings=settings, compare_under_scope=False)
+    got, plan = run
     self.assertEqual(['dnn/bias'], [e.variable for e in plan])
     self.assertWarmStarted(got, fresh, self.ckpt, {'dnn/bias': 'dnn/bias'})
     text = '\n'.join(logs.output)
     self.assertIn("vars_to_warm_start[0]='nothing/.*' matches no", text)
     self.assertIn("var_name_to_prev_var_name key 'typo'", text)
+    with self.assertLogs(level='WARNING') as scope_logs:
+      test_util.assert_same_under_scope(_model, settings, run)
+    self.assertEqual(logs.output, scope_logs.output)
 
 
 class ProblemsTest(WarmStartTestCase):
@@ -476,14 +490,14 @@ class ProblemsTest(WarmStartTestCase):
         r"the graph\. Did you mean: 'dnn/kernel'.*Viable names: 'dnn/bias', "
         r"'dnn/kernel', 'emb'"):
       self.run_b(_model,
-                 lambda: _warm_start.warm_start(self.prefix, 'dnn/kernal'))
+                 settings=WarmStartSettings(self.prefix, 'dnn/kernal'))
 
   def test_regex_matching_only_non_trainable(self):
     with self.assertRaisesRegex(
         warmstart.UnmatchedRuleError,
         r"'bn/moving_mean' is not trainable \(a string regex selects trainable "
         r'variables only; use a list of regexes\)'):
-      self.run_b(_model, lambda: _warm_start.warm_start(self.prefix, 'bn/'))
+      self.run_b(_model, settings=WarmStartSettings(self.prefix, 'bn/'))
 
   def test_missing_tensor(self):
     build = lambda: _model(extra=['dnn/new'])
@@ -494,9 +508,9 @@ class ProblemsTest(WarmStartTestCase):
         warmstart.TensorNotFoundError,
         r"Variable 'dnn/new' \(rule \"vars_to_warm_start='.\*'\"\): tensor "
         r"'dnn/new' is not in checkpoint"):
-      self.run_b(build, lambda: _warm_start.warm_start(self.prefix))
+      self.run_b(build, settings=WarmStartSettings(self.prefix))
     fresh, _ = self.run_b(build)
-    got, plan = self.run_b(build, lambda: _warm_start.warm_start(
+    got, plan = self.run_b(build, settings=WarmStartSettings(
         self.prefix, skip_missing=True))
     self.assertEqual(['dnn/new'], [e.variable for e in plan.skipped])
     self.assertWarmStarted(got, fresh, self.ckpt, {n: n for n in _TRAINABLE})
@@ -509,9 +523,9 @@ class ProblemsTest(WarmStartTestCase):
          'dtype float32 in the checkpoint, float64 in the graph')):
       with self.assertRaisesRegex(warmstart.MismatchError,
                                   "Variable 'dnn/kernel'.*" + what):
-        self.run_b(build, lambda: _warm_start.warm_start(self.prefix))
+        self.run_b(build, settings=WarmStartSettings(self.prefix))
       fresh, _ = self.run_b(build)
-      got, plan = self.run_b(build, lambda: _warm_start.warm_start(
+      got, plan = self.run_b(build, settings=WarmStartSettings(
           self.prefix, skip_mismatched=True))
       self.assertEqual(['dnn/kernel'], [e.variable for e in plan.skipped])
       self.assertWarmStarted(got, fresh, self.ckpt,
@@ -522,7 +536,7 @@ class ProblemsTest(WarmStartTestCase):
     with self.assertRaisesRegex(
         warmstart.Error,
         r"(?s)3 problems.*key 'typo'.*'dnn/kernel'.*'dnn/new'"):
-      self.run_b(build, lambda: _warm_start.warm_start(
+      self.run_b(build, settings=WarmStartSettings(
           self.prefix, '.*', None, {'typo': 'x'}))
 
   def test_unknown_option(self):
@@ -534,8 +548,7 @@ class ProblemsTest(WarmStartTestCase):
   def test_missing_checkpoint(self):
     with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
                                 re.escape(self.prefix + '-typo')):
-      self.run_b(_model,
-                 lambda: _warm_start.warm_start(self.prefix + '-typo'))
+      self.run_b(_model, settings=WarmStartSettings(self.prefix + '-typo'))
 
 
 class ObjectBasedCheckpointTest(WarmStartTestCase):
@@ -559,7 +572,7 @@ class ObjectBasedCheckpointTest(WarmStartTestCase):
       tf.compat.v1.get_variable('dnn/bias', [2])
     expected, _ = self.run_b(build, lambda: tf.compat.v1.train.warm_start(
         self.object_prefix, 'dnn/'))
-    got, plan = self.run_b(build, lambda: _warm_start.warm_start(
+    got, plan = self.run_b(build, settings=WarmStartSettings(
         self.object_prefix, 'dnn/'))
     self.assertSameValues(expected, got)
     self.assertAllClose(self.values['dnn/kernel'], got['dnn/kernel'])
@@ -576,7 +589,7 @@ class ObjectBasedCheckpointTest(WarmStartTestCase):
                                 'Tensor dnn/kernel is not found in'):
       self.run_b(build, lambda: tf.compat.v1.train.warm_start(
           self.object_prefix, '.*', None, renames))
-    got, _ = self.run_b(build, lambda: _warm_start.warm_start(
+    got, _ = self.run_b(build, settings=WarmStartSettings(
         self.object_prefix, '.*', None, renames))
     self.assertAllClose(self.values['dnn/kernel'], got['new/w'])
 
@@ -586,9 +599,9 @@ class SourcesTest(WarmStartTestCase):
 
   def test_two_sources(self):
     fresh, _ = self.run_b(_model)
-    got, plan = self.run_b(_model, lambda: _warm_start.apply_settings([
-        _settings.WarmStartSettings(self.prefix, 'dnn/'),
-        _settings.WarmStartSettings(self.prefix_2, ['emb', 'bn/'])]))
+    got, plan = self.run_b(_model, settings=[
+        WarmStartSettings(self.prefix, 'dnn/'),
+        WarmStartSettings(self.prefix_2, ['emb', 'bn/'])])
     self.assertEqual((self.prefix, self.prefix_2), plan.sources)
     self.assertDiffer(self.ckpt, self.ckpt_2, ('emb', 'dnn/kernel'))
     for name in ('dnn/kernel', 'dnn/bias'):
@@ -603,9 +616,9 @@ class SourcesTest(WarmStartTestCase):
         "Variable 'dnn/kernel' is claimed twice: from %s tensor 'dnn/kernel' "
         r"\(rule \"vars_to_warm_start='dnn/'\"\), and from %s" %
         (re.escape(self.prefix), re.escape(self.prefix_2))):
-      self.run_b(_model, lambda: _warm_start.apply_settings(
-          [_settings.WarmStartSettings(self.prefix, "dnn/"),
-           _settings.WarmStartSettings(self.prefix_2, 'dnn/k')]))
+      self.run_b(_model, settings=[
+          WarmStartSettings(self.prefix, "dnn/"),
+          WarmStartSettings(self.prefix_2, 'dnn/k')])
 
   def test_conflict_with_earlier_warm_start(self):
     def warm_twice():
@@ -623,38 +636,47 @@ class SourcesTest(WarmStartTestCase):
         self.prefix, 'new/k', var_name_to_prev_var_name={
             'new/kernel': 'dnn/kernel'})
     build = lambda: (_model(), RenameTest._renamed())
-    got, plan = self.run_b(build,
-                           lambda: _warm_start.apply_settings(tf_settings))
+    got, plan = self.run_b(build, settings=tf_settings)
     self.assertEqual(['new/kernel'], [e.variable for e in plan])
     self.assertAllClose(self.ckpt['dnn/kernel'], got['new/kernel'])
     # A path, or a directory (its latest checkpoint): every trainable variable.
     for source in (self.prefix, os.path.dirname(self.prefix)):
-      got, plan = self.run_b(_model,
-                             lambda: _warm_start.apply_settings(source))
+      got, plan = self.run_b(_model, settings=source)
       self.assertWarmStarted(got, fresh, self.ckpt, {n: n for n in _TRAINABLE})
+
+  def test_warm_start_applies_its_settings(self):
+    # The other tests give their settings to run_b, which applies them (and
+    # compares them under warm_start_scope): warm_start is exactly that.
+    build = lambda: _model(_adam)
+    args = (self.prefix_m, ['dnn/kernel', 'emb'], None, {'emb': 'emb'})
+    options = dict(include_slots=True, skip_missing=True)
+    expected, expected_plan = self.run_b(
+        build, settings=WarmStartSettings(*args, **options))
+    got, plan = self.run_b(build,
+                           lambda: _warm_start.warm_start(*args, **options))
+    self.assertSameValues(expected, got)
+    self.assertEqual(expected_plan.to_json(), plan.to_json())
 
   def test_assignment_map_source(self):
     build = lambda: _model(_adam)
     fresh, _ = self.run_b(build)
-    settings = _settings.WarmStartSettings(
+    settings = WarmStartSettings(
         self.prefix, assignment_map={'dnn/': 'dnn/', 'emb': 'emb'})
-    got, plan = self.run_b(build,
-                           lambda: _warm_start.apply_settings(settings))
+    got, plan = self.run_b(build, settings=settings)
     # The scope map leaves the slots under dnn/ alone.
     self.assertCountEqual(_TRAINABLE, [e.variable for e in plan])
     self.assertWarmStarted(got, fresh, self.ckpt, {n: n for n in _TRAINABLE})
-    settings = _settings.WarmStartSettings(
+    settings = WarmStartSettings(
         self.prefix, assignment_map={'/': '/'}, include_slots=True,
         include_global_step=True)
-    got, plan = self.run_b(build,
-                           lambda: _warm_start.apply_settings(settings))
+    got, plan = self.run_b(build, settings=settings)
     everything = _TRAINABLE + _ADAM_SLOTS + ('global_step', 'beta1_power',
                                              'beta2_power', 'bn/moving_mean')
     self.assertCountEqual(everything, [e.variable for e in plan])
     self.assertWarmStarted(got, fresh, self.ckpt, {n: n for n in everything})
 
   def test_assignment_map_scope_of_slots_only(self):
-    settings = _settings.WarmStartSettings(
+    settings = WarmStartSettings(
         self.prefix, assignment_map={'dnn/kernel/': 'dnn/kernel/'})
     with self.assertRaisesRegex(
         warmstart.UnmatchedRuleError,
