@@ -423,7 +423,7 @@ class NotWarmStartedTest(tf.test.TestCase):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
       status = _cli.main(['plan', '--from', prefix, '--target', prefix,
-                          '--vars', 'enc/w$', '--json'])
+                          '--vars', 'enc/w:0$', '--json'])
     self.assertEqual(0, status)
     data = json.loads(out.getvalue())
     self.assertIn('enc/forgotten', data['plan']['cold_variables'])

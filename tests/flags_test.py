@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import importlib
 import os
 
@@ -129,8 +130,15 @@ class SettingsFromFlagsTest(parameterized.TestCase, tf.test.TestCase):
         _parse('--warm_start_from=/a', '--warm_start_vars=dense/.*',
                '--warm_start_exclude=dense/bias$',
                '--warm_start_exclude=.*/Adam'))
+    # Names are matched with ':0' (TF's rule); an exclusion's end anchor
+    # also matches before it.
     self.assertEqual(settings.vars_to_warm_start,
-                     '(?!(?:dense/bias$)|(?:.*/Adam))(?:dense/.*)')
+                     '(?!(?:dense/bias(?=(?::0)?$))|(?:.*/Adam))(?:dense/.*)')
+    pattern = re.compile(settings.vars_to_warm_start)
+    self.assertIsNone(pattern.match('dense/bias:0'))
+    self.assertIsNone(pattern.match('dense/kernel/Adam:0'))
+    self.assertIsNotNone(pattern.match('dense/kernel:0'))
+    self.assertIsNotNone(pattern.match('dense/bias_2:0'))
 
   def test_exclude_applies_to_every_source(self):
     settings = ws_flags.settings_from_flags(

@@ -167,16 +167,36 @@ class SelectionTest(WarmStartTestCase):
       for entry in plan:
         self.assertTrue(re.match(regex, entry.variable), entry.variable)
 
-  def test_colon_zero_never_decides_a_match(self):
+  def test_regexes_match_names_with_colon_zero_as_tf_does(self):
+    # TF's own documented example: '[^/]' matches the ':' of 'v2:0', so
+    # ['v1', 'v2[^/]'] selects v1 and v2, not v2/... Here: 'dnn/bias[^/]'.
+    build = lambda: _model()
+    for regexes in (['dnn/kernel', 'dnn/bias[^/]'], ['dnn/bias:0$'],
+                    'dnn/.*:0$'):
+      expected, _ = self.run_b(
+          build, lambda: tf.compat.v1.train.warm_start(self.prefix, regexes))
+      got, plan = self.run_b(
+          build, settings=WarmStartSettings(self.prefix, regexes))
+      self.assertSameValues(expected, got)
+      self.assertNotEmpty(plan.entries, regexes)
+
+  def test_a_regex_that_needs_the_colon_zero_says_so(self):
+    # TF matches 'dnn/bias:0': 'dnn/bias$' selects nothing there, without a
+    # word. Here it is an error naming the spelling that works.
     build = lambda: _model()
     fresh, _ = self.run_b(build)
-    # TF matches `v.name` ('dnn/bias:0'): 'dnn/bias$' selects nothing, and
-    # warms nothing without a word.
     tf_got, _ = self.run_b(
         build, lambda: tf.compat.v1.train.warm_start(self.prefix, 'dnn/bias$'))
     self.assertSameValues(fresh, tf_got)
+    with self.assertRaisesRegex(
+        warmstart.UnmatchedRuleError,
+        r"vars_to_warm_start='dnn/bias\$' matches no trainable variable of the "
+        r"graph\. Regexes are matched as TF matches them, against the names "
+        r"with ':0' \('dnn/bias:0'\), so it matches none; without the ':0' it "
+        r"would match 'dnn/bias': write 'dnn/bias:0\$'"):
+      self.run_b(build, settings=WarmStartSettings(self.prefix, 'dnn/bias$'))
     got, plan = self.run_b(
-        build, settings=WarmStartSettings(self.prefix, 'dnn/bias$'))
+        build, settings=WarmStartSettings(self.prefix, 'dnn/bias:0$'))
     self.assertEqual(['dnn/bias'], [e.variable for e in plan])
     self.assertWarmStarted(got, fresh, self.ckpt, {'dnn/bias': 'dnn/bias'})
 
@@ -391,15 +411,20 @@ class PartitionedTest(WarmStartTestCase):
     self.assertEqual(3, len(plan.entry('emb').slices))
     self.assertAllClose(self.ckpt['emb'], got['emb'])
 
-  def test_regex_matches_full_name_or_partition_name(self):
+  def test_regex_matches_a_partition_name_as_tf_does(self):
     fresh, _ = self.run_b(_model)
-    for regex in ('emb$', 'emb/part_1'):
+    for regex in ('emb/part_1', 'emb', r'emb(/part_\d+)?:0$'):
       got, plan = self.run_b(
           _model, settings=WarmStartSettings(self.prefix, regex))
       self.assertEqual(['emb'], [e.variable for e in plan], regex)
       # Selected as one: every partition is restored.
       self.assertEqual(2, len(plan.entry('emb').slices))
       self.assertWarmStarted(got, fresh, self.ckpt, {'emb': 'emb'})
+    # TF matches the parts' names ('emb/part_0:0'), never 'emb' alone.
+    with self.assertRaisesRegex(
+        warmstart.UnmatchedRuleError,
+        r"'emb/part_0:0'.*would match 'emb': write 'emb\(/part_\\d\+\)\?:0\$'"):
+      self.run_b(_model, settings=WarmStartSettings(self.prefix, 'emb$'))
 
 
 class RenameTest(WarmStartTestCase):

@@ -165,6 +165,8 @@ def vars_regex(vars_to_warm_start: str = DEFAULT_VARS,
 
   Both are matched at the start of the name (`re.match`), so the result
   selects a name when `vars_to_warm_start` matches it and no exclusion does.
+  Names are matched with ':0', as TF matches them; an exclusion's end anchor
+  (`dense/bias$`) also matches before the ':0'.
 
   Args:
     vars_to_warm_start: The selecting regex.
@@ -182,8 +184,37 @@ def vars_regex(vars_to_warm_start: str = DEFAULT_VARS,
     check_regex(regex, 'the variables not to warm-start')
   if not exclude:
     return vars_to_warm_start
-  return '(?!%s)(?:%s)' % ('|'.join('(?:%s)' % r for r in exclude),
-                           vars_to_warm_start)
+  return '(?!%s)(?:%s)' % ('|'.join('(?:%s)' % _end_of_name(r)
+                                    for r in exclude), vars_to_warm_start)
+
+
+def _end_of_name(regex: str) -> str:
+  """`regex` with each end anchor (`$`, `\\Z`) also matching before `:0`.
+
+  Names are matched as TF matches them, with ':0' ('dense/bias:0'); an
+  exclusion is ours, and `--exclude=dense/bias$` means the name ends there.
+  """
+  out = []
+  i = 0
+  class_start = None  # Inside [...]: where its first member is.
+  while i < len(regex):
+    char = regex[i]
+    if char == '\\' and i + 1 < len(regex):
+      pair = regex[i:i + 2]
+      out.append('(?=(?::0)?\\Z)' if pair == '\\Z' and class_start is None
+                 else pair)
+      i += 2
+      continue
+    if class_start is not None:
+      if char == ']' and i > class_start:  # A first ']' is a member.
+        class_start = None
+    elif char == '[':
+      class_start = i + 1 + (regex[i + 1:i + 2] == '^')
+    elif char == '$':
+      char = '(?=(?::0)?$)'
+    out.append(char)
+    i += 1
+  return ''.join(out)
 
 
 def checked_sources(sources: Sequence[str]) -> list[str]:

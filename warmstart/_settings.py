@@ -112,11 +112,14 @@ class WarmStartSettings:
     name in the checkpoint.
   * `var_name_to_vocab_info` remaps the named variables by vocabulary.
 
-  Unlike TF, names are matched without the `:0` suffix (`'x$'` selects `x`);
-  a partitioned variable is selected whole when its full name or a part's
-  name matches; a regex, rename or vocabulary key that matches no variable
-  is an error listing the viable names (unless `allow_unmatched`); regexes
-  never select the global step or optimizer slots (see below).
+  Regexes match as TF's do: `re.match` against each variable's name with
+  `:0` (`'v2[^/]'` selects `v2`, `'v2:0$'` only `v2`; a partitioned
+  variable's parts: `'emb/part_0:0'`, and a part that matches selects the
+  whole variable). Unlike TF, a regex, rename or vocabulary key that matches
+  no variable is an error listing the viable names (unless
+  `allow_unmatched`), and says so when the `:0` is why (`'v2$'` selects
+  nothing, in TF silently); regexes never select the global step or
+  optimizer slots (see below).
 
   Alternatively, `assignment_map` selects the variables as
   `init_from_checkpoint` does; `vars_to_warm_start` then narrows what the

@@ -21,18 +21,20 @@ or from an `init_from_checkpoint` assignment map (a `WarmStartSettings` with
   the list of its parts, or a `warmstart.CustomVariable`);
 * `'/': 'scope/'`: from the checkpoint's root.
 
-Unlike TF, a rule that matches nothing is an error, regexes are matched
-without ':0', and scope maps never pick up `global_step` or local variables
-(name them to restore them).
+Regexes match as TF's do, against `name:0`. Unlike TF, a rule that matches
+nothing is an error (saying so when the `:0` is why), and scope maps never
+pick up `global_step` or local variables (name them to restore them).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 from typing import Any, Optional
 
 from warmstart import _assignment_map
+from warmstart import _errors
 from warmstart import _names
 from warmstart import _settings
 
@@ -98,10 +100,39 @@ class Variable:
   primary: Optional[str] = None
 
 
+def tf_names(variable: Variable) -> tuple[str, ...]:
+  """The names TF matches a regex against: `name:0`, or each part's."""
+  return tuple(n + ':0' for n in (variable.parts or (variable.name,)))
+
+
 def matches(pattern: re.Pattern, variable: Variable) -> bool:
-  """re.match on the name without ':0', or on a partition's name."""
-  return bool(pattern.match(variable.name)) or any(
-      pattern.match(p) for p in variable.parts)
+  """TF's match: `re.match` on `name:0` (a partitioned variable: a part's).
+
+  TF selects with `get_collection(key, scope=regex)`, which matches each
+  variable's `name` ('v:0'; a partitioned variable's parts:
+  'emb/part_0:0'), so `'v2[^/]'` selects `v2` and `'v2$'` selects nothing.
+  """
+  return any(pattern.match(n) for n in tf_names(variable))
+
+
+def colon_zero_hint(pattern: re.Pattern,
+                    variables: Iterable[Variable]) -> str:
+  """Why `pattern` (which matches none of `variables`) would have matched
+  some without the `:0`, and the spelling that works; '' otherwise."""
+  near = [v for v in variables
+          if pattern.match(v.name) or any(pattern.match(p) for p in v.parts)]
+  if not near:
+    return ''
+  text = pattern.pattern
+  if text.endswith('$') and not text.endswith('\\$'):
+    end = r'(/part_\d+)?:0$' if any(v.parts for v in near) else ':0$'
+    spelling = "write '%s'" % (text[:-1] + end)
+  else:
+    spelling = "match the ':0' where your regex expects the end of the name"
+  return (' Regexes are matched as TF matches them, against the names with '
+          "':0' (%r), so it matches none; without the ':0' it would match "
+          '%s: %s.' % (tf_names(near[0])[0],
+                       _errors.preview(v.name for v in near), spelling))
 
 
 class Rules:

@@ -149,12 +149,14 @@ class _SettingsSelection(_Selection):
     if found:
       return
     trainable_only = rules.trainable_only
-    viable = [n for n, t in self.targets.items()
+    viable = [t for t in self.targets.values()
               if (t.trainable or not trainable_only) and
               not rules.excluded(self.facts.variable(t))]
-    hint = ''
+    hint = _rules.colon_zero_hint(
+        pattern, [self.facts.variable(t) for t in viable])
+    viable = [t.name for t in viable]
     if excluded:
-      hint = ' It matches only %s: %s.' % (
+      hint += ' It matches only %s: %s.' % (
           'variables it may not select', '; '.join(
               '%r is %s' % item for item in sorted(excluded.items())[:5]))
     self.unmatched(
@@ -397,13 +399,17 @@ class _MapSelection(_Selection):
     kept = [pair for pair in pairs if not self.rules.narrows_out(
         self.facts.variable(pair.target))]
     if not kept:
+      variables = [self.facts.variable(p.target) for p in pairs]
+      hints = ''.join(_rules.colon_zero_hint(p, variables)
+                      for _, p in self.rules.patterns)
       self.unmatched(
           _errors.UnmatchedRuleError,
           'vars_to_warm_start=%r leaves none of the %d variables the '
           'assignment map selects (%s); it narrows the map, matched with '
-          're.match on their names (source %s)' %
+          're.match on their names (source %s)%s' %
           (self.settings.vars_to_warm_start, len(pairs),
-           _errors.preview(p.target.name for p in pairs), self.source))
+           _errors.preview(p.target.name for p in pairs), self.source,
+           '.' + hints.rstrip('.') if hints else ''))
     return kept
 
   def pairs(self) -> list[Pair]:
