@@ -204,6 +204,20 @@ class ErrorsTest(parameterized.TestCase, tf.test.TestCase):
                                 "scope 'new_scope_1/'"):
       problems.raise_if_any()
 
+  def test_empty_map_is_an_unmatched_rule(self):
+    for empty in ({}, []):
+      with tf.Graph().as_default() as g:
+        _build_graph()
+        pairs, problems = _expand(empty, g)
+        self.assertEqual([], pairs)
+        with self.assertRaisesRegex(
+            warmstart.UnmatchedRuleError,
+            "The assignment map is empty: it selects no variable "
+            r"\(source src\)\. Map '/': '/' to warm-start every variable"):
+          problems.raise_if_any()
+        pairs, problems = _expand(empty, g, allow_unmatched=True)
+        self.assertFalse(problems)
+
   def test_allow_unmatched(self):
     with tf.Graph().as_default() as g:
       _build_graph()

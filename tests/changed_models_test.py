@@ -385,6 +385,28 @@ class NotWarmStartedTest(tf.test.TestCase):
       plan = warmstart.make_plan(prefix, {'enc/forgotten': 'enc/forgotten'})
     self.assertEqual((), plan.cold_variables)
 
+  def test_no_cold_warning_for_slots_include_slots_restores(self):
+    # A string regex with include_slots=True: the slots come with their
+    # variable, so the warning must not say they start cold (nor advise a
+    # list of regexes, which would change the selection).
+
+    def build_a():
+      kernel = tf.compat.v1.get_variable('enc/w', [3, 2])
+      tf.compat.v1.get_variable('bn/moving_mean', [2], trainable=False)
+      return tf.compat.v1.train.AdamOptimizer(0.1).minimize(
+          tf.reduce_sum(kernel))
+
+    prefix, ckpt = test_util.save_checkpoint(
+        self.create_tempdir().full_path, build_a, steps=1)
+    settings = warmstart.WarmStartSettings(prefix, 'enc/', include_slots=True)
+    with self.assertLogs(level='WARNING') as logs:
+      got, plan = test_util.run_graph(build_a, settings=settings,
+                                      compare_under_scope=False)
+      logging.warning('(one warning, so that assertLogs has one)')
+    self.assertIn('enc/w/Adam', [e.variable for e in plan.restored])
+    self.assertAllClose(ckpt['enc/w/Adam'], got['enc/w/Adam'])
+    self.assertEqual([], [r for r in logs.output if 'start cold' in r])
+
   def test_trainable_only_regex_warns_of_non_trainable_tensors(self):
     prefix, ckpt = self._save()
 

@@ -314,6 +314,22 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
         warmstart.init_from_checkpoint(prefix, {'old_scope_1/': 'new_scope1/'})
       self.assertEmpty(_restore_ops(g))
 
+  def test_empty_map_raises_in_every_entry_point(self):
+    # TF restores nothing and reports success.
+    prefix, _ = test_util.save_checkpoint(
+        self._dir(), test_util.build_tf_docstring_source)
+    empty = r"The assignment map is empty: it selects no variable \(source "
+    with tf.Graph().as_default() as g:
+      test_util.build_tf_docstring_target(unmapped=True)
+      with self.assertRaisesRegex(warmstart.UnmatchedRuleError, empty):
+        warmstart.init_from_checkpoint(prefix, {})
+      with self.assertRaisesRegex(warmstart.UnmatchedRuleError, empty):
+        warmstart.make_plan(prefix, [])
+      with self.assertRaisesRegex(warmstart.UnmatchedRuleError, empty):
+        warmstart.apply_settings(
+            warmstart.WarmStartSettings(prefix, assignment_map={}))
+      self.assertEmpty(_restore_ops(g))
+
   def test_allow_unmatched(self):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),
                                              test_util.build_tf_docstring_source)

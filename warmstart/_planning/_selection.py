@@ -123,6 +123,8 @@ class _SettingsSelection(_Selection):
   def __init__(self, *args):
     super().__init__(*args)
     self.selected: dict[str, tuple[_variables.Target, str]] = {}
+    # (regex, the non-trainable variables it matches), for the warning.
+    self.left_out: list[tuple[str, list[_variables.Target]]] = []
 
   def _by_regex(self, rule: str, pattern: re.Pattern) -> None:
     rules = self.rules
@@ -145,7 +147,8 @@ class _SettingsSelection(_Selection):
         continue
       found = True
       self.selected.setdefault(target.name, (target, rule))
-    self._warn_left_out(pattern.pattern, left_out)
+    if left_out:
+      self.left_out.append((pattern.pattern, left_out))
     if found:
       return
     trainable_only = rules.trainable_only
@@ -168,17 +171,20 @@ class _SettingsSelection(_Selection):
          _errors.preview(viable), self.source))
 
   def _warn_left_out(self, pattern_text: str,
-                     left_out: list[_variables.Target]) -> None:
+                     left_out: list[_variables.Target],
+                     selected: set[str]) -> None:
     """Warns of non-trainable variables a string regex leaves cold.
 
     Batch-norm moving means and variances, counters: the regex matches them
     and the checkpoint holds them with their shape, but TF's meaning of a
     string `vars_to_warm_start` (trainable variables only) leaves them to
-    their initializer, silently in TF. Not slots, not the global step.
+    their initializer, silently in TF. Not slots, not the global step, nor
+    anything the settings select otherwise (`selected`: a slot that
+    `include_slots` brings along with its variable).
     """
     checkpoint = self.checkpoint
     names = [t.name for t in left_out
-             if t.name in checkpoint and
+             if t.name not in selected and t.name in checkpoint and
              tuple(checkpoint.shapes[t.name]) ==
              tuple(t.shape.as_list() if t.shape.rank is not None else ())]
     if names:
@@ -288,6 +294,8 @@ class _SettingsSelection(_Selection):
                         'include_global_step')
                    for n in steps if n not in filled)
     selected = [p.target.name for p in pairs]
+    for pattern_text, left_out in self.left_out:
+      self._warn_left_out(pattern_text, left_out, set(selected))
     self._check_keys('var_name_to_prev_var_name', s.var_name_to_prev_var_name,
                      selected)
     self._check_keys('var_name_to_vocab_info', s.var_name_to_vocab_info,
@@ -413,6 +421,12 @@ class _MapSelection(_Selection):
     return kept
 
   def pairs(self) -> list[Pair]:
+    if not self.rules.items:
+      self.unmatched(
+          _errors.UnmatchedRuleError,
+          'The assignment map is empty: it selects no variable (source %s). '
+          "Map '/': '/' to warm-start every variable from the same name" %
+          self.source)
     pairs = self._narrowed(self.expand())
     pairs.extend(self.slot_pairs(pairs))
     used = {p.target.name for p in pairs}
