@@ -606,5 +606,105 @@ class PlanTest(VocabTestCase):
         warmstart.apply_plan(_plan.Plan((foreign,)))
 
 
+class VocabFilesTest(VocabTestCase):
+  """Vocabulary files TF's remap kernels cannot take are refused at plan time.
+
+  TF's `warm_start` accepts them and fails at the first `session.run`;
+  here the plan names the file, the line and the token. What TF's kernels
+  do take (a repeat past the lines used, a repeated new token the old
+  vocabulary lacks) is remapped exactly as TF does.
+  """
+
+  def write(self, name, tokens):
+    path = os.path.join(self.create_tempdir().full_path, name + '.txt')
+    with open(path, 'w') as f:
+      f.write(''.join(t + '\n' for t in tokens))
+    return path
+
+  def infos(self, new, old, new_size=6, old_size=-1):
+    return {'emb': VocabInfo(self.write('new', new), new_size, 1,
+                             self.write('old', old), old_size)}
+
+  @parameterized.named_parameters(
+      ('new_repeats_an_old_token', ['c', 'x', 'a', 'c', 'd', 'z'], _OLD,
+       -1, r"new_vocab '.*new\.txt' holds the token 'c' twice \(lines 1 and "
+       r"4\), and old_vocab '.*old\.txt' has it"),
+      ('old_repeats', _NEW, ['a', 'b', 'a', 'd'], -1,
+       r"old_vocab '.*old\.txt' holds the token 'a' twice among the 4 lines "
+       r'used \(lines 1 and 3\)'),
+      ('empty_line_in_new', ['c', '', 'a', 'y', 'd', 'z'], _OLD, -1,
+       r"new_vocab '.*new\.txt' has an empty line \(line 2\)"),
+      ('empty_line_past_new_size', _NEW + [''], _OLD, -1,
+       r"new_vocab '.*new\.txt' has an empty line \(line 7\)"),
+      ('empty_line_in_old', _NEW, ['a', 'b', '', 'd'], -1,
+       r"old_vocab '.*old\.txt' has an empty line \(line 3\) among the 4 "
+       'lines used'),
+  )
+  def test_refused_at_plan_time_where_tf_fails_at_run_time(
+      self, new, old, old_size, message):
+    infos = self.infos(new, old, old_size=old_size)
+    with self.assertRaises(tf.errors.OpError):
+      self.run_b(self.build, lambda: tf.compat.v1.train.warm_start(
+          self.prefix, 'emb', infos))
+    with tf.Graph().as_default() as graph:
+      self.build()
+      with self.assertRaisesRegex(
+          warmstart.SettingsError, r"Variable 'emb' .*: VocabInfo\." + message):
+        warmstart.warm_start(self.prefix, 'emb', infos)
+      self.assertEqual([], [op for op in graph.get_operations()
+                            if op.type == 'GenerateVocabRemapping'])
+
+  @parameterized.named_parameters(
+      ('new_repeat_past_new_size', _NEW + ['c'], _OLD, -1),
+      ('new_repeats_a_token_old_lacks', ['c', 'x', 'a', 'x', 'd', 'z'], _OLD,
+       -1),
+      ('old_repeat_past_old_size', _NEW, _OLD + ['a'], 4),
+      ('empty_line_past_old_size', _NEW, _OLD + [''], 4),
+  )
+  def test_what_tf_takes_is_remapped_as_tf_does(self, new, old, old_size):
+    self.differential(self.build, 'emb', self.infos(new, old,
+                                                    old_size=old_size))
+
+  def build(self):
+    tf.compat.v1.get_variable('emb', [7, 3])
+
+
+class CastTest(VocabTestCase):
+  """`cast=True` with a vocabulary remap: remapped, then cast (TF: neither)."""
+
+  @parameterized.parameters(tf.float64, tf.float16, tf.bfloat16)
+  def test_float32_checkpoint_into_other_floats(self, dtype):
+    def build():
+      tf.compat.v1.get_variable(
+          'emb', [7, 3], dtype,
+          partitioner=tf.compat.v1.fixed_size_partitioner(2))
+
+    vocab = {'emb': self.info(6, 1, init=tf.compat.v1.constant_initializer(
+        0.25))}
+    with self.assertRaisesRegex(
+        warmstart.MismatchError,
+        r"dtype float32 in the checkpoint, %s in the graph \(cast=True casts "
+        r"float dtypes\)" % dtype.name):
+      self.run_b(build, settings=WarmStartSettings(self.prefix, '.*', vocab))
+    got, plan = self.run_b(build, settings=WarmStartSettings(
+        self.prefix, '.*', vocab, cast=True))
+    entry = plan.entry('emb')
+    self.assertEqual('vocab_remap', entry.action)
+    self.assertIn('cast float32 -> %s' % dtype.name, entry.reason)
+    expected = _remap_rows(self.ckpt['emb'], _OLD, _NEW, 1, 0.25)
+    np.testing.assert_array_equal(
+        tf.cast(expected, dtype).numpy(), got['emb'])
+
+  def test_float64_checkpoint_into_float32_matches_tf_on_the_cast_tensor(self):
+    def build():
+      tf.compat.v1.get_variable('emb64', [7, 3])
+
+    got, _ = self.run_b(build, settings=WarmStartSettings(
+        self.prefix, '.*', {'emb64': self.info(6, 1)}, cast=True))
+    expected = _remap_rows(self.ckpt['emb64'].astype(np.float32), _OLD, _NEW,
+                           1, got['emb64'][-1])
+    np.testing.assert_array_equal(expected[:6], got['emb64'][:6])
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -36,20 +36,102 @@ class VocabTarget(_variables.Target):
   backup_initializer: Any = None
 
 
-_line_counts: dict[tuple[str, int, int], int] = {}
+@dataclasses.dataclass(frozen=True)
+class _VocabFile:
+  """What the plan needs of a vocabulary file, read once.
+
+  Attributes:
+    lines: Its number of lines.
+    first_empty: The number (1-based) of its first empty line, or None.
+    duplicates: (token, first line, line repeating it) of each repeated
+      token, in the order of the repeats.
+  """
+
+  lines: int
+  first_empty: Optional[int]
+  duplicates: tuple[tuple[bytes, int, int], ...]
+
+  def first_duplicate(self, within: int) -> Optional[tuple[bytes, int, int]]:
+    """The first token repeated within the first `within` lines, if any."""
+    return next((d for d in self.duplicates if d[2] <= within), None)
 
 
-def _count_lines(path: str) -> int:
-  """Lines of a vocabulary file (cached by path, mtime and size)."""
+_vocab_files: dict[tuple[str, int, int], _VocabFile] = {}
+
+
+def _token(line: bytes) -> bytes:
+  """A vocabulary line's token, as TF's readers take it."""
+  return line.rstrip(b'\n').rstrip(b'\r')
+
+
+def _read_vocab(path: str) -> _VocabFile:
+  """Reads a vocabulary file (cached by path, mtime and size)."""
   stat = tf.io.gfile.stat(path)
   key = (path, stat.mtime_nsec, stat.length)
-  if key not in _line_counts:
+  found = _vocab_files.get(key)
+  if found is None:
+    first_line: dict[bytes, int] = {}
+    duplicates = []
+    first_empty = None
     count = 0
     with tf.io.gfile.GFile(path, 'rb') as f:
-      for _ in f:
-        count += 1
-    _line_counts[key] = count
-  return _line_counts[key]
+      for count, line in enumerate(f, 1):
+        token = _token(line)
+        if not token and first_empty is None:
+          first_empty = count
+        seen = first_line.setdefault(token, count)
+        if seen != count:
+          duplicates.append((token, seen, count))
+    found = _vocab_files[key] = _VocabFile(count, first_empty,
+                                           tuple(duplicates))
+  return found
+
+
+def _tokens_of(path: str, tokens: set[bytes], within: int) -> set[bytes]:
+  """Which of `tokens` are among the first `within` lines of `path`."""
+  found = set()
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    for number, line in enumerate(f, 1):
+      if number > within:
+        break
+      token = _token(line)
+      if token in tokens:
+        found.add(token)
+  return found
+
+
+def _vocab_file_problem(info: _vocab_info.VocabInfo, new: _VocabFile,
+                        old: _VocabFile, used_old: int) -> Optional[str]:
+  """What TF's remap kernels would fail on at the first `session.run`.
+
+  An empty line anywhere in the new vocabulary or within the old one's used
+  lines; a token repeated within the old one's used lines; a token repeated
+  within the new one's used lines that the old one holds (two rows would
+  take one old row).
+  """
+  if new.first_empty is not None:
+    return ('new_vocab %r has an empty line (line %d): every line must hold '
+            'a token' % (info.new_vocab, new.first_empty))
+  if old.first_empty is not None and old.first_empty <= used_old:
+    return ('old_vocab %r has an empty line (line %d) among the %d lines '
+            'used: every line must hold a token' %
+            (info.old_vocab, old.first_empty, used_old))
+  duplicate = old.first_duplicate(used_old)
+  if duplicate is not None:
+    return ('old_vocab %r holds the token %r twice among the %d lines used '
+            '(lines %d and %d): each token must have one row' %
+            (info.old_vocab, duplicate[0].decode('utf-8', 'replace'),
+             used_old, duplicate[1], duplicate[2]))
+  repeated = {d[0]: d for d in new.duplicates if d[2] <= info.new_vocab_size}
+  if repeated:
+    shared = _tokens_of(info.old_vocab, set(repeated), used_old)
+    for token, first, again in repeated.values():
+      if token in shared:
+        return ('new_vocab %r holds the token %r twice (lines %d and %d), '
+                'and old_vocab %r has it: one old row cannot fill two new '
+                'rows' % (info.new_vocab, token.decode('utf-8', 'replace'),
+                          first, again, info.old_vocab))
+  return None
 
 
 def _partition_axis(target: _variables.Target) -> Optional[int]:
@@ -110,8 +192,9 @@ def plan_entry(target: _variables.Target, tensor: str,
                    '%s: VocabInfo.%s file %r does not exist.' %
                    (where, field, path))
       return None
-  new_lines = _count_lines(info.new_vocab)
-  old_lines = _count_lines(info.old_vocab)
+  new_file = _read_vocab(info.new_vocab)
+  old_file = _read_vocab(info.old_vocab)
+  new_lines, old_lines = new_file.lines, old_file.lines
   if new_lines < info.new_vocab_size:
     problems.add(
         _errors.SettingsError,
@@ -123,6 +206,11 @@ def plan_entry(target: _variables.Target, tensor: str,
         _errors.SettingsError,
         '%s: VocabInfo.old_vocab_size is %d but old_vocab %r has only %d '
         'lines.' % (where, info.old_vocab_size, info.old_vocab, old_lines))
+    return None
+  used_old = info.old_vocab_size if info.old_vocab_size > 0 else old_lines
+  problem = _vocab_file_problem(info, new_file, old_file, used_old)
+  if problem is not None:
+    problems.add(_errors.SettingsError, '%s: VocabInfo.%s.' % (where, problem))
     return None
   rank = target.shape.rank
   axis = info.axis
@@ -166,7 +254,6 @@ def plan_entry(target: _variables.Target, tensor: str,
                     problems)
   ckpt_shape = tuple(checkpoint.shapes[tensor])
   ckpt_dtype = checkpoint.dtypes[tensor].base_dtype
-  used_old = info.old_vocab_size if info.old_vocab_size > 0 else old_lines
   mismatch = []
   if len(ckpt_shape) != rank:
     mismatch.append('shape %s in the checkpoint, %s in the graph (a vocabulary '
@@ -183,9 +270,16 @@ def plan_entry(target: _variables.Target, tensor: str,
           'old vocabulary entries used (set VocabInfo.old_vocab_size to the '
           'size the checkpoint was trained with)' %
           (ckpt_shape[axis], axis, used_old))
+  cast = ''
   if ckpt_dtype != target.dtype:
-    mismatch.append('dtype %s in the checkpoint, %s in the graph' %
-                    (ckpt_dtype.name, target.dtype.name))
+    if options.cast and ckpt_dtype.is_floating:
+      cast = '; cast %s -> %s' % (ckpt_dtype.name, target.dtype.name)
+    else:
+      mismatch.append('dtype %s in the checkpoint, %s in the graph%s' %
+                      (ckpt_dtype.name, target.dtype.name,
+                       '' if options.cast else
+                       ' (cast=True casts float dtypes)' if
+                       ckpt_dtype.is_floating else ''))
   if mismatch:
     reason = 'tensor %r has %s' % (tensor, ' and '.join(mismatch))
     return _problem(target, checkpoint, tensor, rule, reason,
@@ -201,9 +295,9 @@ def plan_entry(target: _variables.Target, tensor: str,
       slices=target.slices,
       action=ACTION,
       rule=rule,
-      reason='vocabulary remap along axis %d: %s (%d + %d OOV) from %s' %
+      reason='vocabulary remap along axis %d: %s (%d + %d OOV) from %s%s' %
       (axis, info.new_vocab, info.new_vocab_size, info.num_oov_buckets,
-       info.old_vocab),
+       info.old_vocab, cast),
       action_params={
           'new_vocab': info.new_vocab,
           'new_vocab_size': info.new_vocab_size,
@@ -214,6 +308,8 @@ def plan_entry(target: _variables.Target, tensor: str,
               info.backup_initializer),
           'axis': axis,
           'checkpoint_shape': list(ckpt_shape),
+          # With cast=True, the dtype read (the variable's otherwise).
+          **({'checkpoint_dtype': ckpt_dtype.name} if cast else {}),
       },
       target=VocabTarget(**fields,
                          backup_initializer=info.backup_initializer))

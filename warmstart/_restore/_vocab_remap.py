@@ -92,6 +92,13 @@ def _part_geometry(target: _variables.Target,
   return list(info.var_shape), int(info.var_offset[0])
 
 
+def _saved_dtype(entry: _plan.Entry) -> tf.DType:
+  """The dtype of the tensor in the checkpoint (plans of older versions
+  did not record it: then the variable's)."""
+  saved = entry.action_params.get('checkpoint_dtype')
+  return tf.as_dtype(saved) if saved else entry.target.dtype
+
+
 def _remapped(entry: _plan.Entry, backup: _Backup, shape: list[int],
               num_rows: int, row_remap: tf.Tensor,
               num_rows_present: tf.Tensor, col_remap: Optional[tf.Tensor],
@@ -124,11 +131,14 @@ def _remapped(entry: _plan.Entry, backup: _Backup, shape: list[int],
   # Same result for other dtypes and 1-D variables (the kernel is float32 and
   # 2-D only): gather the present cells, fill the missing ones in row-major
   # order from the initializing values.
+  saved = _saved_dtype(entry)
   old = tf.raw_ops.RestoreV2(
       prefix=entry.source, tensor_names=[entry.tensor],
       shape_and_slices=[_sources.full_extent_spec(
           entry.action_params['checkpoint_shape'])],
-      dtypes=[target.dtype])[0]
+      dtypes=[saved])[0]
+  if saved != target.dtype:
+    old = tf.cast(old, target.dtype)  # cast=True.
   old = tf.reshape(old, [entry.action_params['checkpoint_shape'][0], -1])
   cols = col_remap if col_remap is not None else tf.range(
       num_cols, dtype=tf.int64)
@@ -187,7 +197,8 @@ def _part_value(entry: _plan.Entry, index: int) -> tf.Tensor:
   value = _remapped(entry, backup, shape if matrix else [shape[0], 1],
                     num_rows, row_remap, num_rows_present, col_remap,
                     num_cols_present, num_cols,
-                    kernel=matrix and target.dtype == tf.float32)
+                    kernel=(matrix and target.dtype == tf.float32 and
+                            _saved_dtype(entry) == tf.float32))
   if row_oov > 0:
     oov = backup.tf_call([row_oov, num_cols])
     if oov is None:
