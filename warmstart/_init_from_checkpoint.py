@@ -36,7 +36,7 @@ def make_plan(ckpt_dir_or_file: Any,
   Raises:
     warmstart.Error: a subclass naming every problem found.
   """
-  graph = graph or tf.compat.v1.get_default_graph()
+  graph = _planning.graph_or_default(graph)
   return _planning.plan(
       _planning.map_sources(ckpt_dir_or_file, assignment_map,
                             _options.make(options, **kwargs)),

@@ -116,6 +116,12 @@ class Options:
       'when the checkpoint holds it (same shape and dtype), else from its '
       'tensor, with one warning naming those without.')
 
+  def __new__(cls, *args: Any, **kwargs: Any) -> Options:
+    # A mistyped option gets "Did you mean", not only Python's TypeError.
+    check_names(kwargs, who='Options')
+    del args  # The dataclass' __init__ takes them.
+    return super().__new__(cls)
+
   def __post_init__(self):
     for name, value in dataclasses.asdict(self).items():
       object.__setattr__(self, name, check(name, value))

@@ -31,6 +31,7 @@ from typing import Union
 import tensorflow as tf
 from absl import logging
 
+from warmstart import _errors
 from warmstart import _plan
 from warmstart import _table
 
@@ -48,9 +49,18 @@ _HISTORY = re.compile(r'^warm_start_plan-(\d+)\.json$')
 PathLike = Union[str, os.PathLike]
 
 
+def _directory(model_dir: PathLike, who: str) -> str:
+  """`model_dir` as a str, or a SettingsError naming the argument."""
+  if not isinstance(model_dir, (str, bytes, os.PathLike)) or not model_dir:
+    raise _errors.SettingsError(
+        '%s model_dir must be a directory path (str or os.PathLike), got %r '
+        'of type %s.' % (who, model_dir, type(model_dir).__name__))
+  return os.fsdecode(model_dir)
+
+
 def plan_path(model_dir: PathLike) -> str:
   """Returns the path of the latest plan file of `model_dir`."""
-  return os.path.join(os.fspath(model_dir), PLAN_FILE)
+  return os.path.join(_directory(model_dir, 'read_plan'), PLAN_FILE)
 
 
 def history_paths(model_dir: PathLike) -> list[str]:
@@ -182,7 +192,11 @@ def write_plan(plan: _plan.Plan, model_dir: PathLike, *, step: int = 0) -> str:
   Returns:
     The path of the JSON file.
   """
-  model_dir = os.fspath(model_dir)
+  if not isinstance(plan, _plan.Plan):
+    raise _errors.SettingsError(
+        'write_plan takes a warmstart.Plan (from make_plan, init_from_checkpoint '
+        'or apply_settings), got %r of type %s.' % (plan, type(plan).__name__))
+  model_dir = _directory(model_dir, 'write_plan')
   tf.io.gfile.makedirs(model_dir)
   path = plan_path(model_dir)
   text = plan.to_json() + '\n'

@@ -51,7 +51,7 @@ def make_settings_plan(settings_like: Any,
       (unmatched regexes or names, missing tensors, mismatches, a variable
       claimed by two sources or by an earlier warm start of the graph).
   """
-  graph = graph or tf.compat.v1.get_default_graph()
+  graph = _planning.graph_or_default(graph)
   return _planning.plan(
       _planning.settings_sources(_settings.normalize(settings_like)), graph,
       earlier=_restore.applied_entries(graph))

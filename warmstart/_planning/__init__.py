@@ -18,6 +18,7 @@ reported at once.
 * `_moving_averages`: reading `<v>/ExponentialMovingAverage` in place of `v`.
 """
 
+from warmstart._planning._planner import graph_or_default
 from warmstart._planning._planner import map_sources
 from warmstart._planning._planner import plan
 from warmstart._planning._planner import read_options
@@ -37,6 +38,7 @@ __all__ = [
     'Source',
     'Variable',
     'auxiliary_variables',
+    'graph_or_default',
     'is_optimizer_variable',
     'map_sources',
     'plan',

@@ -183,6 +183,21 @@ def _source_entries(source: Source, checkpoint: _sources.Checkpoint,
   return entries
 
 
+def graph_or_default(graph: Optional[tf.Graph]) -> tf.Graph:
+  """`graph`, or the default graph when None.
+
+  Raises:
+    SettingsError: `graph` is something else than a `tf.Graph`.
+  """
+  if graph is None:
+    return tf.compat.v1.get_default_graph()
+  if not isinstance(graph, tf.Graph):
+    raise _errors.SettingsError(
+        'graph must be a tf.Graph (or None: the default graph), got %r of '
+        'type %s.' % (graph, type(graph).__name__))
+  return graph
+
+
 def plan(sources: Sequence[Source],
          graph: Optional[tf.Graph] = None,
          earlier: Iterable[_plan.Entry] = ()) -> _plan.Plan:
@@ -199,7 +214,7 @@ def plan(sources: Sequence[Source],
   Raises:
     Error: a subclass for the first problem, listing every problem.
   """
-  graph = graph or tf.compat.v1.get_default_graph()
+  graph = graph_or_default(graph)
   earlier = tuple(earlier)
   targets = _variables.collect(graph)
   problems = _errors.Problems()

@@ -273,6 +273,14 @@ def apply_plan(plan: _plan.Plan,
     SettingsError: an entry has no target (a plan read back from JSON) or an
       action nobody registered.
   """
+  if not isinstance(plan, _plan.Plan):
+    raise _errors.SettingsError(
+        'apply_plan takes a warmstart.Plan (from make_plan), got %r of type '
+        '%s.' % (plan, type(plan).__name__))
+  if options is not None and not isinstance(options, _options.Options):
+    raise _errors.SettingsError(
+        'apply_plan options must be a warmstart.Options, got %r of type %s.' %
+        (options, type(options).__name__))
   with no_gc():
     _apply_plan(plan, options or _options.Options(),
                 graph or tf.compat.v1.get_default_graph(),

@@ -49,7 +49,7 @@ def plan_and_apply(sources: Sequence[_planning.Source],
   Raises:
     warmstart.Error: a subclass naming every problem of the plan.
   """
-  graph = graph or tf.compat.v1.get_default_graph()
+  graph = _planning.graph_or_default(graph)
   options = _planning.read_options(sources)
 
   def build() -> _plan.Plan:

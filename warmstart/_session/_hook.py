@@ -106,7 +106,13 @@ class WarmStartHook(tf.compat.v1.train.SessionRunHook):
     """
     self._sources = _planning.settings_sources(
         _settings.normalize(settings, **options))
-    self._model_dir = os.fspath(model_dir) if model_dir else None
+    if model_dir is not None and not isinstance(model_dir,
+                                                (str, bytes, os.PathLike)):
+      raise _errors.SettingsError(
+          'WarmStartHook model_dir must be the run\'s model directory (str or '
+          'os.PathLike) or None, got %r of type %s.' %
+          (model_dir, type(model_dir).__name__))
+    self._model_dir = os.fsdecode(model_dir) if model_dir else None
     if not isinstance(is_chief, bool):
       raise _errors.SettingsError(
           'WarmStartHook is_chief must be True or False, got %r.' % (is_chief,))
