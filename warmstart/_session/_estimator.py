@@ -45,8 +45,9 @@ MODEL_FN_ARGS = ('features', 'labels', 'mode', 'params', 'config')
 
 _MODES = (ModeKeys.TRAIN, ModeKeys.EVAL, ModeKeys.PREDICT)
 
-#: The modes in which `wrap_model_fn` and `wrap_estimator` warm-start.
-DEFAULT_MODES = (ModeKeys.TRAIN,)
+#: The modes in which `wrap_model_fn` and `wrap_estimator` warm-start: every
+#: one, as `Estimator(warm_start_from=...)` does on a fresh model_dir.
+DEFAULT_MODES = (ModeKeys.TRAIN, ModeKeys.EVAL, ModeKeys.PREDICT)
 
 #: The spec field that holds the hooks of each mode.
 _HOOKS_FIELD = {
@@ -296,11 +297,14 @@ def wrap_model_fn(
     settings: A `warmstart.WarmStartSettings`, a
       `tf.estimator.WarmStartSettings`, a checkpoint path, or a list of these
       (one per source checkpoint). Validated now.
-    modes: The `tf.estimator.ModeKeys` in which to warm-start. Add
-      `PREDICT` or `EVAL` to predict or evaluate straight from the warm start
-      with an empty model_dir (Estimator then initializes instead of
-      restoring). A `checkpoint_path` given to `predict`/`evaluate` wins: the
-      session restores it and never runs the restores.
+    modes: The `tf.estimator.ModeKeys` in which to warm-start; by default
+      every mode, as `Estimator(warm_start_from=...)`: `train`, `evaluate`
+      and `predict` on a model_dir without a checkpoint start from the warm
+      start. A `checkpoint_path` given to `predict`/`evaluate` wins: the
+      session restores it and never runs the restores. `export_saved_model`
+      looks for a checkpoint before it calls any model_fn, so a model_fn
+      cannot warm-start it: use `wrap_estimator`, whose Estimator exports
+      the warm start from a fresh model_dir.
     at_creation: Give the variables the warm start restores a stand-in
       initial value when they are created (see `warm_start_scope`), so their
       initializers are never built. False: the model_fn builds every

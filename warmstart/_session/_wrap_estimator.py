@@ -9,14 +9,22 @@ anything is written, restarts resume from `model_dir`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Optional
 
 import tensorflow as tf
+from absl import logging
 
 from warmstart import _errors
 from warmstart._session import _estimator
 from warmstart import _tf_compat
+
+# TF >= 2.16 ships no Estimator: the module still imports (wrap_estimator
+# then raises the ImportError of `_tf_compat.require_estimator`).
+_HAS_ESTIMATOR = hasattr(tf, 'estimator')
 
 
 def wrap_estimator(estimator: Any,
@@ -109,11 +117,94 @@ def wrap_estimator(estimator: Any,
   model_fn.__qualname__ = '%s.model_fn' % type(estimator).__name__
   wrapped = _estimator.wrap_model_fn(model_fn, settings, modes=modes,
                                      at_creation=at_creation, **options)
-  estimator_class = (tf.estimator.Estimator
+  estimator_class = (_WarmStartedEstimator
                      if isinstance(estimator, tf.estimator.Estimator) else
-                     tf.compat.v1.estimator.Estimator)
+                     _WarmStartedEstimatorV1)
   return estimator_class(
       model_fn=wrapped,
       model_dir=estimator.model_dir,
       config=estimator.config,
       params=estimator.params)
+
+
+@contextlib.contextmanager
+def _export_checkpoint(estimator: Any, checkpoint_path: Optional[str],
+                       receivers: Mapping[str, Callable[[], Any]]
+                      ) -> Iterator[Optional[str]]:
+  """The checkpoint an export reads: the one given, model_dir's latest, or,
+  on a fresh model_dir, the warm start written to a temporary checkpoint.
+
+  Estimator's export looks for a checkpoint before it calls any model_fn, so
+  the wrapper cannot warm-start it: here the graph of the first mode
+  exported (TRAIN, EVAL, PREDICT: the one whose variables Estimator saves)
+  is built with the wrapping model_fn, its session created (the restores
+  run), and its variables saved. The temporary directory is removed after
+  the export.
+  """
+  if checkpoint_path or estimator.latest_checkpoint():
+    yield checkpoint_path
+    return
+  mode = next(m for m in _estimator.DEFAULT_MODES if receivers.get(m))
+  with tempfile.TemporaryDirectory(prefix='warmstart-export-') as directory:
+    with tf.Graph().as_default():
+      tf.compat.v1.random.set_random_seed(estimator.config.tf_random_seed)
+      tf.compat.v1.train.get_or_create_global_step()
+      receiver = receivers[mode]()
+      spec = estimator.model_fn(receiver.features,
+                                getattr(receiver, 'labels', None), mode,
+                                estimator.config)
+      creator = tf.compat.v1.train.ChiefSessionCreator(
+          scaffold=spec.scaffold, config=estimator.config.session_config)
+      with creator.create_session() as session:
+        path = spec.scaffold.saver.save(
+            session, os.path.join(directory, 'model.ckpt'))
+    logging.info('Exporting the warm start (model_dir %s holds no checkpoint '
+                 'yet).', estimator.model_dir)
+    yield path
+
+
+class _ExportsTheWarmStart:
+  """Exports the warm start from a fresh model_dir, as
+  `Estimator(warm_start_from=...)` would (a mixin of an Estimator class)."""
+
+  def export_saved_model(self, export_dir_base, serving_input_receiver_fn,
+                         assets_extra=None, as_text=False,
+                         checkpoint_path=None,
+                         experimental_mode=_estimator.ModeKeys.PREDICT):
+    with _export_checkpoint(self, checkpoint_path,
+                            {experimental_mode: serving_input_receiver_fn}
+                           ) as path:
+      return super().export_saved_model(
+          export_dir_base, serving_input_receiver_fn, assets_extra, as_text,
+          path, experimental_mode)
+
+  def experimental_export_all_saved_models(self, export_dir_base,
+                                           input_receiver_fn_map,
+                                           assets_extra=None, as_text=False,
+                                           checkpoint_path=None):
+    with _export_checkpoint(self, checkpoint_path,
+                            input_receiver_fn_map) as path:
+      return super().experimental_export_all_saved_models(
+          export_dir_base, input_receiver_fn_map, assets_extra, as_text, path)
+
+
+class _WarmStartedEstimator(
+    _ExportsTheWarmStart,
+    tf.estimator.Estimator if _HAS_ESTIMATOR else object):
+  """The `tf.estimator.Estimator` `wrap_estimator` returns."""
+
+
+class _WarmStartedEstimatorV1(
+    _ExportsTheWarmStart,
+    tf.compat.v1.estimator.Estimator if _HAS_ESTIMATOR else object):
+  """The `tf.compat.v1.estimator.Estimator` `wrap_estimator` returns."""
+
+  def export_savedmodel(self, export_dir_base, serving_input_receiver_fn,
+                        assets_extra=None, as_text=False,
+                        checkpoint_path=None, strip_default_attrs=False):
+    with _export_checkpoint(
+        self, checkpoint_path,
+        {_estimator.ModeKeys.PREDICT: serving_input_receiver_fn}) as path:
+      return super().export_savedmodel(
+          export_dir_base, serving_input_receiver_fn, assets_extra, as_text,
+          path, strip_default_attrs)
