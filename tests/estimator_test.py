@@ -166,6 +166,21 @@ class EstimatorTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(np.full_like(values[name], _INIT), values[name],
                           msg=name)
 
+  def test_settings_are_normalized_once_and_rules_compiled_once(self):
+    # One WarmStartSettings through wrap_model_fn: normalized at the public
+    # boundary, each source's rules compiled once (the predictor and the
+    # plan ask the same compiled rules).
+    from warmstart._planning import _rules  # pylint: disable=g-import-not-at-top
+    settings = WarmStartSettings(self.src['src1'], 'linear/.*')
+    with mock.patch.object(_settings, 'normalize',
+                           wraps=_settings.normalize) as normalize, \
+        mock.patch.object(_rules, 'Rules', wraps=_rules.Rules) as rules:
+      _, values = self._train(_estimator.wrap_model_fn(make_model_fn(),
+                                                       settings))
+    self.assertEqual(1, normalize.call_count)
+    self.assertEqual(1, rules.call_count)
+    self.assertAllClose(self.ckpt['src1']['linear/b'], values['linear/b'])
+
   def test_sources_differ_from_initial_values(self):
     # What every other test relies on to tell restored from initialized.
     for name in ('linear/w', 'linear/b', 'emb/table', 'dense/kernel'):
