@@ -212,8 +212,7 @@ class Rules:
     if self.is_map:
       tensor = self._names.get(variable.name)
       if tensor is None and self.scope_admits(variable):
-        tensor = next((scope.replace + variable.name[len(scope.match):]
-                       for scope in self._scopes
+        tensor = next((scope.apply(variable.name) for scope in self._scopes
                        if scope.covers(variable.name)), None)
       if tensor is not None and self.narrows_out(variable):
         return None
