@@ -18,12 +18,15 @@ delay. After each kill the test checks, from this process:
 from __future__ import annotations
 
 import atexit
+import errno
 import hashlib
 import itertools
 import json
 import os
 import random
+import re
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -618,6 +621,186 @@ class StagingFolderTest(tf.test.TestCase):
     self.assertEqual(sorted(os.listdir(os.path.dirname(self.output))), [
         'merged.ckpt.data-00000-of-00002', 'merged.ckpt.data-00001-of-00002',
         'merged.ckpt.index'])
+
+# Runs in a mount namespace of its own (`unshare`), after the shell there
+# mounted what the test asked for. Each request is one merge; the reply says
+# what it raised and what it left.
+_IN_NAMESPACE = r'''
+import json, os, sys
+import tensorflow as tf
+from warmstart import _merge
+
+
+def tree(directory):
+  found = {}
+  for root, dirs, files in os.walk(directory):
+    for name in dirs + files:
+      path = os.path.join(root, name)
+      found[os.path.relpath(path, directory)] = (
+          None if os.path.isdir(path) else os.path.getsize(path))
+  return found
+
+
+replies = []
+for request in json.loads(sys.argv[1]):
+  reply = {'realpath': os.path.realpath(os.path.dirname(request['output']))}
+  before = tree(request['watch'])
+  try:
+    _merge.merge_checkpoints([tuple(s) for s in request['sources']],
+                             request['output'], **request['kwargs'])
+    reply['error'] = None
+  except Exception as e:
+    reply['error'] = {'mro': [c.__name__ for c in type(e).__mro__],
+                      'errno': getattr(e, 'errno', None),
+                      'num_bytes': getattr(e, 'num_bytes', None),
+                      'message': str(e)}
+  reply['before'], reply['after'] = before, tree(request['watch'])
+  if os.path.exists(request['output'] + '.index'):
+    reader = tf.compat.v1.train.NewCheckpointReader(request['output'])
+    reply['values'] = {n: repr(reader.get_tensor(n).tolist())
+                       for n in reader.get_variable_to_shape_map()}
+  replies.append(reply)
+print('REPLIES ' + json.dumps(replies))
+'''
+
+
+class RealFilesystemTest(tf.test.TestCase):
+  """A real bind mount and a real full filesystem, in a mount namespace.
+
+  `unshare --mount --map-root-user` gives a child process mounts of its own
+  (no root needed where user namespaces are allowed); the mounts end with
+  it. Where it cannot (no `unshare`, a sandbox), the tests skip.
+  """
+
+  def setUp(self):
+    super().setUp()
+    self.root = self.create_tempdir().full_path
+    self.inputs = os.path.join(self.root, 'inputs')
+    self.a, self.a_values = test_util.save_checkpoint(
+        os.path.join(self.inputs, 'a'), _small_a, seed=1)
+    self.b, self.b_values = test_util.save_checkpoint(
+        os.path.join(self.inputs, 'b'), _small_b, seed=2)
+    self.inputs_before = _hash_tree(self.inputs)
+
+  def tearDown(self):
+    self.assertEqual(_hash_tree(self.inputs), self.inputs_before)
+    super().tearDown()
+
+  def in_namespace(self, mount: str, requests: list[dict[str, Any]]
+                  ) -> list[dict[str, Any]]:
+    """Runs `mount` (shell), then each merge of `requests`, in a namespace."""
+    unshare = shutil.which('unshare')
+    if unshare is None:
+      self.skipTest('No unshare command: cannot make a mount namespace.')
+    probe_dir = os.path.join(self.root, 'probe')
+    os.makedirs(probe_dir, exist_ok=True)
+    probe = subprocess.run(
+        [unshare, '--mount', '--map-root-user', 'sh', '-c',
+         'mount -t tmpfs -o size=64k tmpfs "$0" && mount --bind "$0" "$0"',
+         probe_dir], capture_output=True, text=True, timeout=60, check=False)
+    if probe.returncode != 0:
+      self.skipTest('Cannot mount in a mount namespace here (unshare '
+                    '--mount --map-root-user: %s): a bind mount and a small '
+                    'filesystem need that (or root).' %
+                    probe.stderr.strip()[-300:])
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(
+        warmstart.__file__)))
+    env['PYTHONPATH'] = os.pathsep.join(
+        [root] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
+    env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    done = subprocess.run(
+        [unshare, '--mount', '--map-root-user', 'sh', '-c',
+         'set -e; %s; exec "$0" -c "$1" "$2"' % mount, sys.executable,
+         _IN_NAMESPACE, json.dumps(requests)],
+        capture_output=True, text=True, timeout=_TIMEOUT, env=env,
+        check=False)
+    replies = [line for line in done.stdout.splitlines()
+               if line.startswith('REPLIES ')]
+    if done.returncode != 0 or not replies:
+      self.fail('The merges in the mount namespace failed (%d): %s' %
+                (done.returncode, done.stderr[-4000:]))
+    return json.loads(replies[0][len('REPLIES '):])
+
+  def test_output_reaching_a_source_through_a_bind_mount(self):
+    alias = os.path.join(self.root, 'alias')
+    os.makedirs(alias)
+    source_dir = os.path.dirname(self.a)
+    through = os.path.join(alias, os.path.basename(self.a))
+    other = os.path.join(alias, 'other.ckpt')
+    replies = self.in_namespace(
+        'mount --bind %s %s' % (shlex.quote(source_dir), shlex.quote(alias)),
+        [{'sources': [(self.a, {'/': 'a/'}), (self.b, {'/': 'b/'})],
+          'output': through, 'kwargs': {'overwrite': overwrite},
+          'watch': source_dir} for overwrite in (True, False)] +
+        [{'sources': [(self.b, None)], 'output': other, 'kwargs': {},
+          'watch': source_dir}])
+    stat = os.stat(source_dir)
+    for reply in replies[:2]:
+      # The path does not tell: realpath stops at the mount point.
+      self.assertEqual(reply['realpath'], alias)
+      self.assertEqual(reply['error']['mro'][:2], ['SettingsError', 'Error'])
+      self.assertRegex(
+          reply['error']['message'],
+          r'^Output %s is one of the sources: %s\. Their directories %s and '
+          r'%s are the same directory \(device %d, inode %d\), reached by two '
+          r'paths \(a bind mount' %
+          (re.escape(repr(through)), re.escape(repr(self.a)),
+           re.escape(repr(alias)), re.escape(repr(source_dir)), stat.st_dev,
+           stat.st_ino))
+      self.assertEqual(reply['after'], reply['before'])
+    # Another name through the mount is fine, and lands in the source's
+    # directory: the mount was real.
+    self.assertIsNone(replies[2]['error'])
+    self.assertEqual(_digests(_read(os.path.join(source_dir, 'other.ckpt'))),
+                     _digests(self.b_values))
+    for name in os.listdir(source_dir):
+      if name.startswith('other.ckpt'):
+        os.remove(os.path.join(source_dir, name))
+
+  def test_full_filesystem(self):
+    big, big_values = test_util.save_checkpoint(
+        os.path.join(self.root, 'big'), _big(1, 256), seed=5)  # 1 MiB.
+    num_bytes = sum(v.nbytes for v in big_values.values())
+    small_bytes = _merge.plan_merge([self.b]).num_bytes
+    tiny = os.path.join(self.root, 'tiny')
+    os.makedirs(tiny)
+    new = os.path.join(tiny, 'new', 'merged.ckpt')
+    old = os.path.join(tiny, 'old', 'merged.ckpt')
+    replies = self.in_namespace(
+        'mount -t tmpfs -o size=512k tmpfs %s' % shlex.quote(tiny),
+        [{'sources': [(big, None)], 'output': new, 'kwargs': {},
+          'watch': tiny},
+         {'sources': [(self.b, None)], 'output': old, 'kwargs': {},
+          'watch': tiny},
+         {'sources': [(big, None)], 'output': old,
+          'kwargs': {'overwrite': True}, 'watch': tiny}])
+    full_new, small, full_old = replies
+    self.assertIsNone(small['error'])
+    for reply, output, overwrite in ((full_new, new, False),
+                                     (full_old, old, True)):
+      error = reply['error']
+      self.assertIsNotNone(error, output)
+      self.assertEqual(error['mro'][:3], ['OutOfSpaceError', 'Error', 'OSError'])
+      self.assertEqual((error['errno'], error['num_bytes']),
+                       (errno.ENOSPC, num_bytes))
+      self.assertRegex(
+          error['message'],
+          r'^No space left on device \(ENOSPC\) while merging into %s: the '
+          r'merge writes %d bytes \(1\.0 MiB in 1 tensor, .*\) plus its '
+          r'index; \d+ bytes \(.*\) are free there now\. Nothing of it was '
+          r'left \(no staging folder, no partial output\)%s\.' %
+          (re.escape(repr(output)), num_bytes,
+           '; the checkpoint that was at the output is unchanged'
+           if overwrite else ''))
+      self.assertEqual(reply['after'], reply['before'], output)
+    self.assertNotIn('new', full_new['after'])  # The directory it made too.
+    self.assertEqual(full_old['values'], small['values'])
+    self.assertEqual(
+        {n: repr(np.asarray(v).tolist()) for n, v in self.b_values.items()},
+        full_old['values'])
+    self.assertLess(small_bytes, num_bytes)
+
 
 if __name__ == '__main__':
   tf.test.main()

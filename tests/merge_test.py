@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
 from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
+import warmstart
 from tests import test_util
 from warmstart import _errors
 from warmstart import _merge
 from warmstart._merge import _commit
 from warmstart._merge import _files
 from warmstart._merge import _layout
+from warmstart._merge import _merge_checkpoints
 from warmstart._merge import _write
 
 
@@ -245,7 +249,8 @@ class MergeTest(tf.test.TestCase):
       with self.assertRaisesRegex(OSError, 'injected'):
         self._merge_both(max_batch_bytes=16)
     self.assertLen(calls, 3)
-    self.assertEqual(os.listdir(self.out_dir), [])  # No output, no temp dir.
+    # No output, no staging folder, not even the directory it made.
+    self.assertFalse(os.path.exists(self.out_dir))
 
   def test_failure_at_the_index_keeps_the_previous_output(self):
     _merge.merge_checkpoints([self.b], self.output)
@@ -272,9 +277,19 @@ class MergeTest(tf.test.TestCase):
       real_rename(src, dst)
 
     with mock.patch.object(_commit, '_rename', failing_rename):
-      with self.assertRaises(OSError):
+      with self.assertRaisesRegex(OSError, 'injected'):
         self._merge_both()
-    self.assertEqual(os.listdir(self.out_dir), [])
+    self.assertFalse(os.path.exists(self.out_dir))
+
+  def test_failure_removes_the_directories_it_made_and_only_those(self):
+    os.makedirs(self.out_dir)  # Empty, but the user's.
+    nested = os.path.join(self.out_dir, 'new', 'newer', 'm.ckpt')
+    for output in (self.output, nested):
+      with mock.patch.object(_write, '_join_shards',
+                             side_effect=OSError('injected')):
+        with self.assertRaisesRegex(OSError, 'injected'):
+          _merge.merge_checkpoints([self.b], output)
+      self.assertEqual(os.listdir(self.out_dir), [])
 
   def test_works_while_a_graph_is_the_default(self):
     with tf.Graph().as_default():
@@ -358,6 +373,21 @@ class MergeOutputTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(os.path.join(self.root, 'out')))
     self.assertFalse(os.path.exists(os.path.join(self.root, 'out[2]')))
 
+  def test_a_nul_character_is_refused_before_anything_is_written(self):
+    # TF's file functions take the path up to the NUL: without this check
+    # the merge wrote '<dir>/.m.data-00000-of-00001' and then failed.
+    output = os.path.join(self.root, 'out', 'm\x00x.ckpt')
+    for function, kwargs in ((_merge.merge_checkpoints, {}),
+                             (_merge.plan_merge, {'overwrite': True})):
+      with self.assertRaisesRegex(
+          _errors.SettingsError,
+          r"Output prefix %s holds a NUL character \(at position %d\): "
+          r"TensorFlow's file functions would cut the path there and write to "
+          r"%s instead" % (re.escape(repr(output)), output.index('\x00'),
+                           re.escape(repr(output[:output.index('\x00')])))):
+        function([self.a], output=output, **kwargs)
+    self.assertFalse(os.path.exists(os.path.join(self.root, 'out')))
+
   def test_tf_cannot_read_a_prefix_with_glob_characters(self):
     # Why such outputs are refused: TF's own reader globs the prefix.
     directory = os.path.join(self.root, 'tf')
@@ -410,6 +440,90 @@ class MergeOutputTest(tf.test.TestCase):
       _merge.merge_checkpoints([os.path.join(linked, 'l'), self.a], output,
                                overwrite=True, exclude='(encoder/w|global)')
 
+  def test_output_in_the_source_directory_by_identity_not_by_path(self):
+    # A bind mount or a second mount of the volume: another path to the same
+    # directory, which realpath does not resolve. Simulated here with a
+    # symlinked directory and realpath blinded (merge_faults_test.py has a
+    # real bind mount): the directories' device and inode still match.
+    link = os.path.join(self.root, 'alias')
+    os.symlink(self.inputs, link)
+    through = os.path.join(link, 'a', 'model.ckpt')
+    directory = os.stat(os.path.dirname(self.a))
+    with mock.patch.object(_files, 'resolve', lambda path: path):
+      self.assertNotEqual(_files.resolve_prefix(through),
+                          _files.resolve_prefix(self.a))
+      for overwrite in (False, True):
+        with self.assertRaisesRegex(
+            _errors.SettingsError,
+            r'Output %s is one of the sources: %s\. Their directories %s and '
+            r'%s are the same directory \(device %d, inode %d\), reached by '
+            r'two paths \(a bind mount, a second mount of the volume or a '
+            r'linked directory\); write the merge to a new prefix' %
+            (re.escape(repr(through)), re.escape(repr(self.a)),
+             re.escape(repr(os.path.dirname(through))),
+             re.escape(repr(os.path.dirname(self.a))), directory.st_dev,
+             directory.st_ino)):
+          _merge.merge_checkpoints([self.a, self.b], through,
+                                   overwrite=overwrite,
+                                   exclude='(encoder/w|global_step)')
+        with self.assertRaisesRegex(_errors.SettingsError,
+                                    'same directory'):
+          _merge.plan_merge([self.a, self.b], output=through,
+                            overwrite=overwrite,
+                            exclude='(encoder/w|global_step)')
+
+  def test_output_whose_files_are_hard_links_to_a_source(self):
+    # `cp -al` of a source, or one of its files linked: the output's files
+    # are the source's under other names. Refused before anything is written.
+    index, data = '.index', '.data-00000-of-00001'
+    for i, linked in enumerate(([index], [data], [index, data])):
+      output = os.path.join(self.root, 'hard%d' % i, 'm.ckpt')
+      os.makedirs(os.path.dirname(output))
+      for suffix in linked:
+        os.link(self.a + suffix, output + suffix)
+      before = _snapshot(os.path.dirname(output))
+      first = linked[0]
+      for overwrite in (True, False):
+        with self.subTest(linked=linked, overwrite=overwrite):
+          with self.assertRaisesRegex(
+              _errors.SettingsError,
+              r'Output %s is one of the sources: its file %s and %s of source '
+              r'%s are the same file \(device %d, inode %d: a hard link, or a '
+              r'link to it\); write the merge to a new prefix' %
+              (re.escape(repr(output)), re.escape(repr(output + first)),
+               re.escape(repr(self.a + first)), re.escape(repr(self.a)),
+               os.stat(self.a + first).st_dev,
+               os.stat(self.a + first).st_ino)):
+            _merge.merge_checkpoints([self.a, self.b], output,
+                                     overwrite=overwrite,
+                                     exclude='(encoder/w|global_step)')
+      self.assertEqual(_snapshot(os.path.dirname(output)), before)
+    self.assertCountEqual(_read(self.a), self.a_values)
+
+  def test_source_whose_files_are_hard_links_to_the_output_files(self):
+    output = os.path.join(self.root, 'out', 'merged.ckpt')
+    _merge.merge_checkpoints([self.b], output)
+    linked = os.path.join(self.root, 'linked')
+    os.makedirs(linked)
+    for name in os.listdir(os.path.dirname(output)):
+      os.link(os.path.join(os.path.dirname(output), name),
+              os.path.join(linked, name.replace('merged.ckpt', 'l')))
+    before = _snapshot(self.root)
+    with self.assertRaisesRegex(
+        _errors.SettingsError, r"Output %s is one of the sources: its file "
+        r"%s and '.*linked/l.index' of source '.*linked/l' are the same file" %
+        (re.escape(repr(output)), re.escape(repr(output + '.index')))):
+      _merge.merge_checkpoints([os.path.join(linked, 'l'), self.a], output,
+                               overwrite=True, exclude='(encoder/w|global)')
+    self.assertEqual(_snapshot(self.root), before)
+
+  def test_identity_is_none_where_there_is_none(self):
+    self.assertIsNone(_files.identity('gs://bucket/model.ckpt.index'))
+    self.assertIsNone(_files.identity(os.path.join(self.root, 'missing')))
+    self.assertEqual(_files.identity(self.a + '.index'),
+                     (os.stat(self.a + '.index').st_dev,
+                      os.stat(self.a + '.index').st_ino))
+
   def test_relative_output_without_a_directory(self):
     cwd = os.getcwd()
     os.chdir(self.create_tempdir().full_path)
@@ -449,6 +563,237 @@ class MergeOutputTest(tf.test.TestCase):
     self.assertRegex(text, r'Rename nope/=x/ matches no tensor')
     self.assertRegex(text, r"Exclude pattern 'bias' matches no tensor")
     self.assertNotIn("pattern 'vocab'", text)
+
+
+def _space_errors():
+  """(name, error) of each way a full disk or quota reaches the merge."""
+  return (
+      ('OSError ENOSPC', OSError(errno.ENOSPC, os.strerror(errno.ENOSPC),
+                                 'shard-00000.data-00000-of-00002')),
+      ('OSError EDQUOT', OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))),
+      ('TF ENOSPC', tf.errors.ResourceExhaustedError(
+          None, None, '/out/.m.merge-x/shard-00000.data-00000-of-00001.'
+          'tempstate123; No space left on device')),
+      ('TF EDQUOT', tf.errors.ResourceExhaustedError(
+          None, None, '/out/.m.merge-x/merged.index; Disk quota exceeded')),
+  )
+
+
+def _failing_at(owner, name, error, nth=1, when=lambda *args: True):
+  """Patches `owner.name` to raise `error` at its `nth` call that `when` takes."""
+  real = getattr(owner, name)
+  calls = []
+
+  def step(*args, **kwargs):
+    if when(*args):
+      calls.append(args)
+      if len(calls) == nth:
+        raise error
+    return real(*args, **kwargs)
+
+  return mock.patch.object(owner, name, step)
+
+
+#: Each step of a merge that writes, and how to make it fail there.
+_WRITE_STEPS = {
+    'output_directory': lambda e: _failing_at(tf.io.gfile, 'makedirs', e),
+    'staging_folder': lambda e: _failing_at(tf.io.gfile, 'mkdir', e),
+    'first_shard': lambda e: _failing_at(_write, '_save_batch', e),
+    'second_shard': lambda e: _failing_at(_write, '_save_batch', e, nth=2),
+    'join': lambda e: _failing_at(_write, '_join_shards', e),
+    'data_file_into_place': lambda e: _failing_at(_commit, '_rename', e),
+    'index_into_place': lambda e: _failing_at(
+        _commit, '_rename', e, when=lambda src, dst: dst.endswith('.index')),
+}
+
+
+class OutOfSpaceTest(tf.test.TestCase, parameterized.TestCase):
+  """A full disk or quota at each write step: a named error, nothing left.
+
+  The fault is injected (the errors TF and Python raise for ENOSPC and
+  EDQUOT); merge_faults_test.py fills a real filesystem.
+  """
+
+  def setUp(self):
+    super().setUp()
+    root = self.create_tempdir().full_path
+    self.inputs = os.path.join(root, 'inputs')
+    self.a, _ = test_util.save_checkpoint(
+        os.path.join(self.inputs, 'a'), _encoder, seed=1)
+    self.b, self.b_values = test_util.save_checkpoint(
+        os.path.join(self.inputs, 'b'), _decoder, seed=2)
+    self.out_dir = os.path.join(root, 'out')
+    self.output = os.path.join(self.out_dir, 'merged.ckpt')
+    self.sources = [(self.a, {'/': 'a/'}), (self.b, {'/': 'b/'})]
+    plan = _merge.plan_merge(self.sources)
+    self.num_bytes, self.num_tensors = plan.num_bytes, len(plan.tensors)
+    self.before = _snapshot(self.inputs)
+
+  def tearDown(self):
+    self.assertEqual(_snapshot(self.inputs), self.before)
+    super().tearDown()
+
+  def assert_out_of_space(self, error_name, error, overwrite):
+    code = errno.EDQUOT if 'EDQUOT' in error_name else errno.ENOSPC
+    with self.assertRaisesRegex(
+        _merge.OutOfSpaceError,
+        r'^%s \(%s\) while merging into %s: the merge writes %d bytes '
+        r'\(.* in %d tensors, strings counted at 64 bytes an element\) plus '
+        r'its index; \d+ bytes \(.*\) are free there now\. Nothing of it was '
+        r'left \(no staging folder, no partial output\)%s\. Free space%s, '
+        r'or write the merge to another filesystem\.$' %
+        (os.strerror(code), errno.errorcode[code], re.escape(repr(
+            self.output)), self.num_bytes, self.num_tensors,
+         '; the checkpoint that was at the output is unchanged'
+         if overwrite else '', ' or quota' if code == errno.EDQUOT else '')
+    ) as raised:
+      _merge.merge_checkpoints(self.sources, self.output,
+                               overwrite=overwrite, max_batch_bytes=64)
+    e = raised.exception
+    self.assertIsInstance(e, warmstart.Error)
+    self.assertIsInstance(e, OSError)
+    self.assertEqual((e.errno, e.output, e.num_bytes),
+                     (code, self.output, self.num_bytes))
+    self.assertIs(e.__cause__, error)
+
+  @parameterized.named_parameters(*[(step, step) for step in _WRITE_STEPS])
+  def test_full_disk_at_each_step(self, step):
+    for error_name, error in _space_errors():
+      shutil.rmtree(self.out_dir, ignore_errors=True)
+      with self.subTest(error=error_name, output='new'):
+        with _WRITE_STEPS[step](error):
+          self.assert_out_of_space(error_name, error, overwrite=False)
+        self.assertFalse(os.path.exists(self.out_dir))
+      with self.subTest(error=error_name, output='overwritten'):
+        _merge.merge_checkpoints([(self.b, {'/': 'old/'})], self.output,
+                                 overwrite=True)
+        previous = _snapshot(self.out_dir)
+        with _WRITE_STEPS[step](error):
+          self.assert_out_of_space(error_name, error, overwrite=True)
+        self.assertEqual(_snapshot(self.out_dir), previous)
+        got = _read(self.output)
+        self.assertCountEqual(got, ['old/' + n for n in self.b_values])
+        for name, value in self.b_values.items():
+          self.assertAllEqual(got['old/' + name], value)
+
+  def test_other_write_errors_are_raised_as_they_are(self):
+    for error in (OSError(errno.EACCES, 'Permission denied'),
+                  tf.errors.PermissionDeniedError(None, None, 'x; denied'),
+                  tf.errors.ResourceExhaustedError(None, None, 'OOM')):
+      with self.subTest(error=repr(error)):
+        with _WRITE_STEPS['first_shard'](error):
+          with self.assertRaises(type(error)) as raised:
+            _merge.merge_checkpoints(self.sources, self.output)
+        self.assertIs(raised.exception, error)
+        self.assertFalse(os.path.exists(self.out_dir))
+
+  def test_the_bytes_named_are_the_bytes_of_the_data_files(self):
+    # Numbers only (a string's size is estimated): the data files a merge
+    # writes hold exactly the bytes the error would name.
+    result = _merge.merge_checkpoints([self.b], self.output,
+                                      max_batch_bytes=16)
+    written = sum(os.path.getsize(f.path)
+                  for f in _files.data_files(self.output))
+    self.assertEqual(written, result.num_bytes)
+    self.assertEqual(result.num_bytes, sum(
+        v.nbytes for v in self.b_values.values()))
+
+  def test_space_errno(self):
+    for name, error in _space_errors():
+      self.assertEqual(_merge_checkpoints.space_errno(error),
+                       errno.EDQUOT if 'EDQUOT' in name else errno.ENOSPC,
+                       name)
+    for error in (OSError(errno.EACCES, 'x'), ValueError('No space left'),
+                  tf.errors.NotFoundError(None, None, 'x')):
+      self.assertIsNone(_merge_checkpoints.space_errno(error), repr(error))
+
+
+class KeywordTest(tf.test.TestCase):
+  """A mistyped keyword names the keyword meant."""
+
+  def setUp(self):
+    super().setUp()
+    self.root = self.create_tempdir().full_path
+    self.b, _ = test_util.save_checkpoint(
+        os.path.join(self.root, 'b'), _decoder)
+    self.output = os.path.join(self.root, 'out', 'm.ckpt')
+
+  def test_mistyped_keywords_say_what_was_meant(self):
+    for function, args in ((warmstart.merge_checkpoints,
+                            ([self.b], self.output)),
+                           (_merge.plan_merge, ([self.b],))):
+      name = function.__name__
+      for kwargs, regex in (
+          ({'overwite': True},
+           r"^%s\(\) got an unexpected keyword argument 'overwite'\. Did "
+           r"you mean: 'overwrite'\? Valid keyword arguments: sources, " %
+           name),
+          ({'exlude': 'x', 'allow_unmached': True},
+           r"arguments 'exlude'\. Did you mean: 'exclude'\? 'allow_unmached'"
+           r"\. Did you mean: 'allow_unmatched'\?"),
+          ({'max_chunk_bytes': 16},
+           r"'max_chunk_bytes': a merge takes the option max_chunk_bytes as "
+           r"'max_batch_bytes'\."),
+          ({'skip_missing': True},
+           r"'skip_missing': the option skip_missing does not apply to a "
+           r"merge\. Valid keyword arguments: .*max_batch_bytes"),
+      ):
+        with self.subTest(function=name, kwargs=kwargs):
+          with self.assertRaisesRegex(_errors.SettingsError, regex):
+            function(*args, **kwargs)
+    self.assertFalse(os.path.exists(os.path.dirname(self.output)))
+
+  def test_signatures_stay_visible(self):
+    import inspect  # pylint: disable=g-import-not-at-top
+    self.assertIn('overwrite',
+                  inspect.signature(warmstart.merge_checkpoints).parameters)
+    self.assertIn('output', inspect.signature(_merge.plan_merge).parameters)
+
+
+class DryRunTest(tf.test.TestCase):
+  """`plan_merge(output=...)` checks what the merge would, writes nothing."""
+
+  def setUp(self):
+    super().setUp()
+    self.root = self.create_tempdir().full_path
+    self.a, _ = test_util.save_checkpoint(
+        os.path.join(self.root, 'a'), _encoder)
+    self.b, _ = test_util.save_checkpoint(
+        os.path.join(self.root, 'b'), _decoder)
+    self.output = os.path.join(self.root, 'out', 'm.ckpt')
+
+  def test_reports_the_output_a_merge_reports(self):
+    plan = _merge.plan_merge([self.b], output=self.output)
+    self.assertFalse(os.path.exists(os.path.dirname(self.output)))
+    self.assertTrue(plan.dry_run)
+    self.assertIn('Would merge 4 tensors', plan.summary())
+    result = _merge.merge_checkpoints([self.b], self.output)
+    self.assertFalse(result.dry_run)
+    self.assertEqual(plan.output, result.output)
+    self.assertEqual(plan.to_dict()['output'], result.to_dict()['output'])
+    self.assertEqual(result.to_dict()['output'], self.output)
+    self.assertEqual(plan.to_dict() | {'dry_run': False}, result.to_dict())
+
+  def test_refuses_what_the_merge_refuses(self):
+    _merge.merge_checkpoints([self.b], self.output)
+    before = _snapshot(self.root)
+    with self.assertRaisesRegex(FileExistsError,
+                                r"m.ckpt' exists .*overwrite=True"):
+      _merge.plan_merge([self.a], output=self.output)
+    with self.assertRaisesRegex(_errors.SettingsError,
+                                'is one of the sources'):
+      _merge.plan_merge([self.b], output=self.b, overwrite=True)
+    with self.assertRaisesRegex(_errors.SettingsError, 'is a directory'):
+      _merge.plan_merge([self.b], output=self.root)
+    with self.assertRaisesRegex(_errors.SettingsError, 'glob character'):
+      _merge.plan_merge([self.b], output=self.output + '*')
+    with self.assertRaisesRegex(_errors.SettingsError,
+                                'Cannot replace .* safely'):
+      _merge.plan_merge([self.b], output=self.output, overwrite=True,
+                        exclude='(?!count$)')
+    self.assertEqual(_merge.plan_merge([self.a], output=self.output,
+                                       overwrite=True).output, self.output)
+    self.assertEqual(_snapshot(self.root), before)
 
 
 class ShardCountTest(tf.test.TestCase, parameterized.TestCase):

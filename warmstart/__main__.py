@@ -5,8 +5,11 @@ Usage:
   python -m warmstart inspect PATH [--json]
   python -m warmstart plan --from SRC [--map ...] (--model M:F | --target P)
   python -m warmstart merge SRC... --output DST [--map ...] [--overwrite]
+      [--dry_run]
 
-`python -m warmstart COMMAND --help` describes each command.
+Every command takes `--json` (results, and errors, as JSON on stdout) and
+`--verbose` (an error's traceback too). `python -m warmstart COMMAND --help`
+describes each command.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@
 
 Exit status: 0 on success, 1 when the warm start would fail or the merge
 (or reading a checkpoint) fails, 2 for a usage error. Errors are one line on
-stderr, without traceback; `--json` prints machine-readable results on stdout.
+stderr, without traceback (`--verbose` adds the traceback); an unknown option
+is named with the closest valid one ("Did you mean"). `--json` prints
+machine-readable results on stdout, and an error as `ERROR_JSON` describes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import importlib
 import inspect
 import json
 import os
+import re
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
@@ -44,6 +48,17 @@ from warmstart import _warm_start
 
 PROG = 'warmstart'
 
+#: What `--json` prints on stdout when a command fails (the one-line error is
+#: on stderr too). A failing `plan` prints its plan JSON with this `error`.
+ERROR_JSON = (
+    'On an error, --json prints {"ok": false, "error": {"type": the '
+    'error\'s class (e.g. "CheckpointNotFoundError", "UsageError"), '
+    '"message": the one-line message, "exit_status": 1 or 2}} on stdout.')
+
+#: The exit status of each kind of failure.
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
 
 class UsageError(Exception):
   """A bad command line: exit status 2."""
@@ -55,9 +70,27 @@ class _Parser(argparse.ArgumentParser):
   def __init__(self, *args, **kwargs):
     kwargs.setdefault('allow_abbrev', False)  # --ex is no --exclude.
     super().__init__(*args, **kwargs)
+    #: {command name: its parser}, for the parser of the whole program.
+    self.commands: dict[str, argparse.ArgumentParser] = {}
 
   def error(self, message: str):
     raise UsageError('%s (see %s --help)' % (message, self.prog))
+
+  def option_names(self, aliases: bool = True) -> list[str]:
+    """The option strings this parser takes ('--output', '-o', ...).
+
+    Args:
+      aliases: Also each option's other names; else its first long name.
+    """
+    names = []
+    # argparse has no public listing; `_actions` is stable since Python 2.7.
+    for action in self._actions:  # pylint: disable=protected-access
+      if aliases:
+        names.extend(action.option_strings)
+      else:
+        names.extend([o for o in action.option_strings
+                      if o.startswith('--')][:1])
+    return names
 
 
 def _add_options(parser: argparse.ArgumentParser,
@@ -121,12 +154,23 @@ def _given_options(args: argparse.Namespace,
 _MERGE_OPTIONS = tuple(d for d in _options.DECLARATIONS if d.merge)
 
 
+def _add_verbose(parser: argparse.ArgumentParser, dest: str) -> None:
+  parser.add_argument(
+      '--verbose', dest=dest, action='store_true',
+      help='On an error, also print its traceback on stderr.')
+
+
 def _command(commands: Any, name: str, run: Callable[[argparse.Namespace],
                                                     int],
              help_text: str, description: str) -> argparse.ArgumentParser:
-  """Adds the command `name`, which `run` runs; every command has --json."""
+  """Adds the command `name`, which `run` runs.
+
+  Every command has --json and --verbose.
+  """
   parser = commands.add_parser(name, help=help_text, description=description)
-  parser.add_argument('--json', action='store_true', help='Print JSON.')
+  parser.add_argument('--json', action='store_true',
+                      help='Print JSON on stdout. %s' % ERROR_JSON)
+  _add_verbose(parser, 'verbose')
   parser.set_defaults(run=run)
   return parser
 
@@ -138,9 +182,11 @@ def _parser() -> argparse.ArgumentParser:
       'checkpoints.')
   parser.add_argument('-q', '--quiet', action='store_true',
                       help='Log warnings and errors only (no progress).')
+  _add_verbose(parser, 'verbose_before_command')
   commands = parser.add_subparsers(dest='command', metavar='COMMAND',
                                    parser_class=_Parser)
   commands.required = True
+  parser.commands = commands.choices
 
   inspect = _command(
       commands, 'inspect', _run_inspect, 'List the tensors of a checkpoint.',
@@ -192,7 +238,8 @@ def _parser() -> argparse.ArgumentParser:
   merge.add_argument('--overwrite', action='store_true',
                      help='Replace an existing output checkpoint.')
   merge.add_argument('--dry_run', action='store_true',
-                     help='Only print what would be merged.')
+                     help='Only check and print what would be merged into '
+                     'DST; write nothing.')
   return parser
 
 
@@ -219,7 +266,12 @@ def _import_model(spec: str) -> Callable[[], Any]:
     module = importlib.import_module(module_name)
   except ImportError as e:
     raise UsageError('--model %r: cannot import module %r: %s.' %
-                     (spec, module_name, e)) from None
+                     (spec, module_name, e)) from e
+  except (Exception, SystemExit) as e:  # pylint: disable=broad-except
+    # The user's module failed as it ran (NameError, SyntaxError, ...).
+    raise _errors.Error(
+        '--model %r: importing module %r failed: %s (--verbose shows the '
+        'traceback).' % (spec, module_name, _raised(e))) from e
   function = getattr(module, function_name, None)
   if not callable(function):
     names = [n for n in vars(module) if callable(getattr(module, n))]
@@ -262,9 +314,10 @@ def _build_target(args: argparse.Namespace, graph: tf.Graph) -> str:
       function = _import_model(args.model)
       try:
         function()
-      except Exception as e:  # The user's code: report it in one line.
-        raise _errors.Error('--model %s failed: %s: %s' %
-                            (args.model, type(e).__name__, e)) from e
+      except (Exception, SystemExit) as e:  # pylint: disable=broad-except
+        # The user's code: report it in one line.
+        raise _errors.Error('--model %s failed: %s (--verbose shows the '
+                            'traceback).' % (args.model, _raised(e))) from e
       return 'the graph of %s' % args.model
     path = args.target
     meta = path if path.endswith('.meta') else None
@@ -282,8 +335,25 @@ def _build_target(args: argparse.Namespace, graph: tf.Graph) -> str:
                             (meta, type(e).__name__, e)) from e
       return 'the meta graph %s' % meta
     checkpoint = _sources.load(path)
-    _variables_from_checkpoint(checkpoint)
+    try:
+      _variables_from_checkpoint(checkpoint)
+    except (ValueError, TypeError) as e:  # A name TF takes for no variable.
+      raise _errors.Error(
+          'Cannot make the target\'s variables from checkpoint %s: %s: %s' %
+          (checkpoint.prefix, type(e).__name__, e)) from e
     return 'variables made from checkpoint %s' % checkpoint.prefix
+
+
+def _raised(error: BaseException) -> str:
+  """'NameError: name 'x' is not defined (at mod.py, line 3)', for users."""
+  text = '%s: %s' % (type(error).__name__, _message(error))
+  if isinstance(error, SyntaxError):
+    return text  # Its message names the file and line.
+  frames = [f for f in traceback.extract_tb(error.__traceback__)
+            if not f.filename.startswith('<') and f.filename != __file__]
+  if frames:
+    text += ' (at %s, line %s)' % (frames[-1].filename, frames[-1].lineno)
+  return text
 
 
 def _problems_of(error: Exception) -> list[str]:
@@ -314,11 +384,13 @@ def _run_plan(args: argparse.Namespace) -> int:
   graph = tf.Graph()
   target = _build_target(args, graph)
   problems: list[str] = []
+  error = None
   partial = None
   try:
     plan = _warm_start.make_settings_plan(settings, graph=graph)
   except _errors.Error as e:
     plan = None
+    error = e
     problems = _problems_of(e)
     try:  # What would happen with every problem skipped, for reference.
       with _log_level(logging.ERROR):
@@ -326,14 +398,17 @@ def _run_plan(args: argparse.Namespace) -> int:
     except _errors.Error:
       partial = None
   if args.json:
-    print(json.dumps({
+    data = {
         'ok': not problems,
         'target': target,
         'sources': [s.ckpt_to_initialize_from for s in settings],
         'problems': problems,
         'plan': plan.to_dict() if plan else None,
         'plan_with_problems_skipped': partial.to_dict() if partial else None,
-    }, indent=2))
+    }
+    if error is not None:
+      data['error'] = _error_dict(error, EXIT_FAILURE)
+    print(json.dumps(data, indent=2))
   else:
     print('Target: %s' % target)
     if plan is not None:
@@ -348,7 +423,8 @@ def _run_plan(args: argparse.Namespace) -> int:
         print('  - ' + problem)
   if problems:
     raise _Failure('the warm start would fail (%d problem%s, listed above)' %
-                   (len(problems), '' if len(problems) == 1 else 's'))
+                   (len(problems), '' if len(problems) == 1 else 's')
+                  ) from error
   return 0
 
 
@@ -370,10 +446,10 @@ def _run_merge(args: argparse.Namespace) -> int:
     raise UsageError(str(e)) from None
   sources = [(s, r or None) for s, r in zip(args.sources, renames)]
   options = _options.merge_arguments(_given_options(args, _MERGE_OPTIONS))
-  if args.dry_run:
+  if args.dry_run:  # Every check of the merge, the output's too.
     result = _merge.plan_merge(
-        sources, exclude=args.exclude,
-        **_accepted(_merge.plan_merge, options))
+        sources, output=args.output, overwrite=args.overwrite,
+        exclude=args.exclude, **_accepted(_merge.plan_merge, options))
   else:
     result = _merge.merge_checkpoints(
         sources, args.output, overwrite=args.overwrite, exclude=args.exclude,
@@ -389,6 +465,29 @@ class _Failure(Exception):
   """A failing plan or merge whose details are already printed: exit 1."""
 
 
+#: TF's text around the message of an op that failed in a session: the
+#: op's creation stack ("Original stack trace for ..." and after, "Detected
+#: at node ..." frames), the node and a hint. None of it is for users.
+_TF_STACK = re.compile(r'\n\s*Original stack trace for .*', re.DOTALL)
+_TF_NOISE = re.compile(
+    r'^(Graph execution error:|Detected at node .*|File ".*|Node: .*|'
+    r'\[\[\{\{node .*|Hint: .*)$')
+
+
+def _message(error: BaseException) -> str:
+  """The message of `error` without TF's stack traces, on one line."""
+  if isinstance(error, tf.errors.OpError) and not isinstance(
+      error, _errors.Error):
+    text = _TF_STACK.sub('', error.message or '')
+    lines = [line.strip() for line in text.split('\n')]
+    lines = [line for line in lines if line and not _TF_NOISE.match(line)]
+    text = ' '.join(lines)
+  else:
+    text = str(error)
+  return ' '.join(line.strip() for line in text.strip().split('\n')
+                  if line.strip()) or type(error).__name__
+
+
 def _one_line(error: BaseException) -> str:
   message = str(error).strip() or type(error).__name__
   lines = message.split('\n')
@@ -396,7 +495,73 @@ def _one_line(error: BaseException) -> str:
   if len(problems) > 1:
     return '%s %s' % (lines[0], ' '.join(
         '(%d) %s' % (i, p) for i, p in enumerate(problems, 1)))
-  return ' '.join(line.strip() for line in lines)
+  return _message(error)
+
+
+def _error_dict(error: BaseException, status: int) -> dict[str, Any]:
+  """What `--json` prints for `error` (see `ERROR_JSON`)."""
+  return {'type': type(error).__name__, 'message': _one_line(error),
+          'exit_status': status}
+
+
+def _json_requested(argv: Sequence[str]) -> bool:
+  """Whether `--json` is among the options of `argv` (before any `--`)."""
+  options = argv[:argv.index('--')] if '--' in argv else argv
+  return '--json' in options
+
+
+_NEGATIVE_NUMBER = re.compile(r'^-\d+$|^-\d*\.\d+$')
+
+
+def _check_options(parser: _Parser, argv: Sequence[str]) -> None:
+  """Raises `UsageError` naming each unknown option, with the closest one.
+
+  argparse's "unrecognized arguments" names no valid option, and a mistyped
+  required option (`--outptu`) only shows as that option missing.
+  """
+  where = parser
+  known = parser.option_names()
+  command = None
+  unknown = []
+  for token in argv:
+    if token == '--':
+      break
+    if not token.startswith('-') or token == '-' or _NEGATIVE_NUMBER.match(
+        token):
+      if command is None:
+        command = parser.commands.get(token)
+        if command is None:
+          return  # argparse names the bad command.
+        where, known = command, command.option_names()
+      continue
+    name = token.split('=', 1)[0] if token.startswith('--') else token[:2]
+    if name not in known:
+      unknown.append((token.split('=', 1)[0], where))
+  if not unknown:
+    return
+  problems = []
+  for name, taker in unknown:
+    suggestion = _errors.did_you_mean(name, taker.option_names(), n=1)
+    problems.append('%r.%s' % (name, suggestion) if suggestion else
+                    '%r: %s takes %s.' %
+                    (name, taker.prog, ', '.join(
+                        taker.option_names(aliases=False))))
+  raise UsageError('unrecognized option%s %s (see %s --help)' %
+                   ('s' if len(problems) > 1 else '', ' '.join(problems),
+                    (command or parser).prog))
+
+
+def _report(command: str, error: BaseException, status: int,
+            json_output: bool, verbose: bool) -> int:
+  """Prints `error` (one line on stderr, JSON on stdout); returns `status`."""
+  if verbose:
+    traceback.print_exception(type(error), error, error.__traceback__,
+                              file=sys.stderr)
+  if json_output:
+    print(json.dumps({'ok': False, 'error': _error_dict(error, status)},
+                     indent=2))
+  print('%s: error: %s' % (command, _one_line(error)), file=sys.stderr)
+  return status
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -411,13 +576,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   parser = _parser()
   try:
+    _check_options(parser, argv)
     args = parser.parse_args(argv)
   except UsageError as e:
-    print('%s: error: %s' % (PROG, e), file=sys.stderr)
-    return 2
+    return _report(PROG, e, EXIT_USAGE, _json_requested(argv),
+                   '--verbose' in argv)
   except SystemExit as e:  # --help, or argparse giving up.
-    return e.code if isinstance(e.code, int) else 2
+    return e.code if isinstance(e.code, int) else EXIT_USAGE
   command = '%s %s' % (PROG, args.command)
+  verbose = args.verbose or args.verbose_before_command
   if not flags.FLAGS.is_parsed():
     # We parse no absl flag; this only stops absl's "Logging before flag
     # parsing" notice. The absl handler gives progress lines a timestamp.
@@ -427,11 +594,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     with _log_level(logging.WARNING if args.quiet else logging.INFO):
       return args.run(args)
   except (UsageError, _errors.SettingsError) as e:
-    print('%s: error: %s' % (command, _one_line(e)), file=sys.stderr)
-    return 2
-  except _Failure as e:
+    return _report(command, e, EXIT_USAGE, args.json, verbose)
+  except _Failure as e:  # Its details (and JSON) are printed already.
+    if verbose:
+      traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
     print('%s: error: %s' % (command, e), file=sys.stderr)
-    return 1
-  except (_errors.Error, FileExistsError, OSError, tf.errors.OpError) as e:
-    print('%s: error: %s' % (command, _one_line(e)), file=sys.stderr)
-    return 1
+    return EXIT_FAILURE
+  except (_errors.Error, OSError, tf.errors.OpError) as e:
+    return _report(command, e, EXIT_FAILURE, args.json, verbose)

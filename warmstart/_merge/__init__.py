@@ -3,7 +3,7 @@
 An offline tool beside the pipeline: it reads sources through `_sources` and
 writes a new name-based checkpoint, never touching a source.
 
-* `_merge_checkpoints`: `merge_checkpoints`, `plan_merge`.
+* `_merge_checkpoints`: `merge_checkpoints`, `plan_merge`, `OutOfSpaceError`.
 * `_rules`: the renames and exclude patterns of each source.
 * `_layout`: how the output's tensors are laid out in data files (shards).
 * `_result`: what a merge writes (or would write), and how it is shown.
@@ -18,11 +18,13 @@ writes a new name-based checkpoint, never touching a source.
 from warmstart._merge._merge_checkpoints import merge_checkpoints
 from warmstart._merge._merge_checkpoints import MergedTensor
 from warmstart._merge._merge_checkpoints import OBJECT_GRAPH
+from warmstart._merge._merge_checkpoints import OutOfSpaceError
 from warmstart._merge._merge_checkpoints import plan_merge
 
 __all__ = [
     'MergedTensor',
     'OBJECT_GRAPH',
+    'OutOfSpaceError',
     'merge_checkpoints',
     'plan_merge',
 ]

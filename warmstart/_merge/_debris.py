@@ -44,17 +44,8 @@ def _remove_unreferenced(output: str) -> None:
       tf.io.gfile.remove(f.path)
 
 
-def clean(output: str, merge_fingerprint: str) -> bool:
-  """Removes what dead merges into `output` left there.
-
-  Args:
-    output: The output prefix.
-    merge_fingerprint: The fingerprint of the merge about to run.
-
-  Returns:
-    Whether a dead merge had the same fingerprint: the same command, so a
-    checkpoint now at `output` is one that merge committed (a merge without
-    `overwrite` only starts where there is none).
+def _dead_folders(output: str) -> list[_staging.Folder]:
+  """The staging folders dead merges into `output` left (legacy ones named).
 
   Raises:
     FileExistsError: another merge into `output` is running, or ran on
@@ -72,6 +63,36 @@ def clean(output: str, merge_fingerprint: str) -> bool:
   for f in folders:
     if _staging.is_alive(f):
       raise _staging.busy_error(output, f)
+  return folders
+
+
+def committed_by_a_dead_run(output: str, merge_fingerprint: str) -> bool:
+  """What `clean` would return, removing nothing (for a dry run).
+
+  Raises:
+    FileExistsError: as `clean`.
+  """
+  return any(f.fingerprint == merge_fingerprint
+             for f in _dead_folders(output))
+
+
+def clean(output: str, merge_fingerprint: str) -> bool:
+  """Removes what dead merges into `output` left there.
+
+  Args:
+    output: The output prefix.
+    merge_fingerprint: The fingerprint of the merge about to run.
+
+  Returns:
+    Whether a dead merge had the same fingerprint: the same command, so a
+    checkpoint now at `output` is one that merge committed (a merge without
+    `overwrite` only starts where there is none).
+
+  Raises:
+    FileExistsError: another merge into `output` is running, or ran on
+      another host; the message names its folder.
+  """
+  folders = _dead_folders(output)
   if not folders:
     return False
   _remove_unreferenced(output)

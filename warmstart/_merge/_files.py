@@ -8,8 +8,9 @@ The merge commit relies on that (see `_commit`).
 
 Files are found by listing their directory and comparing names, never with a
 glob: a user's name is not a pattern. Local paths are compared resolved
-(`os.path.realpath`); other filesystems (`gs://`, `ram://`) go through
-`tf.io.gfile` as given.
+(`os.path.realpath`) and by identity (`identity`: the device and inode of a
+file or directory, which a bind mount, a second mount or a hard link shares);
+other filesystems (`gs://`, `ram://`) go through `tf.io.gfile` as given.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from typing import Optional
 
 import tensorflow as tf
 
@@ -56,6 +58,27 @@ def is_local(path: str) -> bool:
 def resolve(path: str) -> str:
   """`path` with every symlink resolved (local paths only)."""
   return os.path.realpath(path) if is_local(path) else path
+
+
+def identity(path: str) -> Optional[tuple[int, int]]:
+  """(st_dev, st_ino) of the file or directory at `path`, links followed.
+
+  Two paths with the same identity are one file, however each is reached (a
+  symlink, a hard link, a bind mount, a second mount of the same volume).
+
+  Returns:
+    None when `path` is not local, does not exist, or its filesystem gives
+    no inode numbers (st_ino 0): compare resolved paths then.
+  """
+  if not is_local(path):
+    return None
+  try:
+    stat = os.stat(path)
+  except (OSError, ValueError):
+    return None
+  if not stat.st_ino:
+    return None
+  return stat.st_dev, stat.st_ino
 
 
 def resolve_prefix(prefix: str) -> str:
@@ -136,3 +159,41 @@ def shard_counts(prefix: str) -> set[int]:
     except ValueError:
       pass  # Not a checkpoint: its data files (if any) are counted above.
   return counts
+
+
+def make_directory(directory: str) -> list[str]:
+  """Creates `directory` and its missing parents.
+
+  Returns:
+    The directories it created, parents first ([] for a non-local path,
+    whose directories are not tracked), for `remove_created`. If it fails,
+    it removes them again before it raises.
+  """
+  created = []
+  if is_local(directory):
+    missing = os.path.abspath(directory)
+    while missing and not os.path.exists(missing):
+      created.append(missing)
+      parent = os.path.dirname(missing)
+      if parent == missing:
+        break
+      missing = parent
+    created.reverse()
+  try:
+    tf.io.gfile.makedirs(directory)
+  except BaseException:
+    remove_created(created)  # A full disk can fail it half-way.
+    raise
+  return created
+
+
+def remove_created(directories: list[str]) -> None:
+  """Removes the `make_directory` result again, deepest first, if empty.
+
+  A directory that is not empty (someone else writes there now) stays.
+  """
+  for directory in reversed(directories):
+    try:
+      os.rmdir(directory)
+    except OSError:
+      return

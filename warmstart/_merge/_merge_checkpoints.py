@@ -10,8 +10,10 @@ How, and why this way (one module per step):
   sources, or two renames) is a `ConflictError` naming both; a rename or
   exclude pattern that matches nothing is an `UnmatchedRuleError` (with
   `allow_unmatched`, a warning naming it).
-* `_output`: where the output may go (not a source, even through a
-  symlink; no glob character), checked before anything is written.
+* `_output`: where the output may go (not a source however reached: a
+  symlink, a bind mount or second mount of its directory, a hard link, by
+  device and inode; no glob or NUL character), checked before anything is
+  written, by `plan_merge(output=...)` (the dry run) too.
 * `_layout` and `_write`: bounded memory; tensors are read one at
   a time and written in shards of at most `max_batch_bytes` into a staging
   folder next to the output, with a shard count no file at the output has.
@@ -22,6 +24,11 @@ How, and why this way (one module per step):
 * `_staging` and `_debris`: the staging folder names its writer;
   a rerun removes what a merge that died (even by SIGKILL) left, and
   succeeds.
+* A merge that fails removes what it wrote (its staging folder, the
+  directories it made). A full disk or quota (ENOSPC, EDQUOT) at any step is
+  then an `OutOfSpaceError` naming the output and the bytes the merge writes.
+* A mistyped keyword (`overwite=True`) is a `SettingsError` with "Did you
+  mean" (`_checked_keywords`).
 
 The result is a name-based checkpoint. The object graph of a TF2
 (object-based) checkpoint (`_CHECKPOINTABLE_OBJECT_GRAPH`) describes one model
@@ -39,15 +46,19 @@ so (`MergedTensor.note`).
 from __future__ import annotations
 
 import dataclasses
+import errno
+import functools
+import inspect
 import os
 from collections.abc import Iterable, Sequence
-from typing import Optional, Union
+from typing import Any, Callable, Optional, TypeVar, Union
 
 import tensorflow as tf
 from absl import logging
 
 from warmstart import _errors
 from warmstart import _inspect
+from warmstart import _options
 from warmstart._merge import _commit
 from warmstart._merge import _debris
 from warmstart._merge import _files
@@ -77,6 +88,133 @@ MergeSource = Union[_sources.PathLike,
                     tuple[_sources.PathLike, Optional[Renames]]]
 
 
+#: The errnos of a full disk (ENOSPC) and of an exhausted quota (EDQUOT).
+SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class OutOfSpaceError(_errors.Error, OSError):
+  """The output's filesystem ran out of space (or quota) during a merge.
+
+  Raised after the merge removed everything it wrote: no staging folder, no
+  partial output; an output it was to replace is the old checkpoint, whole.
+  Also an `OSError` whose `errno` is `ENOSPC` or `EDQUOT`.
+
+  Attributes:
+    output: The output checkpoint prefix.
+    num_bytes: The bytes of tensors the merge writes (strings counted at 64
+      bytes an element), its index aside.
+  """
+
+  def __init__(self, message: str, code: int, output: str, num_bytes: int):
+    super().__init__(code, message)
+    self.output = output
+    self.num_bytes = num_bytes
+
+  def __str__(self) -> str:
+    return self.strerror
+
+  def __reduce__(self):
+    return type(self), (self.strerror, self.errno, self.output, self.num_bytes)
+
+
+def space_errno(error: BaseException) -> Optional[int]:
+  """ENOSPC or EDQUOT if `error` says the disk or the quota is full, else None.
+
+  An `OSError` carries its errno; a `tf.errors.OpError` from a TF file
+  system (SaveV2, `tf.io.gfile`) only its text (`strerror`), as TF words it.
+  """
+  if isinstance(error, OSError) and error.errno in SPACE_ERRNOS:
+    return error.errno
+  if isinstance(error, tf.errors.OpError):
+    for code in SPACE_ERRNOS:
+      if os.strerror(code) in (error.message or ''):
+        return code
+  return None
+
+
+def _free_bytes(path: str) -> Optional[int]:
+  """The bytes an unprivileged user may still write where local `path` is.
+
+  Of the nearest directory that exists; None for other filesystems. A quota
+  is not counted.
+  """
+  if not _files.is_local(path):
+    return None
+  path = os.path.abspath(path)
+  while not os.path.isdir(path) and os.path.dirname(path) != path:
+    path = os.path.dirname(path)
+  try:
+    stat = os.statvfs(path)
+  except (OSError, AttributeError):
+    return None
+  return stat.f_bavail * stat.f_frsize
+
+
+def _out_of_space(code: int, output: str, result: MergeResult,
+                  overwrite: bool, left: Sequence[str]) -> OutOfSpaceError:
+  """The error of a merge into `output` that ran out of space (or quota)."""
+  num_bytes = result.num_bytes
+  free = _free_bytes(os.path.dirname(output) or '.')
+  if left:
+    cleaned = ('It could not remove %s (the next merge into %r removes a '
+               'staging folder)' % (', '.join(repr(p) for p in left), output))
+  else:
+    cleaned = 'Nothing of it was left (no staging folder, no partial output)'
+  return OutOfSpaceError(
+      '%s (%s) while merging into %r: the merge writes %d bytes (%s in %d '
+      'tensor%s, strings counted at 64 bytes an element) plus its index%s. '
+      '%s%s. Free space%s, or write the merge to another filesystem.' %
+      (os.strerror(code), errno.errorcode.get(code, code), output, num_bytes,
+       _inspect.format_bytes(num_bytes), len(result.tensors),
+       '' if len(result.tensors) == 1 else 's',
+       '' if free is None else '; %d bytes (%s) are free there now' %
+       (free, _inspect.format_bytes(free)),
+       cleaned, '; the checkpoint that was at the output is unchanged'
+       if overwrite and _files.files_of(output) else '',
+       ' or quota' if code == errno.EDQUOT else ''),
+      code, output, num_bytes)
+
+
+_Function = TypeVar('_Function', bound=Callable[..., Any])
+
+
+def _checked_keywords(function: _Function) -> _Function:
+  """Makes a mistyped keyword of `function` a `SettingsError`, "Did you mean".
+
+  Python's own TypeError names the unknown keyword only. An option of
+  `warmstart.Options` that merge spells otherwise (`max_chunk_bytes` is
+  `max_batch_bytes`) or does not take is named as such.
+  """
+  keywords = [
+      name for name, p in inspect.signature(function).parameters.items()
+      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+  merge_names = {d.name: d.merge for d in _options.DECLARATIONS}
+
+  @functools.wraps(function)
+  def checked(*args, **kwargs):
+    unknown = [k for k in kwargs if k not in keywords]
+    if unknown:
+      problems = []
+      for name in unknown:
+        if merge_names.get(name):
+          problems.append('%r: a merge takes the option %s as %r.' %
+                          (name, name, merge_names[name]))
+        elif name in merge_names:
+          problems.append('%r: the option %s does not apply to a merge.' %
+                          (name, name))
+        else:
+          problems.append('%r.%s' % (name,
+                                     _errors.did_you_mean(name, keywords)))
+      raise _errors.SettingsError(
+          '%s() got an unexpected keyword argument%s %s Valid keyword '
+          'arguments: %s.' % (function.__name__,
+                              's' if len(problems) > 1 else '',
+                              ' '.join(problems), ', '.join(keywords)))
+    return function(*args, **kwargs)
+
+  return checked  # type: ignore[return-value]
+
+
 def _unmatched(problems: _errors.Problems, allow_unmatched: bool,
                message: str) -> None:
   if allow_unmatched:
@@ -85,39 +223,10 @@ def _unmatched(problems: _errors.Problems, allow_unmatched: bool,
     problems.add(_errors.UnmatchedRuleError, message)
 
 
-def plan_merge(sources: Sequence[MergeSource],
-               *,
-               exclude: Union[str, Iterable[str]] = (),
-               allow_unmatched: bool = False) -> MergeResult:
-  """Works out which tensor of which source goes where, and checks it.
-
-  Reads only the sources' indexes. See the module docstring for the rules.
-
-  Example:
-
-    ```python
-    plan = plan_merge(['/models/a', ('/models/b', {'/': 'b/'})])
-    print(plan.table())
-    ```
-
-  Args:
-    sources: Paths (prefix, checkpoint directory or SavedModel), or (path,
-      renames) pairs.
-    exclude: Regex(es) of source tensor names to leave out, matched at the
-      start of the name (`re.match`, like `vars_to_warm_start`); in an
-      object-based checkpoint, of the variable name or the key.
-    allow_unmatched: Allow a rename or exclude pattern that matches nothing
-      (each is named in a warning).
-
-  Returns:
-    A `MergeResult` without output.
-
-  Raises:
-    CheckpointNotFoundError: a source holds no checkpoint.
-    ConflictError: two tensors would get the same output name.
-    UnmatchedRuleError: a rename or exclude pattern matches nothing.
-    SettingsError: malformed renames or patterns.
-  """
+def _plan(sources: Sequence[MergeSource],
+          exclude: Union[str, Iterable[str]],
+          allow_unmatched: bool) -> MergeResult:
+  """`plan_merge` without an output: the sources, renames and excludes."""
   pairs = _rules.source_pairs(sources)
   patterns = _rules.exclude_patterns(exclude)
   problems = _errors.Problems('merge')
@@ -190,7 +299,100 @@ def plan_merge(sources: Sequence[MergeSource],
     raise _errors.SettingsError(
         'Nothing to merge: every tensor of %s is left out.' %
         ', '.join(str(p) for p, _ in pairs))
-  return MergeResult(output='', tensors=tuple(tensors), dropped=tuple(dropped))
+  return MergeResult(output='', tensors=tuple(tensors), dropped=tuple(dropped),
+                     dry_run=True)
+
+
+def _check_output(output: str, overwrite: bool, result: MergeResult,
+                  dry_run: bool) -> tuple[str, bool]:
+  """The checks of the output that need the plan; they write nothing.
+
+  Returns:
+    The merge's fingerprint (`_staging`), and whether a dead run of the same
+    merge committed what is at `output`. A dry run removes no debris; a merge
+    (`dry_run=False`) removes what dead merges into `output` left.
+
+  Raises:
+    SettingsError: `output` is a source, or cannot be replaced safely.
+    FileExistsError: `output` exists and `overwrite` is False, or another
+      merge into `output` is running.
+  """
+  _output.check_not_a_source(output, result.sources)
+  merge_fingerprint = _staging.fingerprint(
+      _files.resolve_prefix(output), bool(overwrite),
+      [(t.name, t.source, t.source_name, t.dtype, t.shape)
+       for t in result.tensors])
+  if dry_run:
+    committed_by_a_dead_run = _debris.committed_by_a_dead_run(
+        output, merge_fingerprint)
+  else:
+    committed_by_a_dead_run = _debris.clean(output, merge_fingerprint)
+  existing = _files.files_of(output)
+  if existing and not (overwrite or committed_by_a_dead_run):
+    raise FileExistsError(
+        'Output checkpoint %r exists (%s). Pass overwrite=True (--overwrite) '
+        'to replace it, or choose another prefix.' %
+        (output, ', '.join(os.path.basename(f) for f in existing)))
+  return merge_fingerprint, committed_by_a_dead_run
+
+
+@_checked_keywords
+def plan_merge(sources: Sequence[MergeSource],
+               *,
+               output: Optional[_sources.PathLike] = None,
+               overwrite: bool = False,
+               exclude: Union[str, Iterable[str]] = (),
+               allow_unmatched: bool = False,
+               max_batch_bytes: int = DEFAULT_BATCH_BYTES) -> MergeResult:
+  """Works out which tensor of which source goes where, and checks it.
+
+  The dry run of `merge_checkpoints`: reads only the sources' indexes (and,
+  given `output`, lists its directory), writes and removes nothing. See the
+  module docstring for the rules.
+
+  Example:
+
+    ```python
+    plan = plan_merge(['/models/a', ('/models/b', {'/': 'b/'})],
+                      output='/models/ab/model.ckpt')
+    print(plan.table())
+    ```
+
+  Args:
+    sources: Paths (prefix, checkpoint directory or SavedModel), or (path,
+      renames) pairs.
+    output: The output prefix `merge_checkpoints` would write; checked as
+      it would check it, and reported in the result. None: no output.
+    overwrite: With `output`: whether an existing checkpoint may be replaced.
+    exclude: Regex(es) of source tensor names to leave out, matched at the
+      start of the name (`re.match`, like `vars_to_warm_start`); in an
+      object-based checkpoint, of the variable name or the key.
+    allow_unmatched: Allow a rename or exclude pattern that matches nothing
+      (each is named in a warning).
+    max_batch_bytes: With `output`: as `merge_checkpoints`'s (an overwrite
+      that cannot be written safely is refused here too).
+
+  Returns:
+    A `MergeResult` (`dry_run` True; `output` '' without one).
+
+  Raises:
+    CheckpointNotFoundError: a source holds no checkpoint.
+    ConflictError: two tensors would get the same output name.
+    UnmatchedRuleError: a rename or exclude pattern matches nothing.
+    SettingsError: malformed renames, patterns or keywords; with `output`,
+      as `merge_checkpoints` for the output.
+    FileExistsError: with `output`, as `merge_checkpoints`.
+  """
+  if output is None:
+    return _plan(sources, exclude, allow_unmatched)
+  _check_positive(max_batch_bytes=max_batch_bytes)
+  output = os.fspath(output)
+  _output.check_path(output)
+  result = _plan(sources, exclude, allow_unmatched)
+  _check_output(output, overwrite, result, dry_run=True)
+  _layout.layout(result.tensors, max_batch_bytes,
+                 _files.shard_counts(output), output)
+  return dataclasses.replace(result, output=output)
 
 
 def _check_positive(**values: object) -> None:
@@ -200,6 +402,7 @@ def _check_positive(**values: object) -> None:
           '%s must be a positive int, got %r.' % (name, value))
 
 
+@_checked_keywords
 def merge_checkpoints(sources: Sequence[MergeSource],
                       output: _sources.PathLike,
                       *,
@@ -241,39 +444,46 @@ def merge_checkpoints(sources: Sequence[MergeSource],
     FileExistsError: `output` exists and `overwrite` is False, or another
       merge into `output` is running.
     CheckpointNotFoundError, ConflictError, UnmatchedRuleError, SettingsError:
-      see `plan_merge`, and `SettingsError` for an output that is a source,
-      a directory or holds a glob character; raised before anything is
-      written.
+      see `plan_merge`, and `SettingsError` for a mistyped keyword, and for an
+      output that is a source (however reached: a symlinked, bind-mounted or
+      second mount of its directory, a hard link), a directory or holds a glob
+      character; raised before anything is written.
+    OutOfSpaceError: the disk or quota filled up; the merge removed what it
+      wrote (the output is as it was). Names the output and the bytes the
+      merge writes.
   """
   _check_positive(max_batch_bytes=max_batch_bytes, log_every=log_every)
   output = os.fspath(output)
   _output.check_path(output)
-  result = plan_merge(sources, exclude=exclude, allow_unmatched=allow_unmatched)
-  _output.check_not_a_source(output, result.sources)
-  merge_fingerprint = _staging.fingerprint(
-      _files.resolve_prefix(output), bool(overwrite),
-      [(t.name, t.source, t.source_name, t.dtype, t.shape)
-       for t in result.tensors])
-  committed_by_a_dead_run = _debris.clean(output, merge_fingerprint)
-  existing = _files.files_of(output)
-  if existing and not (overwrite or committed_by_a_dead_run):
-    raise FileExistsError(
-        'Output checkpoint %r exists (%s). Pass overwrite=True (--overwrite) '
-        'to replace it, or choose another prefix.' %
-        (output, ', '.join(os.path.basename(f) for f in existing)))
+  result = _plan(sources, exclude, allow_unmatched)
+  merge_fingerprint, _ = _check_output(output, overwrite, result,
+                                       dry_run=False)
   shards = _layout.layout(result.tensors, max_batch_bytes,
-                                _files.shard_counts(output), output)
-  tf.io.gfile.makedirs(os.path.dirname(output) or '.')
-  staging = _staging.create(output, merge_fingerprint)
+                          _files.shard_counts(output), output)
   logging.info('Merging %d tensors (%s) from %s into %s.', len(result.tensors),
                _inspect.format_bytes(result.num_bytes),
                ', '.join(result.sources), output)
+  created: list[str] = []
+  staging = None
   try:
-    staged = _write.write(shards, staging, log_every)
-    _staging.check_alone(output, staging)
-    _commit.commit(staged, output)
-  finally:
-    _staging.remove(staging)
-  result = dataclasses.replace(result, output=output)
+    created = _files.make_directory(os.path.dirname(output) or '.')
+    staging = _staging.create(output, merge_fingerprint)
+    try:
+      staged = _write.write(shards, staging, log_every)
+      _staging.check_alone(output, staging)
+      _commit.commit(staged, output)
+    finally:
+      _staging.remove(staging)
+  except BaseException as e:
+    # Nothing of this merge stays: the output as it was (`_commit`), no
+    # staging folder, no directory it made.
+    _files.remove_created(created)
+    code = space_errno(e)
+    if code is not None:
+      left = [p for p in [staging] + created
+              if p is not None and tf.io.gfile.exists(p)]
+      raise _out_of_space(code, output, result, bool(overwrite), left) from e
+    raise
+  result = dataclasses.replace(result, output=output, dry_run=False)
   logging.info('%s', result.summary())
   return result

@@ -47,14 +47,16 @@ class MergeResult:
   """What a merge wrote (or, for `plan_merge`, would write).
 
   Attributes:
-    output: The output checkpoint prefix ('' for a plan).
+    output: The output checkpoint prefix ('' for a plan given no output).
     tensors: Every tensor of the output, in write order.
     dropped: (source prefix, tensor name, why) of every tensor left out.
+    dry_run: True for `plan_merge` (nothing written), False for a merge.
   """
 
   output: str
   tensors: tuple[MergedTensor, ...]
   dropped: tuple[tuple[str, str, str], ...] = ()
+  dry_run: bool = False
 
   @property
   def num_bytes(self) -> int:
@@ -68,9 +70,9 @@ class MergeResult:
 
   def summary(self) -> str:
     """One line: how many tensors and bytes, from what, into what."""
-    line = 'Merged %d tensors (%s) from %d checkpoints' % (
-        len(self.tensors), _inspect.format_bytes(self.num_bytes),
-        len(self.sources))
+    line = '%s %d tensors (%s) from %d checkpoints' % (
+        'Would merge' if self.dry_run else 'Merged', len(self.tensors),
+        _inspect.format_bytes(self.num_bytes), len(self.sources))
     if self.output:
       line += ' into %s' % self.output
     if self.dropped:
@@ -81,6 +83,7 @@ class MergeResult:
     """The result as plain types (what `--json` prints)."""
     return {
         'output': self.output,
+        'dry_run': self.dry_run,
         'num_tensors': len(self.tensors),
         'num_bytes': self.num_bytes,
         'tensors': [dataclasses.asdict(t) | {'shape': list(t.shape)}
