@@ -18,6 +18,8 @@ Public API (everything else is private and may change):
   types; their restores join `SCAFFOLD_INIT_COLLECTION` (TF's
   'saved_model_initializers', which a Scaffold's init op runs; also under
   its earlier name `CUSTOM_RESTORES`).
+* `Transform` and its ops `transpose`, `reshape`, `take`, `split`,
+  `concat`: per-tensor transforms as assignment-map values.
 * `flags`: absl flags (`define_flags`, `settings_from_flags`).
 * `Error` and its subclasses.
 """
@@ -48,6 +50,12 @@ from warmstart._session._hook import WarmStartHook
 from warmstart._session._wrap_estimator import wrap_estimator
 from warmstart._settings import WarmStartSettings
 from warmstart._tf_compat import SCAFFOLD_INIT_COLLECTION
+from warmstart._transform import concat
+from warmstart._transform import reshape
+from warmstart._transform import split
+from warmstart._transform import take
+from warmstart._transform import Transform
+from warmstart._transform import transpose
 from warmstart._variables import CUSTOM_RESTORES
 from warmstart._variables import CustomVariable
 from warmstart._variables import register_custom_variable
@@ -71,6 +79,7 @@ __all__ = [
     'SCAFFOLD_INIT_COLLECTION',
     'SettingsError',
     'TensorNotFoundError',
+    'Transform',
     'UnmatchedRuleError',
     'VariableNotFoundError',
     'VocabInfo',
@@ -79,6 +88,7 @@ __all__ = [
     'WarmStartSettings',
     'apply_plan',
     'apply_settings',
+    'concat',
     'flags',
     'init_from_checkpoint',
     'make_plan',
@@ -86,6 +96,10 @@ __all__ = [
     'merge_checkpoints',
     'read_plan',
     'register_custom_variable',
+    'reshape',
+    'split',
+    'take',
+    'transpose',
     'warm_start',
     'warm_start_scope',
     'wrap_estimator',

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Any, Union
+from typing import Any, Optional, Union
 
+from warmstart import _transform
 from warmstart import _variables
 
 AssignmentMap = Union[Mapping[str, Any], Iterable[tuple[str, Any]]]
@@ -24,6 +25,8 @@ class Pair:
   tensor: str
   target: _variables.Target
   rule: str
+  #: A per-tensor transform's share for this target (None: read as is).
+  transform: Optional[_transform.Application] = None
 
 
 def items(assignment_map: AssignmentMap) -> list[tuple[str, Any]]:
@@ -45,8 +48,22 @@ def items(assignment_map: AssignmentMap) -> list[tuple[str, Any]]:
         raise TypeError('An assignment map given as a list must hold '
                         '(checkpoint name, variable) pairs, got %r.' % (pair,))
       pairs.append(tuple(pair))
-  for key, _ in pairs:
+  for key, value in pairs:
+    if isinstance(key, tuple) and isinstance(value, _transform.Transform):
+      if not value.concats:
+        raise TypeError(
+            'Assignment map key %r is a tuple of tensor names: its value must '
+            'be a Transform whose first op is warmstart.concat(axis), got %r.'
+            % (key, value))
+      if not key or not all(isinstance(k, str) and k for k in key):
+        raise TypeError('Assignment map key %r must be a tuple of checkpoint '
+                        'tensor names (str).' % (key,))
+      continue
     if not isinstance(key, str):
       raise TypeError('Assignment map keys are checkpoint names (str), got %r '
                       'of type %s.' % (key, type(key).__name__))
+    if isinstance(value, _transform.Transform) and value.concats:
+      raise TypeError(
+          'Assignment map entry %r: concat joins several tensors; the key must '
+          'be a tuple of their names.' % (key,))
   return pairs

@@ -26,6 +26,10 @@ VOCAB_REMAP = 'vocab_remap'
 RESIZE = 'resize'
 CAST = 'cast'
 BATCHED = (RESTORE, RESIZE, CAST)
+#: A restore through per-tensor ops (`warmstart.Transform`): `action_params`
+#: holds the tensors read, the ops, the part of a split taken, and the
+#: checkpoint's shapes and dtype (`_restore._transform` builds it).
+TRANSFORM = 'transform'
 
 #: The kinds of an unused checkpoint tensor (`UnusedTensor.kind`): a weight a
 #: user may have forgotten, or an auxiliary one warm starts usually leave.

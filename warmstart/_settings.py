@@ -22,6 +22,7 @@ from warmstart import _errors
 from warmstart import _names
 from warmstart import _options
 from warmstart import _tf_compat
+from warmstart import _transform
 from warmstart import _variables
 from warmstart import _vocab_info
 
@@ -248,13 +249,15 @@ class WarmStartSettings:
     except TypeError as e:
       raise _error(field, 'is malformed: %s', e) from None
     for key, item in pairs:
-      if not (isinstance(item, str) or _is_variable_like(item) or
+      if not (isinstance(item, (str, _transform.Transform)) or
+              _is_variable_like(item) or
               (isinstance(item, (list, tuple)) and item and
                all(_variables.is_variable(v) for v in item))):
         raise _error(
             field, 'entry %r: values must be variable or scope names (str), '
-            'variables, partitioned variables or lists of partitions, got %r '
-            'of type %s.', key, item, type(item).__name__)
+            'variables, partitioned variables, lists of partitions or '
+            'warmstart.Transform, got %r of type %s.', key, item,
+            type(item).__name__)
     spec = self.vars_to_warm_start
     if spec is None or not (isinstance(spec, str) or
                             all(isinstance(p, str) for p in spec)):

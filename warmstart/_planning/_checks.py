@@ -24,6 +24,7 @@ from warmstart import _plan
 from warmstart._planning import _moving_averages
 from warmstart._planning import _slots
 from warmstart import _sources
+from warmstart import _transform
 from warmstart import _variables
 
 
@@ -49,10 +50,82 @@ def skipped_entry(target: _variables.Target, source: str, tensor: str,
       target=target)
 
 
+def check_transformed(pair: _assignment_map.Pair,
+                      checkpoint: _sources.Checkpoint,
+                      options: _options.Options,
+                      problems: _errors.Problems) -> Optional[_plan.Entry]:
+  """Validates a pair with a transform: its tensors, each op's shapes, the
+  target's shape and dtype after it (None on a problem)."""
+  target, applied = pair.target, pair.transform
+  where = 'Variable %r (rule %r)' % (target.name, pair.rule)
+  missing = [t for t in applied.tensors if t not in checkpoint]
+  if missing:
+    reason = 'tensor %s not in checkpoint %s' % (
+        ', '.join(repr(t) for t in missing), checkpoint.prefix)
+    if options.skip_missing:
+      return skipped_entry(target, checkpoint.prefix, missing[0], pair.rule,
+                           reason)
+    problems.add(_errors.TensorNotFoundError, '%s: %s.%s' % (
+        where, reason, problems.did_you_mean(missing[0], checkpoint.shapes)))
+    return None
+  dtypes = [checkpoint.dtypes[t].base_dtype for t in applied.tensors]
+  shapes = [tuple(int(d) for d in checkpoint.shapes[t])
+            for t in applied.tensors]
+  mismatch = None
+  if len(set(dtypes)) > 1:
+    mismatch = 'concat of tensors of dtypes %s' % ', '.join(
+        d.name for d in dtypes)
+  else:
+    try:
+      shape = applied.output_shape(shapes)
+    except _transform.TransformError as e:
+      mismatch = 'the transform does not fit tensor%s %s of shape%s %s: %s' % (
+          's' if len(shapes) > 1 else '', ', '.join(map(repr,
+                                                         applied.tensors)),
+          's' if len(shapes) > 1 else '', ', '.join(str(list(s))
+                                                     for s in shapes), e)
+    else:
+      if target.validate_shape and not target.shape.is_compatible_with(
+          _tensor_shape(shape)):
+        mismatch = ('%s gives shape %s, the variable has %s' %
+                    (applied.text, list(shape), target.shape))
+  changes = [applied.text]
+  if mismatch is None and dtypes[0] != target.dtype:
+    if options.cast and dtypes[0].is_floating and target.dtype.is_floating:
+      changes.append('cast %s -> %s' % (dtypes[0].name, target.dtype.name))
+    else:
+      mismatch = 'dtype %s in the checkpoint, %s in the graph%s' % (
+          dtypes[0].name, target.dtype.name,
+          ' (cast=True casts it)' if dtypes[0].is_floating and
+          target.dtype.is_floating else '')
+  if mismatch is not None:
+    if options.skip_mismatched:
+      return skipped_entry(target, checkpoint.prefix, applied.tensors[0],
+                           pair.rule, mismatch)
+    problems.add(_errors.MismatchError, '%s: %s.' % (where, mismatch))
+    return None
+  return _plan.Entry(
+      variable=target.name, shape=_shape(target.shape),
+      dtype=target.dtype.name, source=checkpoint.prefix,
+      tensor=applied.tensors[0], slices=target.slices,
+      action=_plan.TRANSFORM, rule=pair.rule, reason='; '.join(changes),
+      action_params={
+          'tensors': list(applied.tensors),
+          'ops': [op.to_json() for op in applied.ops],
+          'part': applied.part,
+          'parts': applied.parts,
+          'checkpoint_shapes': [list(s) for s in shapes],
+          'checkpoint_dtype': dtypes[0].name,
+      },
+      target=target)
+
+
 def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
                options: _options.Options,
                problems: _errors.Problems) -> Optional[_plan.Entry]:
   """Validates one (tensor, variable) pair into an entry (None on a problem)."""
+  if pair.transform is not None:
+    return check_transformed(pair, checkpoint, options, problems)
   target, tensor = pair.target, pair.tensor
   if tensor not in checkpoint:
     reason = 'tensor %r is not in checkpoint %s' % (tensor, checkpoint.prefix)
@@ -133,6 +206,13 @@ def resolve_pairs(pairs: Sequence[_assignment_map.Pair],
   """
   resolved = []
   for pair in pairs:
+    if pair.transform is not None:
+      keys = tuple(_sources.resolve(checkpoint, t)[0]
+                   for t in pair.transform.tensors)
+      resolved.append(dataclasses.replace(
+          pair, tensor=keys[0], transform=dataclasses.replace(
+              pair.transform, tensors=keys)))
+      continue
     key, how = _sources.resolve(checkpoint, pair.tensor)
     resolved.append(pair if not how else dataclasses.replace(
         pair, tensor=key, rule='%s, %s' % (pair.rule, how)))
@@ -156,6 +236,8 @@ def check_pairs(pairs: Sequence[_assignment_map.Pair],
   needed: collections.Counter[str] = collections.Counter()
   if not options.skip_missing:
     for pair in pairs:
+      if pair.transform is not None:
+        continue  # Its own check names each missing tensor.
       needed[pair.rule] += 1
       if pair.tensor not in checkpoint:
         missing.setdefault(pair.rule, []).append(pair)
@@ -281,6 +363,7 @@ def unused_tensors(checkpoints: Iterable[_sources.Checkpoint],
   for entry in entries:
     names = read.setdefault(entry.source, set())
     names.add(entry.tensor)
+    names.update(entry.action_params.get('tensors', ()))
     raw = _moving_averages.averaged_tensor(entry.tensor)
     if raw is not None:
       names.add(raw)

@@ -35,6 +35,9 @@ def pairs_reading_averages(pairs: Sequence[_assignment_map.Pair],
   result = []
   without = []
   for pair in pairs:
+    if pair.transform is not None:
+      result.append(pair)  # A transform reads the tensors it names.
+      continue
     average = pair.tensor + MOVING_AVERAGE
     if pair.tensor.endswith(MOVING_AVERAGE) or average not in checkpoint or (
         pair.tensor in checkpoint and

@@ -11,6 +11,7 @@ slots of selected variables, and the global step.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
@@ -23,6 +24,7 @@ from warmstart import _errors
 from warmstart import _names
 from warmstart import _sources
 from warmstart import _tf_compat
+from warmstart import _transform
 from warmstart import _variables
 from warmstart._planning import _rules
 from warmstart._planning import _slots
@@ -30,7 +32,12 @@ from warmstart._planning import _slots
 Pair = _assignment_map.Pair
 
 
-def _rule_text(key: str, value: Any) -> str:
+def _rule_text(key: Any, value: Any) -> str:
+  if isinstance(value, _transform.Transform):
+    targets = [t if isinstance(t, str) else getattr(t, 'name', type(t).__name__)
+               for t in value.targets]
+    return '%s: %s, %s' % (' + '.join(key) if isinstance(key, tuple) else key,
+                           ', '.join(targets), value.text)
   shown = value if isinstance(value, str) else getattr(
       value, 'name', type(value).__name__)
   return '%s: %s' % (key, shown)
@@ -378,11 +385,30 @@ class _MapSelection(_Selection):
       return None
     return Pair(key, target, rule)
 
+  def _transform_entry(self, key: Any, value: _transform.Transform,
+                       rule: str) -> list[Pair]:
+    """One pair per target of a `Transform` (one per part of a split)."""
+    tensors = tuple(key) if isinstance(key, tuple) else (key,)
+    targets = value.targets
+    pairs = []
+    for part, target in enumerate(targets):
+      if isinstance(target, str):
+        pair = self._name_entry(tensors[0], target, rule)
+      else:
+        pair = self._object_entry(tensors[0], target, rule)
+      if pair is not None:
+        pairs.append(dataclasses.replace(pair, transform=_transform.Application(
+            tensors, value.ops, part, len(targets))))
+    return pairs
+
   def expand(self) -> list[Pair]:
     """Every entry's pairs, in map order."""
     pairs: list[Pair] = []
     for key, value in self.rules.items:
       rule = _rule_text(key, value)
+      if isinstance(value, _transform.Transform):
+        pairs.extend(self._transform_entry(key, value, rule))
+        continue
       if not isinstance(value, str):
         pair = self._object_entry(key, value, rule)
       elif key.endswith('/') or key == '':

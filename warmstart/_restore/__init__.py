@@ -8,6 +8,8 @@ all replicas of a `tf.distribute` strategy.
 * `_assign`: assigning a value into a plain, partitioned, distributed or
   custom variable, as its new initializer.
 * `_vocab_remap`: builds vocabulary remaps (TF's `load_and_remap_matrix`).
+* `_transform`: builds the restores of `warmstart.Transform` entries, each
+  tensor read once.
 """
 
 from warmstart._restore._apply import applied_entries

@@ -22,6 +22,7 @@ from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
 from warmstart._restore import _assign
+from warmstart._restore import _transform
 from warmstart._restore import _vocab_remap
 from warmstart import _sources
 from warmstart import _tf_compat
@@ -295,6 +296,7 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
                 reuse: ReusableInitializers) -> None:
   groups: dict[tuple[str, str], list[_Read]] = {}
   custom: list[_plan.Entry] = []
+  transformed: list[_plan.Entry] = []
   for entry in plan.restored:
     target = entry.target
     if target is None:
@@ -302,6 +304,9 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
           'Plan entry %r has no variable object: plans read back from JSON '
           'can be inspected but not applied; build the plan in this graph.' %
           entry.variable)
+    if entry.action == _plan.TRANSFORM:
+      transformed.append(entry)
+      continue
     if entry.action not in _plan.BATCHED:
       if entry.action not in _ACTION_BUILDERS:
         raise _errors.SettingsError(
@@ -322,6 +327,8 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
     for (prefix, device), reads in groups.items():
       for chunk in _chunks(reads, options.max_chunk_bytes):
         _build_reads(prefix, device, chunk, reuse)
+    if transformed:
+      _transform.build_all(transformed)
     for entry in custom:
       _ACTION_BUILDERS[entry.action](entry)
   applied = graph.get_collection_ref(APPLIED_ENTRIES)

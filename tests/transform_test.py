@@ -1,0 +1,295 @@
+"""Tests of per-tensor transforms in assignment maps (`warmstart.Transform`).
+
+Graph A is saved; graph B is warm-started through transforms; every value
+is compared with numpy's (`np.transpose`, `reshape`, slicing, `np.split`,
+`np.concatenate`) bit for bit, partitioned targets too; what no entry
+restores keeps its own initial value. Every error is raised when the plan
+is made, before any op, naming the entry, the op and the shapes.
+"""
+
+from __future__ import annotations
+
+import os
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+import warmstart as ws
+from tests import test_util
+
+
+def _build_a():
+  """The source: a fused qkv [8, 12], split q/k/v [8, 4], a [out, in]
+  weight, a long position table, an attention output."""
+  get = tf.compat.v1.get_variable
+  get('old/attn/qkv/kernel', [8, 12])
+  for name in ('q', 'k', 'v'):
+    get('old/%s/kernel' % name, [8, 4])
+  get('pt/dense/weight', [5, 3])
+  get('old/pos_emb', [20, 6])
+  get('old/attn/out', [8, 12])
+  get('other/w', [3])
+
+
+_ZERO = tf.compat.v1.zeros_initializer()
+
+
+def _partitioned(name, shape, parts):
+  return tf.compat.v1.get_variable(
+      name, shape, initializer=_ZERO,
+      partitioner=tf.compat.v1.fixed_size_partitioner(parts))
+
+
+class TransformTest(parameterized.TestCase, tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.prefix, cls.ckpt = test_util.save_checkpoint(
+        os.path.join(tf.compat.v1.test.get_temp_dir(), cls.__name__),
+        _build_a)
+
+  def run_b(self, build, assignment_map, **options):
+    return test_util.run_graph(
+        build, lambda: ws.init_from_checkpoint(self.prefix, assignment_map,
+                                               **options))
+
+  def test_transpose(self):
+    got, plan = self.run_b(
+        lambda: tf.compat.v1.get_variable('tf/dense/kernel', [3, 5]),
+        {'pt/dense/weight': ws.Transform('tf/dense/kernel',
+                                         ws.transpose([1, 0]))})
+    np.testing.assert_array_equal(
+        np.transpose(self.ckpt['pt/dense/weight'], [1, 0]),
+        got['tf/dense/kernel'])
+    entry = plan.entry('tf/dense/kernel')
+    self.assertEqual('transform', entry.action)
+    self.assertEqual('transpose [1, 0]', entry.reason)
+    self.assertIn('transpose [1, 0]', str(plan))
+    self.assertNotIn('pt/dense/weight',
+                     [u.tensor for u in plan.unused_tensors])
+
+  @parameterized.parameters(1, 2)
+  def test_split_a_fused_tensor_into_three_partitioned_or_not(self, parts):
+    def build():
+      for name in ('q', 'k', 'v'):
+        _partitioned('new/%s/kernel' % name, [8, 4], parts)
+
+    got, plan = self.run_b(build, {
+        'old/attn/qkv/kernel': ws.Transform(
+            ['new/q/kernel', 'new/k/kernel', 'new/v/kernel'],
+            ws.split(axis=1))})
+    expected = np.split(self.ckpt['old/attn/qkv/kernel'], 3, axis=1)
+    for name, value in zip('qkv', expected):
+      np.testing.assert_array_equal(value, got['new/%s/kernel' % name])
+    self.assertEqual('split axis 1 -> 3 (part 2)',
+                     plan.entry('new/v/kernel').reason)
+
+  def test_a_split_tensor_is_read_once(self):
+    with tf.Graph().as_default() as graph:
+      for name in ('q', 'k', 'v'):
+        tf.compat.v1.get_variable('new/%s/kernel' % name, [8, 4])
+      ws.init_from_checkpoint(self.prefix, {
+          'old/attn/qkv/kernel': ws.Transform(
+              ['new/q/kernel', 'new/k/kernel', 'new/v/kernel'],
+              ws.split(axis=1))})
+      reads = [op for op in graph.get_operations() if op.type == 'RestoreV2']
+    self.assertLen(reads, 1)
+    self.assertEqual([b'old/attn/qkv/kernel'],
+                     list(reads[0].inputs[1].op.get_attr('value').string_val))
+
+  def test_split_with_sizes(self):
+    def build():
+      tf.compat.v1.get_variable('a', [8, 2])
+      tf.compat.v1.get_variable('b', [8, 10])
+
+    got, _ = self.run_b(build, {'old/attn/qkv/kernel': ws.Transform(
+        ['a', 'b'], ws.split(axis=1, sizes=[2, 10]))})
+    a, b = np.split(self.ckpt['old/attn/qkv/kernel'], [2], axis=1)
+    np.testing.assert_array_equal(a, got['a'])
+    np.testing.assert_array_equal(b, got['b'])
+
+  def test_concat_three_into_one_partitioned(self):
+    got, plan = self.run_b(
+        lambda: _partitioned('new/qkv/kernel', [8, 12], 3),
+        {('old/q/kernel', 'old/k/kernel', 'old/v/kernel'): ws.Transform(
+            'new/qkv/kernel', ws.concat(axis=1))})
+    expected = np.concatenate([self.ckpt['old/%s/kernel' % n]
+                               for n in 'qkv'], axis=1)
+    np.testing.assert_array_equal(expected, got['new/qkv/kernel'])
+    unused = [u.tensor for u in plan.unused_tensors]
+    for name in 'qkv':
+      self.assertNotIn('old/%s/kernel' % name, unused)
+
+  def test_take_rows(self):
+    got, _ = self.run_b(
+        lambda: tf.compat.v1.get_variable('new/pos_emb', [12, 6]),
+        {'old/pos_emb': ws.Transform('new/pos_emb', ws.take(0, 12))})
+    np.testing.assert_array_equal(self.ckpt['old/pos_emb'][:12],
+                                  got['new/pos_emb'])
+    got, _ = self.run_b(
+        lambda: tf.compat.v1.get_variable('cols', [20, 2]),
+        {'old/pos_emb': ws.Transform('cols', ws.take(4, None, axis=1))})
+    np.testing.assert_array_equal(self.ckpt['old/pos_emb'][:, 4:],
+                                  got['cols'])
+
+  def test_chain_reshape_then_transpose(self):
+    got, plan = self.run_b(
+        lambda: _partitioned('new/attn/out', [12, 2, 4], 2),
+        {'old/attn/out': ws.Transform('new/attn/out', ws.reshape([2, 4, 12]),
+                                      ws.transpose([2, 0, 1]))})
+    expected = np.transpose(
+        np.reshape(self.ckpt['old/attn/out'], [2, 4, 12]), [2, 0, 1])
+    np.testing.assert_array_equal(expected, got['new/attn/out'])
+    self.assertEqual('reshape [2, 4, 12]; transpose [2, 0, 1]',
+                     plan.entry('new/attn/out').reason)
+
+  def test_cast_after_the_transform(self):
+    got, plan = self.run_b(
+        lambda: tf.compat.v1.get_variable('k', [3, 5], tf.bfloat16),
+        {'pt/dense/weight': ws.Transform('k', ws.transpose([1, 0]))},
+        cast=True)
+    np.testing.assert_array_equal(
+        tf.cast(self.ckpt['pt/dense/weight'].T, tf.bfloat16).numpy(),
+        got['k'])
+    self.assertEqual('transpose [1, 0]; cast float32 -> bfloat16',
+                     plan.entry('k').reason)
+
+  def test_in_warm_start_settings_and_with_other_entries(self):
+    def build():
+      tf.compat.v1.get_variable('tf/dense/kernel', [3, 5])
+      tf.compat.v1.get_variable('other/w', [3])
+      tf.compat.v1.get_variable('cold', [2], initializer=_ZERO)
+
+    settings = ws.WarmStartSettings(self.prefix, assignment_map={
+        'pt/dense/weight': ws.Transform('tf/dense/kernel',
+                                        ws.transpose([1, 0])),
+        'other/': 'other/'})
+    got, plan = test_util.run_graph(build, settings=settings)
+    np.testing.assert_array_equal(self.ckpt['pt/dense/weight'].T,
+                                  got['tf/dense/kernel'])
+    np.testing.assert_array_equal(self.ckpt['other/w'], got['other/w'])
+    np.testing.assert_array_equal([0.0, 0.0], got['cold'])
+    self.assertEqual(('cold',), plan.cold_variables)
+
+  def test_variable_objects_as_targets(self):
+    def warm():
+      kernel = [v for v in tf.compat.v1.global_variables()
+                if v.op.name == 'tf/dense/kernel'][0]
+      return ws.init_from_checkpoint(self.prefix, {
+          'pt/dense/weight': ws.Transform(kernel, ws.transpose([1, 0]))})
+
+    got, _ = test_util.run_graph(
+        lambda: tf.compat.v1.get_variable('tf/dense/kernel', [3, 5]), warm)
+    np.testing.assert_array_equal(self.ckpt['pt/dense/weight'].T,
+                                  got['tf/dense/kernel'])
+
+
+class TransformErrorsTest(parameterized.TestCase, tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.prefix, _ = test_util.save_checkpoint(
+        os.path.join(tf.compat.v1.test.get_temp_dir(), cls.__name__),
+        _build_a)
+
+  def plan(self, build, assignment_map, **options):
+    with tf.Graph().as_default() as graph:
+      build()
+      try:
+        return ws.init_from_checkpoint(self.prefix, assignment_map, **options)
+      finally:
+        self.assertEqual(
+            [], [op for op in graph.get_operations()
+                 if op.type in ('RestoreV2', 'AssignVariableOp', 'Assign')
+                 and op.name.startswith('warm_start')])
+
+  @parameterized.named_parameters(
+      ('perm_of_another_rank', [3, 5], ws.transpose([0, 1, 2]),
+       r'transpose \[0, 1, 2\] is no permutation of the 2 axes of \[5, 3\]'),
+      ('reshape_of_another_size', [3, 5], ws.reshape([4, 4]),
+       r'reshape \[4, 4\] holds 16 elements, \[5, 3\] holds 15'),
+      ('take_past_the_end', [3, 3], ws.take(3, 6),
+       r'take 3:6 axis 0 needs 0 <= start < stop <= 5'),
+      ('result_of_another_shape', [5, 3], ws.transpose([1, 0]),
+       r'transpose \[1, 0\] gives shape \[3, 5\], the variable has \(5, 3\)'),
+  )
+  def test_misfit_names_the_entry_the_op_and_the_shapes(self, shape, op,
+                                                          message):
+    with self.assertRaisesRegex(
+        ws.MismatchError,
+        r"Variable 'k' \(rule 'pt/dense/weight: k, .*'\): .*" + message):
+      self.plan(lambda: tf.compat.v1.get_variable('k', shape),
+                {'pt/dense/weight': ws.Transform('k', op)})
+
+  def test_a_split_that_does_not_divide(self):
+    def build():
+      for name in 'abcde':
+        tf.compat.v1.get_variable(name, [8, 2])
+
+    with self.assertRaisesRegex(
+        ws.MismatchError,
+        r'split axis 1: 12 along axis 1 of \[8, 12\] does not divide into 5 '
+        r'equal parts'):
+      self.plan(build, {'old/attn/qkv/kernel': ws.Transform(
+          ['a', 'b', 'c', 'd', 'e'], ws.split(axis=1))})
+
+  def test_every_problem_at_once_and_skip_mismatched(self):
+    def build():
+      tf.compat.v1.get_variable('k', [5, 3])
+      tf.compat.v1.get_variable('p', [99, 6])
+
+    assignment_map = {
+        'pt/dense/weight': ws.Transform('k', ws.transpose([1, 0])),
+        'old/pos_emb': ws.Transform('p', ws.take(0, 99)),
+        'nope': ws.Transform('k', ws.transpose([1, 0])),
+    }
+    with self.assertRaisesRegex(
+        ws.Error, r"3 problems(.|\n)*'k'(.|\n)*take 0:99(.|\n)*'nope'"):
+      self.plan(build, assignment_map)
+    plan = self.plan(build, {k: v for k, v in assignment_map.items()
+                             if k != 'nope'}, skip_mismatched=True)
+    self.assertEqual(['k', 'p'], [e.variable for e in plan.skipped])
+
+  def test_missing_tensor_of_a_concat(self):
+    with self.assertRaisesRegex(
+        ws.TensorNotFoundError,
+        r"Variable 'qkv' .*: tensor 'old/x/kernel' not in checkpoint"):
+      self.plan(lambda: tf.compat.v1.get_variable('qkv', [8, 12]),
+                {('old/q/kernel', 'old/x/kernel', 'old/v/kernel'):
+                 ws.Transform('qkv', ws.concat(axis=1))})
+
+  @parameterized.named_parameters(
+      ('split_not_last', lambda: ws.Transform(['a', 'b'], ws.split(1),
+                                              ws.transpose([1, 0])),
+       ws.SettingsError, 'split must be the last op'),
+      ('concat_not_first', lambda: ws.Transform('a', ws.transpose([1, 0]),
+                                                ws.concat(1)),
+       ws.SettingsError, 'concat must be the first op'),
+      ('split_one_target', lambda: ws.Transform('a', ws.split(1)),
+       ws.SettingsError, 'split needs a list of targets'),
+      ('not_an_op', lambda: ws.Transform('a', np.transpose),
+       ws.SettingsError, 'op 0 must be one of warmstart.transpose'),
+      ('perm_of_strings', lambda: ws.transpose('10'), ws.SettingsError,
+       "transpose perm must be a list of ints, got '10'"),
+      ('take_float', lambda: ws.take(0.5), ws.SettingsError,
+       'take start must be an int, got 0.5'),
+  )
+  def test_malformed_transforms(self, make, error, message):
+    with self.assertRaisesRegex(error, message):
+      make()
+
+  def test_concat_needs_a_tuple_key_and_a_tuple_key_needs_concat(self):
+    build = lambda: tf.compat.v1.get_variable('qkv', [8, 12])
+    with self.assertRaisesRegex(TypeError, 'the key must be a tuple'):
+      self.plan(build, {'old/q/kernel': ws.Transform('qkv', ws.concat(1))})
+    with self.assertRaisesRegex(TypeError,
+                                'must be a Transform whose first op is'):
+      self.plan(build, {('old/q/kernel', 'old/k/kernel'): ws.Transform(
+          'qkv', ws.transpose([1, 0]))})
+
+
+if __name__ == '__main__':
+  tf.test.main()
