@@ -166,12 +166,31 @@ class TransformTest(parameterized.TestCase, tf.test.TestCase):
         'pt/dense/weight': ws.Transform('tf/dense/kernel',
                                         ws.transpose([1, 0])),
         'other/': 'other/'})
-    got, plan = test_util.run_graph(build, settings=settings)
+    # Also under warm_start_scope, compared bit for bit: a transformed
+    # variable restored whole gets a stand-in like any other.
+    run = test_util.run_graph(build, settings=settings)
+    got, plan = run
+    self.assertIn('tf/dense/kernel', run.stand_ins)
+    self.assertNotIn('cold', run.stand_ins)
     np.testing.assert_array_equal(self.ckpt['pt/dense/weight'].T,
                                   got['tf/dense/kernel'])
     np.testing.assert_array_equal(self.ckpt['other/w'], got['other/w'])
     np.testing.assert_array_equal([0.0, 0.0], got['cold'])
     self.assertEqual(('cold',), plan.cold_variables)
+
+  def test_split_into_partitioned_targets_under_the_scope(self):
+    def build():
+      for name in ('q', 'k', 'v'):
+        _partitioned('new/%s/kernel' % name, [8, 4], 2)
+
+    run = test_util.run_graph(build, settings=ws.WarmStartSettings(
+        self.prefix, assignment_map={'old/attn/qkv/kernel': ws.Transform(
+            ['new/q/kernel', 'new/k/kernel', 'new/v/kernel'],
+            ws.split(axis=1))}))
+    expected = np.split(self.ckpt['old/attn/qkv/kernel'], 3, axis=1)
+    for name, value in zip('qkv', expected):
+      np.testing.assert_array_equal(value, run.values['new/%s/kernel' % name])
+    self.assertLen([s for s in run.stand_ins if '/kernel/part_' in s], 6)
 
   def test_variable_objects_as_targets(self):
     def warm():

@@ -37,6 +37,7 @@ from warmstart import _assignment_map
 from warmstart import _errors
 from warmstart import _names
 from warmstart import _settings
+from warmstart import _transform
 
 
 def scope_prefix(text: str) -> str:
@@ -162,9 +163,19 @@ class Rules:
     self.items: list[tuple[str, Any]] = []
     self._names: dict[str, str] = {}  # variable name -> tensor (first entry)
     self._scopes: list[Rewrite] = []  # variable scope -> tensor prefix
+    # variable name -> its share of a transform (targets named by name).
+    self._transforms: dict[str, _transform.Application] = {}
     if settings.assignment_map is not None:
       self.items = _assignment_map.items(settings.assignment_map)
       for key, value in self.items:
+        if isinstance(value, _transform.Transform):
+          tensors = tuple(key) if isinstance(key, tuple) else (key,)
+          for part, target in enumerate(value.targets):
+            if isinstance(target, str):
+              self._transforms.setdefault(
+                  _names.strip_output(target), _transform.Application(
+                      tensors, value.ops, part, len(value.targets)))
+          continue
         if not isinstance(value, str):
           continue  # A variable object: matched by identity in `select`.
         if key.endswith('/') or key == '':
@@ -248,6 +259,16 @@ class Rules:
       if primary is not None:
         return primary + variable.name[len(variable.primary):]
     return None
+
+  def transform_of(self, variable: Variable) -> Optional[
+      _transform.Application]:
+    """The transform a map entry gives `variable` by name, if any."""
+    if variable.name in self._names:
+      return None  # A plain entry of the same variable comes first.
+    applied = self._transforms.get(variable.name)
+    if applied is None or self.narrows_out(variable):
+      return None
+    return applied
 
   def remapped(self, variable: Variable) -> bool:
     """Whether the variable (or its primary) is remapped by vocabulary."""

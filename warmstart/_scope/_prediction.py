@@ -21,6 +21,7 @@ from warmstart import _errors
 from warmstart import _planning
 from warmstart import _sources
 from warmstart import _tf_compat
+from warmstart import _transform
 from warmstart import _variables
 
 
@@ -110,6 +111,10 @@ class Predictor:
                       dtype: tf.DType) -> bool:
     if rules.remapped(variable):
       return False  # A remap needs the initializer (new rows).
+    applied = rules.transform_of(variable)
+    if applied is not None:
+      return Predictor._transformed_whole(rules, checkpoint, applied, shape,
+                                          dtype)
     tensor = rules.tensor_of(variable)
     if tensor is None:
       return False
@@ -121,3 +126,24 @@ class Predictor:
     saved = checkpoint.dtypes[tensor].base_dtype
     return saved == dtype or (rules.settings.cast and saved.is_floating and
                               dtype.is_floating)
+
+  @staticmethod
+  def _transformed_whole(rules: _planning.Rules,
+                         checkpoint: _sources.Checkpoint,
+                         applied: _transform.Application,
+                         shape: Sequence[int], dtype: tf.DType) -> bool:
+    tensors = [_sources.resolve(checkpoint, t)[0] for t in applied.tensors]
+    if any(t not in checkpoint for t in tensors):
+      return False
+    saved = {checkpoint.dtypes[t].base_dtype for t in tensors}
+    if len(saved) != 1:
+      return False
+    try:
+      got = applied.output_shape([tuple(checkpoint.shapes[t])
+                                  for t in tensors])
+    except _transform.TransformError:
+      return False
+    (saved,) = saved
+    return tuple(got) == tuple(shape) and (
+        saved == dtype or (rules.settings.cast and saved.is_floating and
+                           dtype.is_floating))

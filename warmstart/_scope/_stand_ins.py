@@ -314,7 +314,7 @@ class StandIns:
     """
     whole = set()
     for entry in plan.restored:
-      if entry.action in (_plan.RESTORE, _plan.CAST):
+      if entry.action in (_plan.RESTORE, _plan.CAST, _plan.TRANSFORM):
         for part in entry.target.parts:
           # A creator outside the strategy's sees its components.
           whole.update(id(v) for v in _owners(part))
