@@ -24,6 +24,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, Optional
 
+import numpy as np
+
 from warmstart import _errors
 
 Shape = tuple[int, ...]
@@ -310,3 +312,32 @@ class Application:
   def output_shape(self, shapes: Sequence[Shape]) -> Shape:
     """This target's shape, from the shapes of `tensors`."""
     return output_shapes(self.ops, shapes, self.parts)[self.part]
+
+
+def apply_numpy(values: Sequence[np.ndarray], ops: Sequence[Op],
+                parts: int = 1) -> list[np.ndarray]:
+  """`ops` on arrays, with numpy (what `merge_checkpoints` writes): one
+  array per part. The shapes must have been checked (`output_shapes`)."""
+  arrays = list(values)
+  for op in ops:
+    a = op.args
+    if op.kind == CONCAT:
+      arrays = [np.concatenate(arrays, axis=a[0])]
+      continue
+    (array,) = arrays
+    if op.kind == TRANSPOSE:
+      arrays = [np.ascontiguousarray(np.transpose(array, a[0]))]
+    elif op.kind == RESHAPE:
+      arrays = [np.reshape(array, op.shape([array.shape])[0])]
+    elif op.kind == TAKE:
+      start, stop, axis = a
+      index = [slice(None)] * array.ndim
+      index[axis % array.ndim] = slice(start, stop)
+      arrays = [np.ascontiguousarray(array[tuple(index)])]
+    else:
+      axis = a[0] % array.ndim
+      bounds = op.split_bounds(array.shape, parts)
+      arrays = [np.ascontiguousarray(
+          np.take(array, range(start, stop), axis=axis))
+                for start, stop in bounds]
+  return arrays

@@ -53,6 +53,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable, Optional, TypeVar, Union
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -69,6 +70,7 @@ from warmstart._merge import _rules
 from warmstart._merge import _staging
 from warmstart._merge import _write
 from warmstart import _sources
+from warmstart import _transform
 
 MergedTensor = _result.MergedTensor
 MergeResult = _result.MergeResult
@@ -240,6 +242,10 @@ def _plan(sources: Sequence[MergeSource],
     rules = _rules.rules_of(renames, checkpoint.prefix)
     used = set()
     object_names = _sources.names_of(checkpoint)
+    transformed, consumed = _transformed(
+        checkpoint, object_names, _rules.transforms_of(renames,
+                                                        checkpoint.prefix),
+        problems)
     # {key: the name renames apply to}: the variable's name, or its key.
     names = {}
     for key in sorted(checkpoint.shapes):
@@ -248,6 +254,10 @@ def _plan(sources: Sequence[MergeSource],
         continue
       name, kept_key = object_names.output_name(key)
       names[key] = name
+      if key in consumed:
+        dropped.append((checkpoint.prefix, key, 'read by transform %s' %
+                        consumed[key]))
+        continue
       hits = [p.pattern for p in patterns if p.match(name) or p.match(key)]
       if hits:
         excluded.update(hits)
@@ -279,6 +289,18 @@ def _plan(sources: Sequence[MergeSource],
         continue
       by_name[new_name] = tensor
       tensors.append(tensor)
+    for tensor in transformed:
+      first = by_name.get(tensor.name)
+      if first is not None:
+        problems.add(
+            _errors.ConflictError,
+            'Output tensor %r would come from both %s (tensor %r) and a '
+            'transform of %s (%s). Rename or exclude one of them.' %
+            (tensor.name, first.source, first.source_name, tensor.source,
+             tensor.rule))
+        continue
+      by_name[tensor.name] = tensor
+      tensors.append(tensor)
     for rule in rules:
       if rule not in used:
         _unmatched(
@@ -301,6 +323,52 @@ def _plan(sources: Sequence[MergeSource],
         ', '.join(str(p) for p, _ in pairs))
   return MergeResult(output='', tensors=tuple(tensors), dropped=tuple(dropped),
                      dry_run=True)
+
+
+def _transformed(checkpoint: _sources.Checkpoint, object_names: Any,
+                 rules: Sequence[_rules.TransformRule],
+                 problems: _errors.Problems
+                ) -> tuple[list[MergedTensor], dict[str, str]]:
+  """The output tensors of one source's transforms, their shapes checked,
+  and {key: the transform that reads it} of the tensors they consume."""
+  key_of = {object_names.output_name(key)[0]: key
+            for key in checkpoint.shapes if key != OBJECT_GRAPH}
+  made: list[MergedTensor] = []
+  consumed: dict[str, str] = {}
+  for rule in rules:
+    keys = [key_of.get(name, name) for name in rule.tensors]
+    missing = [n for n, k in zip(rule.tensors, keys) if k not in checkpoint]
+    if missing:
+      problems.add(_errors.TensorNotFoundError, 'Transform %s: %s not in %s.%s'
+                   % (rule.text, ', '.join(map(repr, missing)),
+                      checkpoint.prefix,
+                      problems.did_you_mean(missing[0], list(key_of))))
+      continue
+    dtypes = {checkpoint.dtypes[k].base_dtype for k in keys}
+    shapes = [tuple(int(d) for d in checkpoint.shapes[k]) for k in keys]
+    targets = rule.transform.targets
+    try:
+      if len(dtypes) > 1:
+        raise _transform.TransformError('tensors of dtypes %s' % ', '.join(
+            sorted(d.name for d in dtypes)))
+      out = _transform.output_shapes(rule.transform.ops, shapes, len(targets))
+    except _transform.TransformError as e:
+      problems.add(_errors.MismatchError,
+                   'Transform %s of %s does not fit shape%s %s: %s.' %
+                   (rule.text, checkpoint.prefix, 's' if len(shapes) > 1 else
+                    '', ', '.join(str(list(s)) for s in shapes), e))
+      continue
+    (dtype,) = dtypes
+    for part, (target, shape) in enumerate(zip(targets, out)):
+      made.append(MergedTensor(
+          name=target, source=checkpoint.prefix, source_name='+'.join(keys),
+          shape=shape, dtype=dtype.name,
+          num_bytes=int(np.prod(shape, dtype=np.int64)) * dtype.size,
+          rule=rule.text, transform=_transform.Application(
+              tuple(keys), rule.transform.ops, part, len(targets))))
+    for key in keys:
+      consumed[key] = rule.text
+  return made, consumed
 
 
 def _check_output(output: str, overwrite: bool, result: MergeResult,

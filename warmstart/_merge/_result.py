@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from warmstart import _inspect
 from warmstart import _table
+from warmstart import _transform
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,10 @@ class MergedTensor:
   num_bytes: int
   rule: str = ''
   note: str = ''
+  #: For a tensor a `warmstart.Transform` makes: its share (the tensors read,
+  #: the ops, the part); `source_name` then joins the tensors with '+'.
+  transform: Optional[_transform.Application] = dataclasses.field(
+      default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +91,9 @@ class MergeResult:
         'dry_run': self.dry_run,
         'num_tensors': len(self.tensors),
         'num_bytes': self.num_bytes,
-        'tensors': [dataclasses.asdict(t) | {'shape': list(t.shape)}
+        'tensors': [dataclasses.asdict(t) | {
+            'shape': list(t.shape),
+            'transform': t.transform.text if t.transform else ''}
                     for t in self.tensors],
         'dropped': [{'source': s, 'tensor': n, 'reason': r}
                     for s, n, r in self.dropped],
@@ -104,6 +111,9 @@ class MergeResult:
                    t.source_name, t.source))
     lines = _table.format_table(rows)
     for t in self.tensors:
+      if t.transform is not None:
+        lines.append('transformed: %s from %s (%s)' % (
+            t.name, ' + '.join(t.transform.tensors), t.transform.text))
       if t.note:
         lines.append('kept its key: %s from %s (%s)' % (t.source_name,
                                                        t.source, t.note))

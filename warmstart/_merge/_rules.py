@@ -16,8 +16,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional, Union
 
+from warmstart import _assignment_map
 from warmstart import _errors
 from warmstart import _planning
+from warmstart import _transform
 
 Renames = Mapping[str, Optional[str]]
 
@@ -73,6 +75,8 @@ def rules_of(renames: Optional[Renames], source: str) -> list[Rule]:
                     'names or scopes to new names, got %r.' % (source, renames))
   rules = []
   for key, value in renames.items():
+    if isinstance(value, _transform.Transform):
+      continue  # `transforms_of`.
     if not isinstance(key, str) or not key:
       raise _errors.SettingsError(
           'Rename keys of source %s must be non-empty checkpoint names or '
@@ -90,6 +94,54 @@ def rules_of(renames: Optional[Renames], source: str) -> list[Rule]:
            'scope' if value.endswith('/') else 'tensor', fixed[0], fixed[1]))
     rules.append(Rule(key, value))
   return rules
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformRule:
+  """One source's `warmstart.Transform` entry: new tensors from old ones.
+
+  Attributes:
+    tensors: The checkpoint names it reads (several for concat).
+    transform: The transform; its targets are the output names.
+  """
+
+  tensors: tuple[str, ...]
+  transform: _transform.Transform
+
+  @property
+  def text(self) -> str:
+    return '%s=%s (%s)' % ('+'.join(self.tensors),
+                           ','.join(self.transform.targets),
+                           self.transform.text)
+
+
+def transforms_of(renames: Optional[Renames],
+                  source: str) -> list[TransformRule]:
+  """The `warmstart.Transform` entries of one source's renames.
+
+  Raises:
+    SettingsError: a target that is not an output name (merge writes
+      tensors: there are no variables), or a malformed key.
+  """
+  if not isinstance(renames, Mapping):
+    return []
+  found = []
+  for key, value in renames.items():
+    if not isinstance(value, _transform.Transform):
+      continue
+    try:
+      _assignment_map.items({key: value})
+    except TypeError as e:
+      raise _errors.SettingsError('Source %s: %s' % (source, e)) from None
+    for target in value.targets:
+      if not isinstance(target, str) or not target or target.endswith('/'):
+        raise _errors.SettingsError(
+            'Transform %r of source %s: a merge writes tensors, so each '
+            'target is an output tensor name (str), got %r.' %
+            (key, source, target))
+    found.append(TransformRule(
+        tuple(key) if isinstance(key, tuple) else (key,), value))
+  return found
 
 
 def rule_for(name: str, rules: Sequence[Rule]) -> Optional[Rule]:

@@ -19,6 +19,7 @@ import tensorflow as tf
 from absl import logging
 
 from warmstart import _inspect
+from warmstart import _transform
 from warmstart._merge import _layout
 
 #: A progress line is also logged each time this many more bytes were read.
@@ -53,6 +54,41 @@ def _join_shards(shards: Sequence[str], destination: str) -> None:
       sess.run(op)
 
 
+def _reader(readers: dict[str, Any], source: str) -> Any:
+  reader = readers.get(source)
+  if reader is None:
+    reader = readers[source] = tf.compat.v1.train.NewCheckpointReader(source)
+  return reader
+
+
+class _Transformed:
+  """The values of the tensors transforms make, each transform computed
+  once for all its parts (a split's targets) and pieces, and dropped once
+  its last piece is written."""
+
+  def __init__(self, readers: dict[str, Any]):
+    self._readers = readers
+    self._outputs: dict[Any, list[Any]] = {}
+    self._pending: dict[Any, int] = {}
+
+  def value(self, piece: _layout.Piece) -> np.ndarray:
+    tensor = piece.tensor
+    applied = tensor.transform
+    key = (tensor.source, applied.tensors, applied.ops)
+    if key not in self._outputs:
+      reader = _reader(self._readers, tensor.source)
+      self._outputs[key] = _transform.apply_numpy(
+          [reader.get_tensor(name) for name in applied.tensors], applied.ops,
+          applied.parts)
+      self._pending[key] = applied.parts
+    value = self._outputs[key][applied.part]
+    if piece.is_last:
+      self._pending[key] -= 1
+      if not self._pending[key]:
+        del self._outputs[key], self._pending[key]
+    return value
+
+
 def write(shards: Sequence[Sequence[_layout.Piece]], staging: str,
           log_every: int) -> str:
   """Writes `shards` as one checkpoint under `staging`.
@@ -67,6 +103,7 @@ def write(shards: Sequence[Sequence[_layout.Piece]], staging: str,
     The prefix of the written checkpoint (`<staging>/merged`).
   """
   readers: dict[str, Any] = {}
+  transformed = _Transformed(readers)
   total = sum(p.is_last for shard in shards for p in shard)
   total_bytes = sum(p.num_bytes for shard in shards for p in shard)
   done = done_bytes = 0
@@ -75,12 +112,12 @@ def write(shards: Sequence[Sequence[_layout.Piece]], staging: str,
   for shard in shards:
     values = []
     for piece in shard:
-      source = piece.tensor.source
-      reader = readers.get(source)
-      if reader is None:
-        reader = readers[source] = tf.compat.v1.train.NewCheckpointReader(
-            source)
-      values.append(piece.cut(reader.get_tensor(piece.tensor.source_name)))
+      if piece.tensor.transform is not None:
+        value = transformed.value(piece)
+      else:
+        value = _reader(readers, piece.tensor.source).get_tensor(
+            piece.tensor.source_name)
+      values.append(piece.cut(value))
       done_bytes += piece.num_bytes
       if not piece.is_last:
         continue
