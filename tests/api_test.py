@@ -44,6 +44,7 @@ _PUBLIC = [
     'Error',
     'MismatchError',
     'Options',
+    'OutOfSpaceError',
     'Plan',
     'SCAFFOLD_INIT_COLLECTION',
     'SettingsError',
@@ -145,10 +146,12 @@ class ApiTest(absltest.TestCase):
     self.assertRegex(warmstart.__version__, r'^\d+\.\d+\.\d+')
 
   def test_errors_are_value_errors(self):
+    # But a full disk, which is an OSError (ENOSPC, EDQUOT) as Python's own.
+    self.assertTrue(issubclass(warmstart.OutOfSpaceError, OSError))
     for name in _PUBLIC:
       value = getattr(warmstart, name)
       if inspect.isclass(value) and issubclass(value, warmstart.Error):
-        if value is not warmstart.Error:
+        if value not in (warmstart.Error, warmstart.OutOfSpaceError):
           self.assertTrue(issubclass(value, ValueError), name)
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+import traceback
+
 from absl.testing import absltest
 from absl.testing import parameterized
 import tensorflow as tf
@@ -41,6 +45,131 @@ class HierarchyTest(parameterized.TestCase):
       for b in classes[i + 1:]:
         self.assertFalse(issubclass(a, b), '%s < %s' % (a, b))
         self.assertFalse(issubclass(b, a), '%s < %s' % (b, a))
+
+
+# Each source error raised, and the TF class it is also (TF's error for the
+# same fault); its error code.
+_SOURCE_ERRORS = (
+    ('missing', _errors.CheckpointMissingError, tf.errors.NotFoundError,
+     tf.errors.NOT_FOUND),
+    ('corrupt', _errors.CheckpointCorruptError, tf.errors.DataLossError,
+     tf.errors.DATA_LOSS),
+    ('truncated', _errors.CheckpointTruncatedError, tf.errors.OutOfRangeError,
+     tf.errors.OUT_OF_RANGE),
+    ('access', _errors.CheckpointAccessError, tf.errors.PermissionDeniedError,
+     tf.errors.PERMISSION_DENIED),
+)
+
+_ALL_CLASSES = _SUBCLASSES + tuple(
+    (name, error_class) for name, error_class, _, _ in _SOURCE_ERRORS)
+
+
+class SourceErrorTest(parameterized.TestCase):
+  """CheckpointNotFoundError and its subclasses: TF's OpErrors too."""
+
+  @parameterized.named_parameters(*_SOURCE_ERRORS)
+  def test_is_ours_and_tfs(self, error_class, tf_class, code):
+    for base in (_errors.CheckpointNotFoundError, warmstart.Error, ValueError,
+                 tf.errors.OpError, tf_class):
+      self.assertTrue(issubclass(error_class, base), base)
+    error = error_class('no checkpoint at /x')
+    self.assertEqual(code, error.error_code)
+    self.assertIsNone(error.op)
+    self.assertIsNone(error.node_def)
+    self.assertEqual('no checkpoint at /x', error.message)
+
+  @parameterized.named_parameters(*_SOURCE_ERRORS)
+  def test_except_tf_class_catches_it(self, error_class, tf_class, code):
+    del code
+    with self.assertRaisesRegex(tf_class, '^no checkpoint at /x$'):
+      raise error_class('no checkpoint at /x')
+    with self.assertRaisesRegex(tf.errors.OpError, '^no checkpoint at /x$'):
+      raise error_class('no checkpoint at /x')
+    with self.assertRaisesRegex(warmstart.CheckpointNotFoundError, '/x'):
+      raise error_class('no checkpoint at /x')
+
+  @parameterized.named_parameters(*_SOURCE_ERRORS)
+  def test_is_no_other_tf_class(self, error_class, tf_class, code):
+    # A damaged checkpoint must not be caught as "no checkpoint" (a cold
+    # start), where TF's error would not be.
+    del code
+    for other in (tf.errors.NotFoundError, tf.errors.DataLossError,
+                  tf.errors.OutOfRangeError, tf.errors.PermissionDeniedError,
+                  tf.errors.InvalidArgumentError):
+      if other is not tf_class:
+        self.assertFalse(issubclass(error_class, other), other)
+
+  def test_the_base_class_is_an_op_error_of_no_subclass(self):
+    error = warmstart.CheckpointNotFoundError('cannot use this path')
+    self.assertIsInstance(error, tf.errors.OpError)
+    self.assertIsInstance(error, ValueError)
+    self.assertEqual(tf.errors.UNKNOWN, error.error_code)
+    self.assertNotIsInstance(error, tf.errors.NotFoundError)
+    self.assertNotIsInstance(error, tf.errors.DataLossError)
+
+  @parameterized.named_parameters(*_ALL_CLASSES)
+  def test_one_message_str_and_repr(self, error_class):
+    error = error_class("Checkpoint '/m/model.ckpt' is incomplete")
+    self.assertEqual("Checkpoint '/m/model.ckpt' is incomplete", str(error))
+    self.assertEqual(("Checkpoint '/m/model.ckpt' is incomplete",), error.args)
+    self.assertEqual(
+        '%s("Checkpoint \'/m/model.ckpt\' is incomplete")' %
+        error_class.__name__, repr(error))
+
+  @parameterized.named_parameters(*_ALL_CLASSES)
+  def test_prints_its_class_and_message(self, error_class):
+    try:
+      raise error_class('no checkpoint at /x')
+    except warmstart.Error as e:
+      lines = traceback.format_exception_only(type(e), e)
+      printed = ''.join(traceback.format_exception(type(e), e,
+                                                   e.__traceback__))
+    self.assertEqual(['warmstart._errors.%s: no checkpoint at /x\n' %
+                      error_class.__name__], lines)
+    self.assertNotIn('Original stack trace', printed)
+
+  @parameterized.named_parameters(*_ALL_CLASSES)
+  def test_pickle_and_copy_keep_class_message_and_problems(self, error_class):
+    error = error_class('2 problems with this warm start: a, b')
+    error.problems = ('a', 'b')
+    for clone in (pickle.loads(pickle.dumps(error)), copy.copy(error),
+                  copy.deepcopy(error)):
+      self.assertIs(type(error), type(clone))
+      self.assertEqual(str(error), str(clone))
+      self.assertEqual(error.args, clone.args)
+      self.assertEqual(('a', 'b'), clone.problems)
+      if isinstance(error, tf.errors.OpError):
+        self.assertEqual(error.error_code, clone.error_code)
+        self.assertEqual(error.message, clone.message)
+
+  def test_problems_raise_a_source_error(self):
+    problems = _errors.Problems()
+    problems.add(_errors.CheckpointMissingError, "no checkpoint at '/a'")
+    problems.add(_errors.CheckpointMissingError, "no checkpoint at '/b'")
+    with self.assertRaisesRegex(tf.errors.NotFoundError,
+                                "^2 problems(.|\n)*'/a'(.|\n)*'/b'") as cm:
+      problems.raise_if_any()
+    self.assertEqual(("no checkpoint at '/a'", "no checkpoint at '/b'"),
+                     cm.exception.problems)
+
+  def test_error_class_of_each_tf_error(self):
+    cases = (
+        (tf.errors.NotFoundError(None, None, 'x'),
+         _errors.CheckpointMissingError),
+        (tf.errors.DataLossError(None, None, 'x'),
+         _errors.CheckpointCorruptError),
+        (tf.errors.OutOfRangeError(None, None, 'x'),
+         _errors.CheckpointTruncatedError),
+        (tf.errors.PermissionDeniedError(None, None, 'x'),
+         _errors.CheckpointAccessError),
+        # What TF's checkpoint reader raises for an index it cannot parse.
+        (tf.errors.OpError(None, None, 'not an sstable', tf.errors.UNKNOWN),
+         _errors.CheckpointCorruptError),
+        (tf.errors.UnimplementedError(None, None, 'x'),
+         _errors.CheckpointNotFoundError),
+    )
+    for cause, expected in cases:
+      self.assertIs(expected, _errors.checkpoint_error_class(cause), cause)
 
 
 class DidYouMeanTest(absltest.TestCase):

@@ -15,11 +15,13 @@ import os
 import re
 from unittest import mock
 
+from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
 import warmstart
 from warmstart._sources import _checkpoint
+from warmstart._sources import _index
 from tests import test_util
 
 _DATA = '.data-00000-of-00001'
@@ -74,15 +76,21 @@ def _pattern(*parts: str) -> str:
 
 class _FaultTestCase(tf.test.TestCase):
 
-  def assertFailsAtCall(self, source, build, *parts):
-    """Both entry points raise naming `parts` and add no op to the graph."""
+  def assertFailsAtCall(self, source, build, *parts,
+                        tf_class=tf.errors.OpError):
+    """Both entry points raise naming `parts` and add no op to the graph.
+
+    The error is a `CheckpointNotFoundError` and a `tf_class`, the error TF
+    raises for the same fault.
+    """
     for entry_point in (warmstart.make_plan, warmstart.init_from_checkpoint):
       with tf.Graph().as_default() as graph:
         build()
         num_ops = len(graph.get_operations())
         with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
-                                    _pattern(*parts)):
+                                    _pattern(*parts)) as cm:
           entry_point(source, {'/': '/'})
+        self.assertIsInstance(cm.exception, tf_class)
         self.assertLen(graph.get_operations(), num_ops,
                        '%s added ops' % entry_point.__name__)
 
@@ -125,7 +133,8 @@ class DataFileTest(_FaultTestCase):
           source, _build_small, repr(self.prefix), 'is incomplete',
           'data file %r is missing' % self.data,
           'places %d bytes in it' % self.size, "'dense/bias', 'dense/kernel'",
-          'records 1 data file; present: (none)', 'Copy the checkpoint again')
+          'records 1 data file; present: (none)', 'Copy the checkpoint again',
+          tf_class=tf.errors.NotFoundError)
 
   def test_truncated_data_file(self):
     os.truncate(self.data, 1000)
@@ -133,13 +142,14 @@ class DataFileTest(_FaultTestCase):
         self.prefix, _build_small,
         'data file %r is 1000 bytes, expected at least %d' % (self.data,
                                                               self.size),
-        "cut off: 'dense/kernel'")
+        "cut off: 'dense/kernel'", tf_class=tf.errors.OutOfRangeError)
 
   def test_short_by_one_byte(self):
     os.truncate(self.data, self.size - 1)
     self.assertFailsAtCall(
         self.prefix, _build_small,
-        'is %d bytes, expected at least %d' % (self.size - 1, self.size))
+        'is %d bytes, expected at least %d' % (self.size - 1, self.size),
+        tf_class=tf.errors.OutOfRangeError)
 
   def test_empty_data_file(self):
     os.truncate(self.data, 0)
@@ -218,10 +228,12 @@ class ShardedTest(_FaultTestCase):
   def test_both_shards_damaged(self):
     os.truncate(self.shards[0], 3)
     os.remove(self.shards[1])
+    # The first file's fault decides, as TF's restore reads them in order.
     self.assertFailsAtCall(
         self.prefix, _build_sharded,
         'data file %r is 3 bytes' % self.shards[0], "'cpu0/w', 'cpu0/words'",
-        'data file %r is missing' % self.shards[1])
+        'data file %r is missing' % self.shards[1],
+        tf_class=tf.errors.OutOfRangeError)
 
   def test_truncated_partitioned_variable(self):
     # The slices of cpu1/emb come after cpu1/b in the second data file.
@@ -294,6 +306,37 @@ class StringsAndTf2Test(_FaultTestCase):
     self.assertFailsAtCall(prefix, build, 'data file %r is missing' % (
         prefix + _DATA), repr(name))
 
+  def test_tf2_object_graph_damaged_in_place(self):
+    # The data file keeps its size: only the checksum TF checks at the read
+    # tells. TF's reader raises a bare OpError naming no file; ours names
+    # the checkpoint, as a DataLossError (an OpError).
+    prefix = tf.train.Checkpoint(v=tf.Variable([1., 2.])).write(
+        os.path.join(self.create_tempdir().full_path, 'tf2'))
+    index = _index.read_index(prefix + '.index')
+    entry = dict(_index.bundle_entries(index))[b'_CHECKPOINTABLE_OBJECT_GRAPH']
+    with open(prefix + _DATA, 'r+b') as f:
+      f.seek(entry.offset + 3)
+      byte = f.read(1)
+      f.seek(entry.offset + 3)
+      f.write(bytes([byte[0] ^ 0xff]))
+    with self.assertRaises(tf.errors.OpError):
+      tf.train.load_checkpoint(prefix).get_tensor(
+          '_CHECKPOINTABLE_OBJECT_GRAPH')
+
+    def build():
+      return {'v': tf.compat.v1.get_variable('v', [2])}
+
+    for entry_point in (warmstart.make_plan, warmstart.init_from_checkpoint):
+      with tf.Graph().as_default():
+        build()
+        with self.assertRaisesRegex(
+            tf.errors.DataLossError,
+            _pattern("Cannot read the object graph (tensor "
+                     "'_CHECKPOINTABLE_OBJECT_GRAPH') of checkpoint %r" %
+                     prefix, 'checksum', 'copy the checkpoint again')) as cm:
+          entry_point(prefix, {'v': 'v'})
+      self.assertIsInstance(cm.exception, warmstart.CheckpointNotFoundError)
+
 
 class StateFileTest(_FaultTestCase):
 
@@ -363,6 +406,131 @@ class StateFileTest(_FaultTestCase):
       self._delete('model.ckpt-%d' % step)
     self.assertFailsAtCall(self.dir, _build_small, "names 'model.ckpt-7'",
                            'holds no checkpoint files')
+
+
+def _save_v1(directory: str, value: float) -> str:
+  """Saves a V1 checkpoint of one variable `w` filled with `value`."""
+  os.makedirs(directory, exist_ok=True)
+  with tf.Graph().as_default():
+    tf.compat.v1.get_variable(
+        'w', [2], initializer=tf.compat.v1.constant_initializer(value))
+    saver = tf.compat.v1.train.Saver(
+        write_version=tf.compat.v1.train.SaverDef.V1)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      return saver.save(sess, os.path.join(directory, 'model.ckpt'))
+
+
+class GlobCharacterTest(_FaultTestCase, parameterized.TestCase):
+  """TF's readers look a prefix's files up with the prefix as a glob pattern.
+
+  A glob character that makes the path match no file is refused at the call,
+  naming the character, the checkpoint and what to do; one that still
+  matches the file itself (`*`, `?`, a lone `[`) is read, as TF reads it.
+  """
+
+  def _save(self, *names):
+    """Saves `_build_small` under `names`; returns directory, prefix, values.
+
+    The values come from the session (TF's reader cannot open some of these
+    paths: what the tests are about).
+    """
+    directory = os.path.join(self.create_tempdir().full_path, *names)
+    os.makedirs(directory, exist_ok=True)
+    with tf.Graph().as_default():
+      tf.compat.v1.set_random_seed(1)
+      fetches = _build_small()
+      saver = tf.compat.v1.train.Saver()
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        values = sess.run(fetches)
+        prefix = saver.save(sess, os.path.join(directory, 'model.ckpt'))
+    return directory, prefix, values
+
+  @parameterized.named_parameters(
+      ('bracket_expression', 'run[1]', "character '['"),
+      ('bracket_range', 'lr[0-9]', "character '['"),
+      ('backslash', 'a\\b', "character '\\\\'"),
+      ('two_characters', 'a*b[12]', "characters '*' and '['"))
+  def test_refused_at_the_call(self, name, named):
+    directory, prefix, _ = self._save(name)
+    for source in (prefix, directory, prefix + '.index'):
+      self.assertFailsAtCall(
+          source, _build_small, 'Checkpoint %r' % prefix,
+          'exists, but TensorFlow cannot read it',
+          'holds the glob %s, and' % named, 'matches no file',
+          'Rename the directory (or the files) without %s,' %
+          named.split(' ', 1)[1],
+          "copy the checkpoint (its .index and every .data-* file) to a path "
+          "without any of '*', '?', '[' or '\\\\', and pass that path.",
+          tf_class=tf.errors.NotFoundError)
+
+  @parameterized.named_parameters(('bracket', 'export[1]'),
+                                  ('backslash', 'export\\1'))
+  def test_saved_model_refused_at_the_call(self, name):
+    export_dir = os.path.join(self.create_tempdir().full_path, name)
+    with tf.Graph().as_default():
+      x = tf.compat.v1.placeholder(tf.float32, [None, 20], name='x')
+      kernel = _build_small()['dense/kernel']
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        tf.compat.v1.saved_model.simple_save(
+            sess, export_dir, inputs={'x': x},
+            outputs={'y': tf.matmul(x, kernel)})
+    self.assertFailsAtCall(
+        export_dir, _build_small,
+        'Checkpoint %r (from %r)' % (
+            os.path.join(export_dir, 'variables', 'variables'), export_dir),
+        'holds the glob character', 'Rename the directory',
+        tf_class=tf.errors.NotFoundError)
+
+  @parameterized.named_parameters(('star', 'a*b'), ('question_mark', 'a?b'),
+                                  ('lone_bracket', 'a[b'),
+                                  ('closing_bracket', 'a]b'),
+                                  ('dot_segment_then_star', '.', 'model*'))
+  def test_read_where_the_pattern_matches_the_file(self, *names):
+    directory, prefix, values = self._save(*names)
+    self.assertWarmStarts(prefix, _build_small, values)
+    self.assertWarmStarts(directory, _build_small, values)
+
+  def test_bracket_also_matching_another_directory(self):
+    # 'run[1]' as a pattern matches 'run1': TF finds something, then opens
+    # the literal path, so it reads run[1]'s checkpoint, and so do we.
+    directory, prefix, values = self._save('run[1]')
+    test_util.save_checkpoint(os.path.join(os.path.dirname(directory), 'run1'),
+                              _build_small, seed=7)
+    self.assertTrue(tf.io.gfile.glob(prefix + '.index'))
+    self.assertWarmStarts(prefix, _build_small, values)
+    self.assertWarmStarts(directory, _build_small, values)
+
+  def test_v1_checkpoint_under_a_bracket_directory(self):
+    directory = os.path.join(self.create_tempdir().full_path, 'run[1]')
+    prefix = _save_v1(directory, 1.0)
+
+    def build():
+      return {'w': tf.compat.v1.get_variable('w', [2])}
+
+    for source in (prefix, directory):
+      self.assertFailsAtCall(source, build, 'Checkpoint %r' % prefix,
+                             "holds the glob character '['", 'matches no file',
+                             tf_class=tf.errors.NotFoundError)
+
+  def test_v1_checkpoint_matching_another_file(self):
+    # TF's V1 reader reads every file the pattern matches (here two, and
+    # fails: "Overlapping slices").
+    base = self.create_tempdir().full_path
+    prefix = _save_v1(os.path.join(base, 'a?b'), 1.0)
+    other = _save_v1(os.path.join(base, 'axb'), 2.0)
+
+    def build():
+      return {'w': tf.compat.v1.get_variable('w', [2])}
+
+    self.assertFailsAtCall(prefix, build, 'Checkpoint %r' % prefix,
+                           "holds the glob character '?'",
+                           'matches other files too', repr(other),
+                           'Rename the directory')
+    os.remove(other)
+    self.assertWarmStarts(prefix, build, {'w': np.ones(2)})
 
 
 class RamFilesystemTest(_FaultTestCase):

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import pathlib
 import re
+import shutil
+import time
 from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 
 import warmstart
+from warmstart import _errors
 from warmstart._sources import _checkpoint
 from warmstart._sources import _index
 from tests import test_util
@@ -165,6 +168,15 @@ class ResolveTest(tf.test.TestCase):
         re.escape(repr(missing)) + ".*Checkpoints in .*'model.ckpt-100'"):
       _checkpoint.load(missing)
 
+  def test_missing_prefix_named_like_a_data_file(self):
+    # Only TF's data file names ('.data-00000-of-00001') are stripped.
+    missing = os.path.join(self.dir, 'model.data-2020')
+    with self.assertRaisesRegex(
+        tf.errors.NotFoundError,
+        re.escape('No checkpoint at %r: expected %s.index' % (missing,
+                                                              missing))):
+      _checkpoint.load(missing)
+
   def test_missing_directory(self):
     missing = os.path.join(self.dir, 'no_such_dir', 'model.ckpt')
     with self.assertRaisesRegex(warmstart.CheckpointNotFoundError,
@@ -195,13 +207,197 @@ class ResolveTest(tf.test.TestCase):
                                     repr(bad))):
       _checkpoint.load(bad)
 
+  def test_bytes_path(self):
+    # TF's load_checkpoint and init_from_checkpoint take a bytes prefix too.
+    for path in (self.prefix, self.dir, self.prefix + '.index'):
+      checkpoint = _checkpoint.load(os.fsencode(path))
+      self.assertEqual(self.prefix, checkpoint.prefix)
+      self.assertIsInstance(checkpoint.origin, str)
+      self.assertEqual(path, checkpoint.origin)
+    self.assertEqual(self.prefix,
+                     _checkpoint.resolve_prefix(os.fsencode(self.prefix)))
+
+  def test_path_like_of_bytes(self):
+
+    class BytesPath(os.PathLike):
+
+      def __init__(self, path):
+        self.path = path
+
+      def __fspath__(self):
+        return os.fsencode(self.path)
+
+    checkpoint = _checkpoint.load(BytesPath(self.prefix))
+    self.assertEqual(self.prefix, checkpoint.prefix)
+    self.assertEqual(self.prefix, checkpoint.origin)
+
+  def test_path_that_is_not_utf8(self):
+    # TF's file functions take UTF-8 paths only.
+    directory = os.path.join(os.fsencode(self.dir), b'caf\xe9')
+    os.makedirs(directory)
+    tf.raw_ops.SaveV2(prefix=directory + b'/model.ckpt', tensor_names=['w'],
+                      shape_and_slices=[''], tensors=[tf.ones([2])])
+    byte = len(os.fsencode(self.dir)) + 4
+    for path in (directory + b'/model.ckpt', directory,
+                 os.fsdecode(directory + b'/model.ckpt')):
+      with self.assertRaisesRegex(
+          warmstart.CheckpointNotFoundError,
+          '^Checkpoint path %s is not valid UTF-8 \\(byte %d\\).*Rename the '
+          'directory or files, or make a link' % (re.escape(repr(path)),
+                                                 byte)):
+        _checkpoint.load(path)
+
+  def test_path_with_a_nul_character(self):
+    # TF would read the path cut at the NUL: here, the checkpoint itself.
+    path = self.prefix + '\0.old'
+    with self.assertRaisesRegex(
+        warmstart.CheckpointNotFoundError,
+        re.escape('%r holds a NUL character (at position %d)' %
+                  (path, len(self.prefix))) + '.*' + re.escape(
+                      'read the path cut there, %r' % self.prefix)):
+      _checkpoint.load(path)
+
+  def test_trailing_slash_after_a_prefix(self):
+    with self.assertRaisesRegex(
+        _errors.CheckpointMissingError,
+        re.escape("No checkpoint at %r" % (self.prefix + '/')) + '.*' +
+        re.escape("A checkpoint prefix has no trailing '/': did you mean %r?"
+                  % self.prefix)):
+      _checkpoint.load(self.prefix + '/')
+
+  def test_whitespace_around_the_path(self):
+    with self.assertRaisesRegex(
+        _errors.CheckpointMissingError,
+        re.escape('The path has leading or trailing whitespace: did you mean '
+                  '%r?' % self.prefix)):
+      _checkpoint.load(self.prefix + ' \n')
+
+  def test_tilde_is_not_expanded(self):
+    home = os.path.dirname(self.dir)
+    path = '~/%s/model.ckpt-100' % os.path.basename(self.dir)
+    with mock.patch.dict(os.environ, {'HOME': home}):
+      self.assertEqual(self.prefix, os.path.expanduser(path))
+      with self.assertRaisesRegex(
+          _errors.CheckpointMissingError,
+          re.escape("'~' is not expanded (TF does not expand it either): did "
+                    'you mean %r?' % self.prefix)):
+        _checkpoint.load(path)
+      with self.assertRaisesRegex(_errors.CheckpointMissingError,
+                                  "'~' is not expanded .*absolute"):
+        _checkpoint.load('~/no/such/model.ckpt')
+
+  def test_pattern_instead_of_a_path(self):
+    test_util.save_checkpoint(self.dir, _build_small, global_step=200)
+    pattern = os.path.join(self.dir, 'model.ckpt-*')
+    with self.assertRaisesRegex(
+        _errors.CheckpointMissingError,
+        re.escape('A checkpoint path is not a pattern') + '.*' + re.escape(
+            'pass one checkpoint, e.g. %r' % os.path.join(self.dir,
+                                                         'model.ckpt-200'))):
+      _checkpoint.load(pattern)
+
+  def test_state_file_given_as_the_path(self):
+    state_file = os.path.join(self.dir, 'checkpoint')
+    self.assertTrue(os.path.isfile(state_file))
+    with self.assertRaisesRegex(
+        tf.errors.DataLossError,
+        re.escape('Cannot read checkpoint %r' % state_file) + '.*' +
+        re.escape('It is the state file of directory %r, not a checkpoint: '
+                  'pass the directory' % self.dir)) as cm:
+      _checkpoint.load(state_file)
+    self.assertIsInstance(cm.exception, warmstart.CheckpointNotFoundError)
+
+  def test_saved_model_graph_given_as_the_path(self):
+    export_dir = os.path.join(self.create_tempdir().full_path, 'export')
+    _save_saved_model(export_dir)
+    with self.assertRaisesRegex(
+        tf.errors.DataLossError,
+        re.escape('It is the graph of a SavedModel: pass its directory %r.' %
+                  export_dir)) as cm:
+      _checkpoint.load(os.path.join(export_dir, 'saved_model.pb'))
+    self.assertIsInstance(cm.exception, warmstart.CheckpointNotFoundError)
+
+  def test_keras_file_given_as_the_path(self):
+    path = os.path.join(self.dir, 'model.h5')
+    with open(path, 'wb') as f:
+      f.write(b'\x89HDF\r\n\x1a\n' + b'\0' * 100)
+    with self.assertRaisesRegex(tf.errors.DataLossError,
+                                re.escape(repr(path)) +
+                                '.*It is a Keras file, not a TensorFlow '
+                                'checkpoint'):
+      _checkpoint.load(path)
+
+  def test_directory_moved_after_its_state_file_was_written(self):
+    # A Saver writes absolute paths into the state file; the directory was
+    # copied elsewhere since, its checkpoint with it.
+    moved = os.path.join(self.create_tempdir().full_path, 'moved')
+    shutil.copytree(self.dir, moved)
+    with self.assertRaisesRegex(
+        _errors.CheckpointMissingError,
+        re.escape("names %r, which does not exist: the state file keeps the "
+                  'path the checkpoint was saved under' % self.prefix) + '.*' +
+        re.escape('The checkpoint is here under the same name. Pass it '
+                  'explicitly: %r.' % os.path.join(moved, 'model.ckpt-100'))):
+      shutil.rmtree(self.dir)
+      _checkpoint.load(moved)
+
+  def test_state_file_naming_a_sibling_directory(self):
+    # '/t/run' must not show '/t/run2/model.ckpt-1' as '2/model.ckpt-1'.
+    directory = self.create_tempdir('run').full_path
+    named = directory + '2/model.ckpt-1'
+    with open(os.path.join(directory, 'checkpoint'), 'w') as f:
+      f.write('model_checkpoint_path: "%s"\n' % named)
+    with self.assertRaisesRegex(
+        _errors.CheckpointMissingError,
+        re.escape('names %r (%s.index), which does not exist: it was deleted'
+                  % (named, named))):
+      _checkpoint.load(directory)
+
   def test_empty_path(self):
-    with self.assertRaisesRegex(warmstart.CheckpointNotFoundError, 'empty'):
-      _checkpoint.load('')
+    for path in ('', b''):
+      with self.assertRaisesRegex(tf.errors.NotFoundError, 'is empty'):
+        _checkpoint.load(path)
+
+  def test_newest_first_to_the_nanosecond(self):
+    # Saved within the same second: TF's stat says both are as new.
+    directory = self.create_tempdir('same_second').full_path
+    for step, ns in ((9, 10**9 + 2), (10, 10**9 + 1)):
+      test_util.save_checkpoint(directory, _build_small, global_step=step)
+      os.utime(os.path.join(directory, 'model.ckpt-%d.index' % step),
+               ns=(ns, ns))
+    self.assertEqual(10**9, tf.io.gfile.stat(
+        os.path.join(directory, 'model.ckpt-9.index')).mtime_nsec)
+    os.remove(os.path.join(directory, 'checkpoint'))
+    with self.assertRaisesRegex(
+        _errors.CheckpointMissingError,
+        "newest first: 'model.ckpt-9', 'model.ckpt-10'"):
+      _checkpoint.load(directory)
+
+  def test_v1_sharded_pattern(self):
+    # A V1 sharded Saver returns a pattern over its shards; TF reads it.
+    directory = self.create_tempdir('v1').full_path
+    with tf.Graph().as_default():
+      _build_small()
+      saver = tf.compat.v1.train.Saver(
+          sharded=True, write_version=tf.compat.v1.train.SaverDef.V1)
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        pattern = saver.save(sess, os.path.join(directory, 'model.ckpt'))
+    self.assertEndsWith(pattern, 'model.ckpt-?????-of-00001')
+    self.assertEqual(
+        {'dense/kernel': (2, 3), 'dense/bias': (3,)},
+        dict(_checkpoint.load(pattern).shapes))
+    self.assertEqual(pattern, _checkpoint.load(directory).prefix)
+    missing = os.path.join(directory, 'other.ckpt-?????-of-00001')
+    with self.assertRaisesRegex(_errors.CheckpointMissingError,
+                                re.escape('No checkpoint at %r' % missing)):
+      _checkpoint.load(missing)
 
   def test_non_path_type(self):
-    for value in (None, 3, ['a'], b'/tmp/model.ckpt'):
-      with self.assertRaisesRegex(TypeError, re.escape(type(value).__name__)):
+    for value in (None, 3, ['a'], 1.5, {'a': 1}):
+      with self.assertRaisesRegex(
+          TypeError, 'must be a str, bytes or os.PathLike, got ' +
+          re.escape(repr(value)) + ' of type ' + type(value).__name__):
         _checkpoint.load(value)
 
 
@@ -280,7 +476,7 @@ class DataFilesTest(tf.test.TestCase):
 
     with mock.patch.object(tf.io.gfile, 'stat', side_effect=denied):
       with self.assertRaisesRegex(
-          warmstart.CheckpointNotFoundError,
+          tf.errors.PermissionDeniedError,
           re.escape("data file '%s.data-00000-of-00001' cannot be read: no "
                     'access' % self.prefix)):
         _checkpoint.load(self.prefix)
@@ -347,6 +543,64 @@ class CacheTest(tf.test.TestCase):
     self.assertEqual({'other/w': (4, 1), 'other/b': (1,)},
                      dict(after.shapes))
     self.assertEqual(tf.float64, after.dtypes['other/b'])
+
+  def test_saved_again_within_the_same_second(self):
+    # Same prefix, same index size, other shapes, the same mtime to the
+    # nanosecond: TF's stat (whole seconds) cannot tell the two apart.
+    directory = self.create_tempdir().full_path
+    prefix, _ = test_util.save_checkpoint(
+        directory, lambda: tf.compat.v1.get_variable('w', [2, 3]))
+    index = prefix + '.index'
+    os.utime(index, ns=(1_700_000_000_123_456_789,) * 2)
+    first = tf.io.gfile.stat(index)
+    self.assertEqual((2, 3), _checkpoint.load(prefix).shapes['w'])
+    same_prefix, _ = test_util.save_checkpoint(
+        directory, lambda: tf.compat.v1.get_variable('w', [3, 2]))
+    self.assertEqual(prefix, same_prefix)
+    os.utime(index, ns=(1_700_000_000_123_456_789,) * 2)
+    second = tf.io.gfile.stat(index)
+    self.assertEqual((first.mtime_nsec, first.length),
+                     (second.mtime_nsec, second.length))
+    with self._spy() as spy:
+      self.assertEqual((3, 2), _checkpoint.load(prefix).shapes['w'])
+      self.assertEqual(1, spy.call_count)
+      self.assertEqual((3, 2), _checkpoint.load(prefix).shapes['w'])
+      self.assertEqual(1, spy.call_count)  # Then cached again.
+
+  def test_rewritten_in_place_with_the_same_mtime(self):
+    # Same inode, size and mtime: the ctime the rewrite set tells it.
+    directory = self.create_tempdir().full_path
+    other, _ = test_util.save_checkpoint(
+        self.create_tempdir().full_path,
+        lambda: tf.compat.v1.get_variable('w', [3, 2]))
+    prefix, _ = test_util.save_checkpoint(
+        directory, lambda: tf.compat.v1.get_variable('w', [2, 3]))
+    index = prefix + '.index'
+    before = os.stat(index)
+    self.assertEqual((2, 3), _checkpoint.load(prefix).shapes['w'])
+    time.sleep(0.05)  # Past the kernel's timestamp granularity.
+    with open(other + '.index', 'rb') as f:
+      content = f.read()
+    self.assertLen(content, before.st_size)
+    with open(index, 'r+b') as f:
+      f.write(content)
+    shutil.copyfile(other + '.data-00000-of-00001',
+                    prefix + '.data-00000-of-00001')
+    os.utime(index, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(index)
+    self.assertEqual((before.st_ino, before.st_size, before.st_mtime_ns),
+                     (after.st_ino, after.st_size, after.st_mtime_ns))
+    self.assertEqual((3, 2), _checkpoint.load(prefix).shapes['w'])
+
+  def test_file_scheme_is_local(self):
+    directory = self.create_tempdir().full_path
+    prefix, _ = test_util.save_checkpoint(directory, _build_small)
+    with self._spy() as spy:
+      for _ in range(2):
+        checkpoint = _checkpoint.load('file://' + prefix)
+      self.assertEqual(1, spy.call_count)
+    self.assertEqual('file://' + prefix, checkpoint.prefix)
+    self.assertEqual((2, 3), checkpoint.shapes['dense/kernel'])
 
   def test_no_cache_where_the_filesystem_records_no_mtime(self):
     # ram:// reports mtime 0: a rewrite of the same size would look unchanged.

@@ -30,6 +30,7 @@ from warmstart._errors import CheckpointNotFoundError
 from warmstart._errors import ConflictError
 from warmstart._errors import Error
 from warmstart._errors import MismatchError
+from warmstart._errors import OutOfSpaceError
 from warmstart._errors import SettingsError
 from warmstart._errors import TensorNotFoundError
 from warmstart._errors import UnmatchedRuleError
@@ -75,6 +76,7 @@ __all__ = [
     'Error',
     'MismatchError',
     'Options',
+    'OutOfSpaceError',
     'Plan',
     'SCAFFOLD_INIT_COLLECTION',
     'SettingsError',

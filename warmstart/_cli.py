@@ -327,7 +327,7 @@ def _build_target(args: argparse.Namespace, graph: tf.Graph) -> str:
         meta = prefix + '.meta'
     if meta is not None:
       if not tf.io.gfile.exists(meta):
-        raise _errors.CheckpointNotFoundError('No meta graph at %r.' % meta)
+        raise _errors.CheckpointMissingError('No meta graph at %r.' % meta)
       try:
         tf.compat.v1.train.import_meta_graph(meta, clear_devices=True)
       except (tf.errors.OpError, ValueError, KeyError, TypeError) as e:

@@ -4,12 +4,21 @@ Every error is raised while the restore plan is built, before any session
 exists, and names the offending name, path or value. Each class also derives
 from `ValueError`, so code written against TF's `init_from_checkpoint` (which
 raises `ValueError`) keeps working.
+
+A source that cannot be read is a `CheckpointNotFoundError`, which is also a
+`tf.errors.OpError`, raised as the subclass that is also the `tf.errors`
+class TF raises in that situation (see `CheckpointNotFoundError`): code that
+catches `tf.errors.NotFoundError` around TF's `init_from_checkpoint` catches
+ours where TF's would, and not a damaged checkpoint TF would report otherwise.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
+
+import tensorflow as tf
 
 
 class Error(Exception):
@@ -23,8 +32,103 @@ class Error(Exception):
   problems: tuple[str, ...] = ()
 
 
-class CheckpointNotFoundError(Error, ValueError):
-  """A source path holds no readable checkpoint."""
+class CheckpointNotFoundError(Error, ValueError, tf.errors.OpError):
+  """A source path holds no readable checkpoint.
+
+  Also a `tf.errors.OpError` (as TF's checkpoint readers raise) with no
+  `op` or `node_def`: built from one message, its `str()` is the message.
+  warmstart raises one of the subclasses below, each also the `tf.errors`
+  class TF raises for the same fault (at the call, or at the restore where
+  TF finds it only then):
+
+  * `CheckpointMissingError` (`tf.errors.NotFoundError`): no checkpoint at
+    the path, a directory without one (TF: a ValueError, which this is
+    too), a missing data file, a path whose glob characters make TF's
+    readers find no file.
+  * `CheckpointCorruptError` (`tf.errors.DataLossError`): a file that is not
+    a checkpoint table (a corrupt, truncated or empty index; another file
+    passed as the prefix) or a damaged object graph. TF's reader reports a
+    corrupt index as a plain `OpError` (its Python wrapper drops the code of
+    the C++ status, DATA_LOSS): a DataLossError is one.
+  * `CheckpointTruncatedError` (`tf.errors.OutOfRangeError`): a data file
+    shorter than its index says (TF's restore: "Read less bytes than
+    requested").
+  * `CheckpointAccessError` (`tf.errors.PermissionDeniedError`): a file the
+    process may not read.
+
+  The class itself (error code UNKNOWN) is for a path TF cannot take (a NUL
+  character, not UTF-8: TF raises a ValueError) and for faults TF reports
+  as a plain `OpError` (a V1 pattern that matches other files too).
+  """
+
+  _ERROR_CODE = tf.errors.UNKNOWN
+
+  def __init__(self, message: str, *args: Any) -> None:
+    tf.errors.OpError.__init__(self, None, None, message, self._ERROR_CODE,
+                               *args)
+    self.args = (message,)
+
+  def __reduce__(self):
+    # OpError's __reduce__ would pass (node_def, op, message, ...) to our
+    # one-message constructor; the rest (`problems`) is the state.
+    return type(self), (self.message,), self.__dict__
+
+  def __str__(self) -> str:
+    return self.message
+
+
+class CheckpointMissingError(CheckpointNotFoundError, tf.errors.NotFoundError):
+  """No checkpoint (or one of its files) where the source says."""
+
+  _ERROR_CODE = tf.errors.NOT_FOUND
+
+
+class CheckpointCorruptError(CheckpointNotFoundError, tf.errors.DataLossError):
+  """A file where the checkpoint's index should be is not a checkpoint table."""
+
+  _ERROR_CODE = tf.errors.DATA_LOSS
+
+
+class CheckpointTruncatedError(CheckpointNotFoundError,
+                               tf.errors.OutOfRangeError):
+  """A data file is shorter than its index says."""
+
+  _ERROR_CODE = tf.errors.OUT_OF_RANGE
+
+
+class CheckpointAccessError(CheckpointNotFoundError,
+                            tf.errors.PermissionDeniedError):
+  """A file of the checkpoint cannot be read (permission denied)."""
+
+  _ERROR_CODE = tf.errors.PERMISSION_DENIED
+
+
+#: The `CheckpointNotFoundError` of each `tf.errors` class TF may raise while
+#: reading a source; any other `OpError` maps to the base class.
+_CHECKPOINT_ERRORS: dict[type[tf.errors.OpError],
+                         type[CheckpointNotFoundError]] = {
+                             tf.errors.NotFoundError: CheckpointMissingError,
+                             tf.errors.DataLossError: CheckpointCorruptError,
+                             tf.errors.OutOfRangeError:
+                                 CheckpointTruncatedError,
+                             tf.errors.PermissionDeniedError:
+                                 CheckpointAccessError,
+                         }
+
+
+def checkpoint_error_class(
+    cause: tf.errors.OpError) -> type[CheckpointNotFoundError]:
+  """The `CheckpointNotFoundError` subclass that is also `cause`'s class.
+
+  A plain `OpError` (code UNKNOWN: what TF's checkpoint reader raises for an
+  index it cannot parse) is `CheckpointCorruptError`.
+  """
+  if type(cause) is tf.errors.OpError:  # pylint: disable=unidiomatic-typecheck
+    return CheckpointCorruptError
+  for tf_class, error_class in _CHECKPOINT_ERRORS.items():
+    if isinstance(cause, tf_class):
+      return error_class
+  return CheckpointNotFoundError
 
 
 class TensorNotFoundError(Error, ValueError):
@@ -49,6 +153,31 @@ class ConflictError(Error, ValueError):
 
 class SettingsError(Error, ValueError):
   """Settings or options are malformed."""
+
+
+class OutOfSpaceError(Error, OSError):
+  """The output's filesystem ran out of space (or quota) during a merge.
+
+  Raised after the merge removed everything it wrote: no staging folder, no
+  partial output; an output it was to replace is the old checkpoint, whole.
+  Also an `OSError` whose `errno` is `ENOSPC` or `EDQUOT`.
+
+  Attributes:
+    output: The output checkpoint prefix.
+    num_bytes: The bytes of tensors the merge writes (strings counted at 64
+      bytes an element), its index aside.
+  """
+
+  def __init__(self, message: str, code: int, output: str, num_bytes: int):
+    super().__init__(code, message)
+    self.output = output
+    self.num_bytes = num_bytes
+
+  def __str__(self) -> str:
+    return self.strerror
+
+  def __reduce__(self):
+    return type(self), (self.strerror, self.errno, self.output, self.num_bytes)
 
 
 #: Past this many candidates, "Did you mean" compares `name` with the ones

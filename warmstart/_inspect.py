@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 from collections.abc import Mapping
 from typing import Any, Optional
@@ -168,7 +167,6 @@ def describe(path: _sources.PathLike, match: Optional[str] = None) -> Listing:
           name=name, shape=tuple(int(d) for d in checkpoint.shapes[name]),
           dtype=checkpoint.dtypes[name].name,
           num_bytes=checkpoint.num_bytes(name), variable=variable))
-  origin = os.fspath(path)
-  return Listing(prefix=checkpoint.prefix, origin=origin,
+  return Listing(prefix=checkpoint.prefix, origin=checkpoint.origin,
                  tensors=tuple(tensors), object_based=names.object_based,
                  ambiguous=names.ambiguous)

@@ -191,14 +191,16 @@ class WarmStartSettings:
   def __post_init__(self):
     set_ = lambda name, value: object.__setattr__(self, name, value)
     ckpt = self.ckpt_to_initialize_from
-    if isinstance(ckpt, bytes):
-      ckpt = ckpt.decode('utf-8')
-    if not isinstance(ckpt, (str, os.PathLike)) or not os.fspath(ckpt):
+    try:  # Bytes as os.fsdecode; a NUL or a path TF cannot encode: refused.
+      path = _names.checkpoint_path(ckpt, error=_errors.SettingsError)
+    except TypeError:
+      path = ''
+    if not path:
       raise _error(
-          'ckpt_to_initialize_from', 'must be a non-empty checkpoint path (str '
-          'or os.PathLike: a prefix, a checkpoint directory or a SavedModel '
-          'directory), got %r.', ckpt)
-    set_('ckpt_to_initialize_from', os.fspath(ckpt))
+          'ckpt_to_initialize_from', 'must be a non-empty checkpoint path (str, '
+          'bytes or os.PathLike: a prefix, a checkpoint directory or a '
+          'SavedModel directory), got %r.', ckpt)
+    set_('ckpt_to_initialize_from', path)
     set_('vars_to_warm_start', self._checked_vars(self.vars_to_warm_start))
     set_('var_name_to_vocab_info',
          _names_map('var_name_to_vocab_info', self.var_name_to_vocab_info,

@@ -94,29 +94,7 @@ MergeSource = Union[_sources.PathLike,
 SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
-class OutOfSpaceError(_errors.Error, OSError):
-  """The output's filesystem ran out of space (or quota) during a merge.
-
-  Raised after the merge removed everything it wrote: no staging folder, no
-  partial output; an output it was to replace is the old checkpoint, whole.
-  Also an `OSError` whose `errno` is `ENOSPC` or `EDQUOT`.
-
-  Attributes:
-    output: The output checkpoint prefix.
-    num_bytes: The bytes of tensors the merge writes (strings counted at 64
-      bytes an element), its index aside.
-  """
-
-  def __init__(self, message: str, code: int, output: str, num_bytes: int):
-    super().__init__(code, message)
-    self.output = output
-    self.num_bytes = num_bytes
-
-  def __str__(self) -> str:
-    return self.strerror
-
-  def __reduce__(self):
-    return type(self), (self.strerror, self.errno, self.output, self.num_bytes)
+OutOfSpaceError = _errors.OutOfSpaceError
 
 
 def space_errno(error: BaseException) -> Optional[int]:

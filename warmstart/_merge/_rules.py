@@ -184,7 +184,7 @@ def source_pairs(sources: Sequence[Any]) -> list[tuple[Any, Any]]:
     TypeError: `sources` is one path or not a sequence.
     SettingsError: no source, or a pair of the wrong length.
   """
-  if isinstance(sources, (str, os.PathLike)) or not isinstance(
+  if isinstance(sources, (str, bytes, os.PathLike)) or not isinstance(
       sources, Sequence):
     raise TypeError('merge_checkpoints takes a list of sources (paths or '
                     '(path, renames) pairs), got %r.' % (sources,))

@@ -7,12 +7,13 @@ object graph resolved into variable names.
 
 * `_index`: the tensor bundle's index and data-file layout, parsed in Python.
 * `_checkpoint`: `load(path)` -> `Checkpoint` (prefix, shapes, dtypes), cached
-  per file identity.
+  per file identity; a path TF's readers cannot open (`GLOB_CHARS`) refused.
 * `_object_graph`: TF2 object-based checkpoints: variable names <-> keys.
 """
 
 from warmstart._sources._checkpoint import Checkpoint
 from warmstart._sources._checkpoint import full_extent_spec
+from warmstart._sources._checkpoint import GLOB_CHARS
 from warmstart._sources._checkpoint import load
 from warmstart._sources._checkpoint import PathLike
 from warmstart._sources._checkpoint import resolve_prefix
@@ -30,6 +31,7 @@ from warmstart._sources._object_graph import suggestions
 __all__ = [
     'Checkpoint',
     'FormatError',
+    'GLOB_CHARS',
     'OBJECT_GRAPH_KEY',
     'PathLike',
     'data_file',

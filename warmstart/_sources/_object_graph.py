@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 import tensorflow as tf
+from google.protobuf import message
 
 from warmstart import _errors
 from warmstart._sources import _checkpoint
@@ -92,10 +94,30 @@ _NOT_OBJECT_BASED = Names()
 _cache: dict[str, tuple[Mapping[str, tuple[int, ...]], Names]] = {}
 
 
+def _read_object_graph(checkpoint: _checkpoint.Checkpoint) -> Any:
+  """Reads and parses the object graph of `checkpoint`.
+
+  Raises:
+    CheckpointNotFoundError: it cannot be read or parsed (a damaged data
+      file that is long enough: its checksum does not match); of TF's class
+      for the fault (TF's reader raises a plain OpError, DataLoss).
+  """
+  try:
+    reader = tf.compat.v1.train.NewCheckpointReader(checkpoint.prefix)
+    return _tf_compat.parse_object_graph(reader.get_tensor(OBJECT_GRAPH_KEY))
+  except (tf.errors.OpError, message.DecodeError, IndexError) as e:
+    error_class = (_errors.checkpoint_error_class(e) if isinstance(
+        e, tf.errors.OpError) else _errors.CheckpointCorruptError)
+    raise error_class(
+        'Cannot read the object graph (tensor %r) of checkpoint %r: %s: %s. '
+        'Its data file is damaged: copy the checkpoint again (its .index and '
+        'every .data-* file) or pass another one.' %
+        (OBJECT_GRAPH_KEY, checkpoint.prefix, type(e).__name__, e)) from e
+
+
 def _read(checkpoint: _checkpoint.Checkpoint) -> Names:
   """Builds the `Names` of an object-based checkpoint from its object graph."""
-  reader = tf.compat.v1.train.NewCheckpointReader(checkpoint.prefix)
-  proto = _tf_compat.parse_object_graph(reader.get_tensor(OBJECT_GRAPH_KEY))
+  proto = _read_object_graph(checkpoint)
   # (node id, attribute, full_name, key) of each tensor the graph describes.
   attributes = [
       (node_id, attribute.name, attribute.full_name, attribute.checkpoint_key)
