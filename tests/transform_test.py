@@ -10,6 +10,7 @@ is made, before any op, naming the entry, the op and the shapes.
 from __future__ import annotations
 
 import os
+import re
 
 from absl.testing import parameterized
 import numpy as np
@@ -308,6 +309,86 @@ class TransformErrorsTest(parameterized.TestCase, tf.test.TestCase):
                                 'must be a Transform whose first op is'):
       self.plan(build, {('old/q/kernel', 'old/k/kernel'): ws.Transform(
           'qkv', ws.transpose([1, 0]))})
+
+
+class SpellingTest(parameterized.TestCase, tf.test.TestCase):
+  """The string spelling flags and the command line share."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.prefix, cls.ckpt = test_util.save_checkpoint(
+        os.path.join(tf.compat.v1.test.get_temp_dir(), cls.__name__),
+        _build_a)
+
+  def test_flags_warm_start_through_transforms(self):
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    values = flags.FlagValues()
+    ws.flags.define_flags(values)
+    values([
+        'prog', '--warm_start_from=' + self.prefix,
+        '--warm_start_map=pt/dense/weight=tk|transpose([1, 0])',
+        '--warm_start_map=old/attn/qkv/kernel=q,k,v|split(axis=1)',
+        '--warm_start_map=old/q/kernel+old/k/kernel=qk|concat(axis=1)',
+        '--warm_start_map=old/attn/out=o|reshape([2, 4, 12])|'
+        'transpose([2, 0, 1])',
+        '--warm_start_map=old/pos_emb=p|take(0, 12)'])
+    (settings,) = ws.flags.settings_from_flags(values)
+
+    def build():
+      get = tf.compat.v1.get_variable
+      get('tk', [3, 5])
+      for name in 'qkv':
+        get(name, [8, 4])
+      get('qk', [8, 8])
+      get('o', [12, 2, 4])
+      get('p', [12, 6])
+
+    got, _ = test_util.run_graph(build, settings=settings)
+    ckpt = self.ckpt
+    np.testing.assert_array_equal(ckpt['pt/dense/weight'].T, got['tk'])
+    for name, value in zip('qkv', np.split(ckpt['old/attn/qkv/kernel'], 3,
+                                           axis=1)):
+      np.testing.assert_array_equal(value, got[name])
+    np.testing.assert_array_equal(np.concatenate(
+        [ckpt['old/q/kernel'], ckpt['old/k/kernel']], axis=1), got['qk'])
+    np.testing.assert_array_equal(np.transpose(np.reshape(
+        ckpt['old/attn/out'], [2, 4, 12]), [2, 0, 1]), got['o'])
+    np.testing.assert_array_equal(ckpt['old/pos_emb'][:12], got['p'])
+
+  @parameterized.named_parameters(
+      ('unknown_op', 'x=y|transpos([1, 0])',
+       r"unknown op 'transpos'\. Did you mean: 'transpose'"),
+      ('code', 'x=y|take(__import__("os"))',
+       'op arguments are numbers, None or lists of numbers'),
+      ('no_call', 'x=y|transpose', "'transpose' is no op"),
+      ('plus_without_concat', 'a+b=y|transpose([1, 0])',
+       'its first op must be concat'),
+      ('comma_without_split', 'x=a,b|transpose([1, 0])',
+       'only a last split'),
+      ('bad_argument', 'x=y|split(axis=1, parts=3)',
+       r"split\(\.\.\.\): .*parts"),
+      ('split_not_last', 'x=a,b|split(1)|transpose([1, 0])',
+       'split must be the last op'),
+  )
+  def test_spelling_errors_name_the_entry(self, entry, message):
+    with self.assertRaisesRegex(ValueError,
+                                r'Map entry %s.*%s' % (re.escape(repr(entry)),
+                                                       message)):
+      ws.flags.parse_map_entry(entry)
+
+  def test_cli_merge_writes_the_transformed_tensors(self):
+    from warmstart import _cli  # pylint: disable=g-import-not-at-top
+    output = os.path.join(self.create_tempdir().full_path, 'out')
+    status = _cli.main(['merge', self.prefix, '-o', output,
+                        '--map', 'pt/dense/weight=tf/k|transpose([1, 0])',
+                        '--map', 'old/attn/qkv/kernel=q,k,v|split(axis=1)'])
+    self.assertEqual(0, status)
+    np.testing.assert_array_equal(
+        self.ckpt['pt/dense/weight'].T, tf.train.load_variable(output, 'tf/k'))
+    np.testing.assert_array_equal(
+        np.split(self.ckpt['old/attn/qkv/kernel'], 3, axis=1)[2],
+        tf.train.load_variable(output, 'v'))
 
 
 if __name__ == '__main__':

@@ -131,7 +131,8 @@ def _add_selection_options(parser: argparse.ArgumentParser) -> None:
       '--map', '--' + _map_syntax.MAP, dest='map', action='append',
       default=[], metavar='ENTRY',
       help='Map entry %s, as an init_from_checkpoint assignment map entry '
-      '(scopes end with "/"). Repeatable.' % _map_syntax.MAP_SYNTAX)
+      '(scopes end with "/"); per-tensor transforms: %s. Repeatable.' %
+      (_map_syntax.MAP_SYNTAX, _map_syntax.TRANSFORM_SYNTAX))
   parser.add_argument(
       '--vars', '--' + _map_syntax.VARS, dest='vars',
       default=_map_syntax.DEFAULT_VARS, metavar='REGEX',
@@ -227,9 +228,11 @@ def _parser() -> argparse.ArgumentParser:
   merge.add_argument(
       '--map', action='append', default=[], metavar='ENTRY',
       help='Rename %s: "enc/=teacher/enc/" renames a scope, "/=teacher/" puts '
-      'a whole source under a scope, "w=v" one tensor. SOURCE_INDEX is needed '
-      'with several sources. Repeatable.' % _map_syntax.MAP_SYNTAX.replace(
-          'VAR_NAME_OR_SCOPE', 'NEW_NAME_OR_SCOPE'))
+      'a whole source under a scope, "w=v" one tensor; new tensors from '
+      'transforms: %s. SOURCE_INDEX is needed with several sources. '
+      'Repeatable.' % (_map_syntax.MAP_SYNTAX.replace(
+          'VAR_NAME_OR_SCOPE', 'NEW_NAME_OR_SCOPE'),
+                       _map_syntax.TRANSFORM_SYNTAX))
   merge.add_argument(
       '--exclude', action='append', default=[], metavar='REGEX',
       help='Leave out source tensors whose name this regex matches (re.match). '

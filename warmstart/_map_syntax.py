@@ -1,7 +1,8 @@
 """The string forms of warm-start settings, shared by the flags and the CLI.
 
-* Map entries `[SOURCE_INDEX:]CKPT_NAME_OR_SCOPE=VAR_NAME_OR_SCOPE`
-  (`parse_map_entry`, `maps_by_source`).
+* Map entries `[SOURCE_INDEX:]CKPT_NAME_OR_SCOPE=VAR_NAME_OR_SCOPE`, with
+  per-tensor transforms `|op(...)` after them (`parse_map_entry`,
+  `maps_by_source`).
 * A selecting regex with exclusions built in (`vars_regex`).
 * `settings_from_strings`: sources, map entries, regexes and options to one
   `WarmStartSettings` per source.
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import re
 from collections.abc import Iterable, Sequence
@@ -18,6 +20,7 @@ from warmstart import _errors
 from warmstart import _names
 from warmstart import _options
 from warmstart import _settings
+from warmstart import _transform
 
 #: The flags (and CLI long options) of the settings fields that are no
 #: option: the sources, the selecting regex, exclusions and map entries.
@@ -32,6 +35,21 @@ DEFAULT_VARS = '.*'
 #: The syntax of a map entry, for messages and help texts.
 MAP_SYNTAX = '[SOURCE_INDEX:]CKPT_NAME_OR_SCOPE=VAR_NAME_OR_SCOPE'
 
+#: How transforms are spelled after an entry, for messages and help texts.
+TRANSFORM_SYNTAX = (
+    'NAME=TARGET|op(...)|...: op is transpose([1, 0]), reshape([12, 64, '
+    '768]), take(0, 512) (or take(4, None, axis=1)), split(axis=1) (last; '
+    'TARGET is "a,b,c", one per part; or split(1, sizes=[2, 10])), '
+    'concat(axis=1) (first; NAME is "a+b+c")')
+
+_OPS = {
+    'transpose': _transform.transpose,
+    'reshape': _transform.reshape,
+    'take': _transform.take,
+    'split': _transform.split,
+    'concat': _transform.concat,
+}
+
 _INDEX_RE = re.compile(r'\s*(\d+)\s*:(.*)', re.DOTALL)
 
 
@@ -41,15 +59,75 @@ class MapEntry:
 
   Attributes:
     source: The 0-based index of the source it reads; None when omitted.
-    key: The checkpoint name or scope (left of '=').
-    value: The variable name or scope (right of '=').
+    key: The checkpoint name or scope (left of '='); with a concat, the
+      tuple of names (`a+b+c`).
+    value: The variable name or scope (right of '='), or with transforms a
+      `warmstart.Transform` (a split's targets: `a,b,c`).
     text: The entry as written.
   """
 
   source: Optional[int]
-  key: str
-  value: str
+  key: Any
+  value: Any
   text: str
+
+
+def _literal(node: ast.AST, text: str) -> Any:
+  """A literal argument (ints, None, lists of ints), never code."""
+  try:
+    return ast.literal_eval(node)
+  except ValueError:
+    raise ValueError('Map entry %r: op arguments are numbers, None or lists '
+                     'of numbers, got %r.' % (text, ast.unparse(node))
+                    ) from None
+
+
+def _op(spelled: str, text: str) -> _transform.Op:
+  """One `name(args)` of an entry's transforms."""
+  try:
+    call = ast.parse(spelled.strip(), mode='eval').body
+  except SyntaxError:
+    call = None
+  if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+    raise ValueError('Map entry %r: %r is no op: write %s.' %
+                     (text, spelled.strip(), TRANSFORM_SYNTAX))
+  make = _OPS.get(call.func.id)
+  if make is None:
+    raise ValueError('Map entry %r: unknown op %r.%s Ops: %s.' %
+                     (text, call.func.id,
+                      _errors.did_you_mean(call.func.id, _OPS),
+                      ', '.join(_OPS)))
+  args = [_literal(a, text) for a in call.args]
+  kwargs = {k.arg: _literal(k.value, text) for k in call.keywords}
+  try:
+    return make(*args, **kwargs)
+  except (TypeError, _errors.SettingsError) as e:
+    raise ValueError('Map entry %r: %s(...): %s' % (text, call.func.id, e)
+                    ) from None
+
+
+def _transformed(key: str, value: str, ops: list[str],
+                 text: str) -> tuple[Any, Any]:
+  """The (key, Transform) of an entry with ops."""
+  parsed = [_op(o, text) for o in ops]
+  keys = [k.strip() for k in key.split('+')]
+  targets = [v.strip() for v in value.split(',')]
+  if not all(keys) or not all(targets):
+    raise ValueError('Map entry %r: an empty name in %r or %r.' %
+                     (text, key, value))
+  if len(keys) > 1 and parsed[0].kind != _transform.CONCAT:
+    raise ValueError('Map entry %r joins %d tensors with "+": its first op '
+                     'must be concat(axis=...).' % (text, len(keys)))
+  try:
+    transform = _transform.Transform(
+        targets if parsed[-1].kind == _transform.SPLIT else targets[0],
+        *parsed)
+  except _errors.SettingsError as e:
+    raise ValueError('Map entry %r: %s' % (text, e)) from None
+  if len(targets) > 1 and not transform.splits:
+    raise ValueError('Map entry %r names %d targets with ",": only a last '
+                     'split(...) fills several.' % (text, len(targets)))
+  return (tuple(keys) if len(keys) > 1 else keys[0]), transform
 
 
 def parse_map_entry(text: str) -> MapEntry:
@@ -71,8 +149,8 @@ def parse_map_entry(text: str) -> MapEntry:
     raise ValueError('A map entry must be a string %s, got %r.' %
                      (MAP_SYNTAX, text))
   source = None
-  body = text
-  match = _INDEX_RE.fullmatch(text)
+  body, *ops = text.split('|')
+  match = _INDEX_RE.fullmatch(body)
   if match:
     source = int(match.group(1))
     body = match.group(2)
@@ -95,11 +173,13 @@ def parse_map_entry(text: str) -> MapEntry:
         'Map entry %r: %r is no checkpoint name (names hold no ":"); a source '
         'index before ":" must be a number 0, 1, ...: write %s.' %
         (text, key, MAP_SYNTAX))
+  if ops:
+    key, value = _transformed(key, value, ops, text)
   return MapEntry(source=source, key=key, value=value, text=text)
 
 
 def maps_by_source(entries: Iterable[str], num_sources: int,
-                   sources_flag: str = '--' + FROM) -> list[dict[str, str]]:
+                   sources_flag: str = '--' + FROM) -> list[dict[Any, Any]]:
   """Groups map entries by source: one {checkpoint name: variable} per source.
 
   Args:
@@ -114,7 +194,7 @@ def maps_by_source(entries: Iterable[str], num_sources: int,
     ValueError: a malformed entry, an index out of range, an entry without
       index when there are several sources, or a name mapped twice.
   """
-  maps: list[dict[str, str]] = [{} for _ in range(num_sources)]
+  maps: list[dict[Any, Any]] = [{} for _ in range(num_sources)]
   for text in entries:
     entry = parse_map_entry(text)
     if num_sources == 0:

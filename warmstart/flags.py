@@ -154,7 +154,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
       'Map entry %s: read the variable(s) VAR from the checkpoint name(s) '
       'CKPT, like an init_from_checkpoint assignment map; scopes end with '
       '"/", "/" alone is the root. SOURCE_INDEX (0-based, in --%s order) is '
-      'needed when there are several sources. Repeatable.' % (MAP_SYNTAX, FROM),
+      'needed when there are several sources. Per-tensor transforms: %s. '
+      'Repeatable.' % (MAP_SYNTAX, FROM, _map_syntax.TRANSFORM_SYNTAX),
       flag_values=flag_values)
   for declaration in _options.DECLARATIONS:
     if declaration.kind == _options.BOOL:
