@@ -157,6 +157,24 @@ class TransformTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual('transpose [1, 0]; cast float32 -> bfloat16',
                      plan.entry('k').reason)
 
+  @parameterized.parameters(1, 2)
+  def test_resize_after_the_transform(self, parts):
+    init = tf.compat.v1.constant_initializer(7.0)
+
+    def build():
+      tf.compat.v1.get_variable(
+          'k', [4, 6], initializer=init,
+          partitioner=tf.compat.v1.fixed_size_partitioner(parts))
+
+    got, plan = self.run_b(
+        build, {'pt/dense/weight': ws.Transform('k', ws.transpose([1, 0]))},
+        resize=True)
+    expected = np.full([4, 6], 7.0, np.float32)
+    expected[:3, :5] = self.ckpt['pt/dense/weight'].T
+    np.testing.assert_array_equal(expected, got['k'])
+    self.assertEqual('transpose [1, 0]; resize [3, 5] -> [4, 6]',
+                     plan.entry('k').reason)
+
   def test_in_warm_start_settings_and_with_other_entries(self):
     def build():
       tf.compat.v1.get_variable('tf/dense/kernel', [3, 5])
@@ -234,7 +252,8 @@ class TransformErrorsTest(parameterized.TestCase, tf.test.TestCase):
       ('take_past_the_end', [3, 3], ws.take(3, 6),
        r'take 3:6 axis 0 needs 0 <= start < stop <= 5'),
       ('result_of_another_shape', [5, 3], ws.transpose([1, 0]),
-       r'transpose \[1, 0\] gives shape \[3, 5\], the variable has \(5, 3\)'),
+       r'transpose \[1, 0\] gives shape \[3, 5\], the variable has \(5, 3\) '
+       r'\(resize=True restores the overlapping block\)'),
   )
   def test_misfit_names_the_entry_the_op_and_the_shapes(self, shape, op,
                                                           message):

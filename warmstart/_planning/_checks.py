@@ -72,6 +72,7 @@ def check_transformed(pair: _assignment_map.Pair,
   shapes = [tuple(int(d) for d in checkpoint.shapes[t])
             for t in applied.tensors]
   mismatch = None
+  resize = None  # The transformed shape, when resize=True fits it.
   if len(set(dtypes)) > 1:
     mismatch = 'concat of tensors of dtypes %s' % ', '.join(
         d.name for d in dtypes)
@@ -87,9 +88,19 @@ def check_transformed(pair: _assignment_map.Pair,
     else:
       if target.validate_shape and not target.shape.is_compatible_with(
           _tensor_shape(shape)):
-        mismatch = ('%s gives shape %s, the variable has %s' %
-                    (applied.text, list(shape), target.shape))
+        resizable = (target.shape.rank == len(shape) and
+                     target.shape.is_fully_defined() and not target.is_custom)
+        if options.resize and resizable:
+          resize = shape
+        else:
+          mismatch = ('%s gives shape %s, the variable has %s%s' %
+                      (applied.text, list(shape), target.shape,
+                       ' (resize=True restores the overlapping block)'
+                       if resizable else ''))
   changes = [applied.text]
+  if resize is not None:
+    changes.append('resize %s -> %s' % (list(resize),
+                                        target.shape.as_list()))
   if mismatch is None and dtypes[0] != target.dtype:
     if options.cast and dtypes[0].is_floating and target.dtype.is_floating:
       changes.append('cast %s -> %s' % (dtypes[0].name, target.dtype.name))
@@ -116,6 +127,7 @@ def check_transformed(pair: _assignment_map.Pair,
           'parts': applied.parts,
           'checkpoint_shapes': [list(s) for s in shapes],
           'checkpoint_dtype': dtypes[0].name,
+          **({'resize': list(resize)} if resize is not None else {}),
       },
       target=target)
 

@@ -58,12 +58,26 @@ def _apply(values: list[tf.Tensor], ops: Sequence[_transform.Op],
   return values
 
 
-def _part_value(value: tf.Tensor, part: Any) -> tf.Tensor:
-  """The slice of the whole variable's value one partition holds."""
+def _part_value(value: tf.Tensor, part: Any, resized: bool) -> tf.Tensor:
+  """The slice of the whole variable's value one partition holds.
+
+  `resized`: `value` is only the block of the variable it overlaps
+  (resize=True); the part's other cells keep its own initial value.
+  """
   info = _tf_compat.save_slice_info(part)
-  if info is None:
-    return value
-  return tf.slice(value, list(info.var_offset), list(info.var_shape))
+  shape = (list(info.var_shape) if info is not None else
+           part.shape.as_list())
+  offset = list(info.var_offset) if info is not None else [0] * len(shape)
+  if not resized:
+    return value if info is None else tf.slice(value, offset, shape)
+  block = value.shape.as_list()
+  end = [max(0, min(s, b - o)) for s, b, o in zip(shape, block, offset)]
+  initial = tf.convert_to_tensor(part.initial_value)
+  if not all(end):
+    return initial  # The part lies outside the restored block.
+  return tf.raw_ops.TensorStridedSliceUpdate(
+      input=initial, begin=[0] * len(shape), end=end,
+      strides=[1] * len(shape), value=tf.slice(value, offset, end))
 
 
 def build_all(entries: Sequence[_plan.Entry]) -> None:
@@ -100,5 +114,11 @@ def build_all(entries: Sequence[_plan.Entry]) -> None:
       target = entry.target
       if value.dtype != target.dtype:
         value = tf.cast(value, target.dtype)  # cast=True.
+      resize = params.get('resize')
+      if resize is not None:
+        # The overlapping block (indices 0..min(old, new)-1 on every axis).
+        overlap = [min(a, b) for a, b in zip(resize,
+                                             target.shape.as_list())]
+        value = tf.slice(value, [0] * len(overlap), overlap)
       for part in target.parts:
-        _assign.assign_op(part, _part_value(value, part))
+        _assign.assign_op(part, _part_value(value, part, resize is not None))
