@@ -410,5 +410,104 @@ class SpellingTest(parameterized.TestCase, tf.test.TestCase):
         tf.train.load_variable(output, 'v'))
 
 
+def _bert_fused():
+  """A BERT-like attention layer with a fused QKV projection."""
+  get = tf.compat.v1.get_variable
+  get('layer/attention/qkv/kernel', [8, 24])
+  get('layer/attention/qkv/bias', [24])
+  get('layer/attention/output/kernel', [8, 8])
+
+
+def _bert_split():
+  """The same layer with separate q, k and v projections."""
+  get = tf.compat.v1.get_variable
+  for name in 'qkv':
+    get('layer/attention/%s/kernel' % name, [8, 8])
+    get('layer/attention/%s/bias' % name, [8])
+  get('layer/attention/output/kernel', [8, 8])
+
+
+def _per_head():
+  """The target: per-head projections (hidden, heads, head_dim), as
+  EinsumDense keeps them, and the output per head (heads, head_dim, out)."""
+  get = tf.compat.v1.get_variable
+  for name in 'qkv':
+    get('bert/%s/kernel' % name, [8, 2, 4])
+    get('bert/%s/bias' % name, [2, 4])
+  get('bert/output/kernel', [2, 4, 8])
+
+
+class BertLayerTest(tf.test.TestCase):
+  """A BERT-like layer warm-started from a fused and from a split
+  checkpoint, each compared with a numpy rebuild."""
+
+  def test_from_fused_and_from_split(self):
+    base = tf.compat.v1.test.get_temp_dir()
+    fused_prefix, fused = test_util.save_checkpoint(
+        os.path.join(base, 'fused'), _bert_fused)
+    # The split checkpoint holds the same weights, split.
+    split = {}
+    for name, kernel, bias in zip(
+        'qkv', np.split(fused['layer/attention/qkv/kernel'], 3, axis=1),
+        np.split(fused['layer/attention/qkv/bias'], 3)):
+      split['layer/attention/%s/kernel' % name] = kernel
+      split['layer/attention/%s/bias' % name] = bias
+    split['layer/attention/output/kernel'] = fused[
+        'layer/attention/output/kernel']
+    with tf.Graph().as_default():
+      _bert_split()
+      variables = {v.op.name: v for v in tf.compat.v1.global_variables()}
+      with tf.compat.v1.Session() as sess:
+        for name, value in split.items():
+          variables[name].load(value, sess)
+        split_prefix = tf.compat.v1.train.Saver().save(
+            sess, os.path.join(base, 'split', 'model.ckpt'))
+
+    targets = ['bert/q/%s', 'bert/k/%s', 'bert/v/%s']
+    from_fused = {
+        'layer/attention/qkv/kernel': ws.Transform(
+            [t % 'kernel' for t in targets], ws.reshape([8, 6, 4]),
+            ws.split(axis=1)),
+        'layer/attention/qkv/bias': ws.Transform(
+            [t % 'bias' for t in targets], ws.reshape([6, 4]),
+            ws.split(axis=0)),
+        'layer/attention/output/kernel': ws.Transform(
+            'bert/output/kernel', ws.reshape([2, 4, 8])),
+    }
+    from_split = {'layer/attention/output/kernel': ws.Transform(
+        'bert/output/kernel', ws.reshape([2, 4, 8]))}
+    for name in 'qkv':
+      from_split['layer/attention/%s/kernel' % name] = ws.Transform(
+          'bert/%s/kernel' % name, ws.reshape([8, 2, 4]))
+      from_split['layer/attention/%s/bias' % name] = ws.Transform(
+          'bert/%s/bias' % name, ws.reshape([2, 4]))
+
+    got_fused, plan = test_util.run_graph(
+        _per_head, lambda: ws.init_from_checkpoint(fused_prefix, from_fused))
+    self.assertEqual((), plan.cold_variables)
+    self.assertEqual((), plan.unused_tensors)
+    got_split, _ = test_util.run_graph(
+        _per_head, lambda: ws.init_from_checkpoint(split_prefix, from_split))
+    # The numpy rebuild, from the fused weights.
+    qkv = fused['layer/attention/qkv/kernel']
+    bias = fused['layer/attention/qkv/bias']
+    for i, name in enumerate('qkv'):
+      kernel = qkv[:, 8 * i:8 * (i + 1)].reshape(8, 2, 4)
+      head_bias = bias[8 * i:8 * (i + 1)].reshape(2, 4)
+      for got in (got_fused, got_split):
+        np.testing.assert_array_equal(kernel, got['bert/%s/kernel' % name])
+        np.testing.assert_array_equal(head_bias, got['bert/%s/bias' % name])
+    for got in (got_fused, got_split):
+      np.testing.assert_array_equal(
+          fused['layer/attention/output/kernel'].reshape(2, 4, 8),
+          got['bert/output/kernel'])
+    # The layer computes the same attention scores as the fused one.
+    x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(3, 8)
+    q_fused = x @ qkv[:, :8] + bias[:8]
+    q_heads = np.einsum('bh,hnd->bnd', x, got_fused['bert/q/kernel']) + (
+        got_fused['bert/q/bias'])
+    np.testing.assert_allclose(q_fused.reshape(3, 2, 4), q_heads, atol=1e-6)
+
+
 if __name__ == '__main__':
   tf.test.main()
