@@ -22,6 +22,7 @@ _FLAGS_PUBLIC = [
     'FLAG_NAMES',
     'FROM',
     'MAP',
+    'MAP_FILE',
     'MAP_SYNTAX',
     'MapEntry',
     'OPTION_FLAGS',

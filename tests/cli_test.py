@@ -412,7 +412,7 @@ class CliTest(tf.test.TestCase):
          r"option '--quite'\. Did you mean: '--quiet'\?"),
         (['merge', self.prefix, '-o', output, '--frobnicate'],
          r"option '--frobnicate': warmstart merge takes --help, --json, "
-         r'--verbose, --output, --map, --exclude, --allow_unmatched, '
+         r'--verbose, --output, --map, --map_file, --exclude, --allow_unmatched, '
          r'--max_chunk_bytes, --overwrite, --dry_run\.'),
     ]
     for argv, regex in cases:

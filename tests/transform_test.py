@@ -9,6 +9,7 @@ is made, before any op, naming the entry, the op and the shapes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -18,6 +19,7 @@ import tensorflow as tf
 
 import warmstart as ws
 from tests import test_util
+from warmstart import _map_syntax
 
 
 def _build_a():
@@ -395,6 +397,65 @@ class SpellingTest(parameterized.TestCase, tf.test.TestCase):
                                 r'Map entry %s.*%s' % (re.escape(repr(entry)),
                                                        message)):
       ws.flags.parse_map_entry(entry)
+
+  def test_a_json_map_file_for_flags_and_the_command_line(self):
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    from warmstart import _cli  # pylint: disable=g-import-not-at-top
+    path = os.path.join(self.create_tempdir().full_path, 'map.json')
+    with open(path, 'w') as f:
+      json.dump(['pt/dense/weight=tk|transpose([1, 0])',
+                 {'key': 'old/attn/qkv/kernel', 'value': ['q', 'k', 'v'],
+                  'ops': ['split(axis=1)']},
+                 {'key': ['old/q/kernel', 'old/k/kernel'], 'value': 'qk',
+                  'ops': ['concat(axis=1)'], 'source': 0}], f)
+    values = flags.FlagValues()
+    ws.flags.define_flags(values)
+    values(['prog', '--warm_start_from=' + self.prefix,
+            '--warm_start_map_file=' + path])
+    (settings,) = ws.flags.settings_from_flags(values)
+
+    def build():
+      tf.compat.v1.get_variable('tk', [3, 5])
+      for name in 'qkv':
+        tf.compat.v1.get_variable(name, [8, 4])
+      tf.compat.v1.get_variable('qk', [8, 8])
+
+    got, _ = test_util.run_graph(build, settings=settings)
+    np.testing.assert_array_equal(self.ckpt['pt/dense/weight'].T, got['tk'])
+    np.testing.assert_array_equal(
+        np.split(self.ckpt['old/attn/qkv/kernel'], 3, axis=1)[1], got['k'])
+    np.testing.assert_array_equal(np.concatenate(
+        [self.ckpt['old/q/kernel'], self.ckpt['old/k/kernel']], axis=1),
+                                  got['qk'])
+    output = os.path.join(self.create_tempdir().full_path, 'out')
+    self.assertEqual(0, _cli.main(['merge', self.prefix, '-o', output,
+                                   '--map_file', path]))
+    np.testing.assert_array_equal(self.ckpt['pt/dense/weight'].T,
+                                  tf.train.load_variable(output, 'tk'))
+
+  def test_malformed_map_files_name_the_file_and_the_entry(self):
+    directory = self.create_tempdir().full_path
+    cases = [
+        ('{"not": "a list"}', r'must hold a JSON list of map entries, got a '
+         'dict'),
+        ('[1, 2', r'is not a JSON list of map entries'),
+        ('[{"key": "a"}]', r'entry 0: an object entry has "key" and "value"'),
+        ('["a=b", {"key": "a", "value": "b", "ops": "split(1)"}]',
+         r'entry 1: "ops" is a list of op strings'),
+        ('["a=b|transpos([1, 0])"]', r"entry 0: Map entry .*unknown op"),
+        ('[{"key": "a", "value": "b", "source": -1}]',
+         r'entry 0: "source" is a source index'),
+    ]
+    for i, (text, message) in enumerate(cases):
+      path = os.path.join(directory, 'map%d.json' % i)
+      with open(path, 'w') as f:
+        f.write(text)
+      with self.assertRaisesRegex(ValueError,
+                                  'Map file %s.*%s' % (re.escape(path),
+                                                       message)):
+        _map_syntax.read_map_file(path)
+    with self.assertRaisesRegex(ValueError, 'cannot be read'):
+      _map_syntax.read_map_file(os.path.join(directory, 'missing.json'))
 
   def test_cli_merge_writes_the_transformed_tensors(self):
     from warmstart import _cli  # pylint: disable=g-import-not-at-top

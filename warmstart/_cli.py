@@ -134,6 +134,11 @@ def _add_selection_options(parser: argparse.ArgumentParser) -> None:
       '(scopes end with "/"); per-tensor transforms: %s. Repeatable.' %
       (_map_syntax.MAP_SYNTAX, _map_syntax.TRANSFORM_SYNTAX))
   parser.add_argument(
+      '--map_file', '--' + _map_syntax.MAP_FILE, dest='map_file',
+      metavar='JSON', help='A JSON list of map entries (strings as --map '
+      'takes, or {"key", "value", "source", "ops"} objects), for long maps; '
+      'added to the --map entries.')
+  parser.add_argument(
       '--vars', '--' + _map_syntax.VARS, dest='vars',
       default=_map_syntax.DEFAULT_VARS, metavar='REGEX',
       help='Regex (re.match) of the variables to warm-start from sources '
@@ -233,6 +238,10 @@ def _parser() -> argparse.ArgumentParser:
       'Repeatable.' % (_map_syntax.MAP_SYNTAX.replace(
           'VAR_NAME_OR_SCOPE', 'NEW_NAME_OR_SCOPE'),
                        _map_syntax.TRANSFORM_SYNTAX))
+  merge.add_argument(
+      '--map_file', metavar='JSON', help='A JSON list of rename entries '
+      '(strings as --map takes, or {"key", "value", "source", "ops"} '
+      'objects), for long maps; added to the --map entries.')
   merge.add_argument(
       '--exclude', action='append', default=[], metavar='REGEX',
       help='Leave out source tensors whose name this regex matches (re.match). '
@@ -380,9 +389,20 @@ def _lenient(settings: Sequence[_settings.WarmStartSettings]):
   return tuple(dataclasses.replace(s, **relaxed) for s in settings)
 
 
+def _map_entries(args: argparse.Namespace) -> list[str]:
+  """The --map entries, then those of --map_file."""
+  entries = list(args.map)
+  if args.map_file:
+    try:
+      entries += _map_syntax.read_map_file(args.map_file)
+    except ValueError as e:
+      raise UsageError(str(e)) from None
+  return entries
+
+
 def _run_plan(args: argparse.Namespace) -> int:
   settings = _map_syntax.settings_from_strings(
-      args.sources, args.map, args.vars, args.exclude,
+      args.sources, _map_entries(args), args.vars, args.exclude,
       **_given_options(args, _options.DECLARATIONS))
   graph = tf.Graph()
   target = _build_target(args, graph)
@@ -443,7 +463,8 @@ def _accepted(function: Callable[..., Any],
 
 def _run_merge(args: argparse.Namespace) -> int:
   try:
-    renames = _map_syntax.maps_by_source(args.map, len(args.sources),
+    renames = _map_syntax.maps_by_source(_map_entries(args),
+                                         len(args.sources),
                                          sources_flag='the SRC arguments')
   except ValueError as e:
     raise UsageError(str(e)) from None

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional
@@ -28,6 +30,10 @@ FROM = 'warm_start_from'
 VARS = 'warm_start_vars'
 EXCLUDE = 'warm_start_exclude'
 MAP = 'warm_start_map'
+MAP_FILE = 'warm_start_map_file'
+
+#: A map file larger than this is refused (it is read whole).
+MAX_MAP_FILE_BYTES = 64 << 20
 
 #: The default of the selecting regex: TF's, every trainable variable.
 DEFAULT_VARS = '.*'
@@ -176,6 +182,84 @@ def parse_map_entry(text: str) -> MapEntry:
   if ops:
     key, value = _transformed(key, value, ops, text)
   return MapEntry(source=source, key=key, value=value, text=text)
+
+
+def _entry_text(path: str, index: int, item: Any) -> str:
+  """One entry of a map file, in MAP_SYNTAX (with its transforms)."""
+  where = 'Map file %s, entry %d' % (path, index)
+  if isinstance(item, str):
+    return item
+  if not isinstance(item, dict):
+    raise ValueError('%s: an entry is a string %s or an object {"key", '
+                     '"value", "source", "ops"}, got %r.' %
+                     (where, MAP_SYNTAX, item))
+  unknown = sorted(set(item) - {'key', 'value', 'source', 'ops'})
+  if unknown or 'key' not in item or 'value' not in item:
+    raise ValueError('%s: an object entry has "key" and "value" (and may '
+                     'have "source" and "ops"), got %s.' %
+                     (where, ', '.join(sorted(item))))
+
+  def names(field: str, join: str) -> str:
+    value = item[field]
+    if isinstance(value, list) and value and all(
+        isinstance(v, str) for v in value):
+      return join.join(value)
+    if isinstance(value, str):
+      return value
+    raise ValueError('%s: "%s" is a name or a list of names, got %r.' %
+                     (where, field, value))
+
+  text = '%s=%s' % (names('key', '+'), names('value', ','))
+  ops = item.get('ops', [])
+  if not isinstance(ops, list) or not all(isinstance(o, str) for o in ops):
+    raise ValueError('%s: "ops" is a list of op strings such as '
+                     '"transpose([1, 0])", got %r.' % (where, ops))
+  text = '|'.join([text] + ops)
+  source = item.get('source')
+  if source is not None:
+    if not isinstance(source, int) or isinstance(source, bool) or source < 0:
+      raise ValueError('%s: "source" is a source index 0, 1, ..., got %r.' %
+                       (where, source))
+    text = '%d:%s' % (source, text)
+  return text
+
+
+def read_map_file(path: str) -> list[str]:
+  """The map entries of a JSON file, for maps too long for a command line.
+
+  The file holds a JSON list; each entry is a string in `MAP_SYNTAX` (with
+  `|op(...)` transforms) or an object `{"key": NAME or [NAMES],
+  "value": NAME or [NAMES], "source": INDEX, "ops": ["split(axis=1)"]}`.
+  It is data: read as JSON, never run.
+
+  Raises:
+    ValueError: the file is missing, too large, not JSON, or an entry is
+      malformed; the message names the file and the entry.
+  """
+  try:
+    size = os.path.getsize(path)
+  except OSError as e:
+    raise ValueError('Map file %s cannot be read: %s.' % (path, e.strerror or
+                                                          e)) from None
+  if size > MAX_MAP_FILE_BYTES:
+    raise ValueError('Map file %s has %d bytes, more than the %d a map file '
+                     'may have.' % (path, size, MAX_MAP_FILE_BYTES))
+  try:
+    with open(path, 'rb') as f:
+      data = json.loads(f.read().decode('utf-8'))
+  except (OSError, UnicodeDecodeError, ValueError) as e:
+    raise ValueError('Map file %s is not a JSON list of map entries: %s.' %
+                     (path, e)) from None
+  if not isinstance(data, list):
+    raise ValueError('Map file %s must hold a JSON list of map entries, got '
+                     'a %s.' % (path, type(data).__name__))
+  entries = [_entry_text(path, i, item) for i, item in enumerate(data)]
+  for i, text in enumerate(entries):
+    try:
+      parse_map_entry(text)
+    except ValueError as e:
+      raise ValueError('Map file %s, entry %d: %s' % (path, i, e)) from None
+  return entries
 
 
 def maps_by_source(entries: Iterable[str], num_sources: int,

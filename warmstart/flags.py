@@ -66,6 +66,7 @@ from warmstart._map_syntax import DEFAULT_VARS
 from warmstart._map_syntax import EXCLUDE
 from warmstart._map_syntax import FROM
 from warmstart._map_syntax import MAP
+from warmstart._map_syntax import MAP_FILE
 from warmstart._map_syntax import MAP_SYNTAX
 from warmstart._map_syntax import MapEntry
 from warmstart._map_syntax import maps_by_source
@@ -82,6 +83,7 @@ __all__ = [
     'FLAG_NAMES',
     'FROM',
     'MAP',
+    'MAP_FILE',
     'MAP_SYNTAX',
     'MapEntry',
     'OPTION_FLAGS',
@@ -103,7 +105,7 @@ POLICIES = {d.flag: d.name for d in _options.DECLARATIONS
             if d.kind == _options.BOOL}
 
 #: Every flag `define_flags` defines.
-FLAG_NAMES = (FROM, VARS, EXCLUDE, MAP) + tuple(OPTION_FLAGS)
+FLAG_NAMES = (FROM, VARS, EXCLUDE, MAP, MAP_FILE) + tuple(OPTION_FLAGS)
 
 _DEFAULTS = {d.flag: d.default for d in _options.DECLARATIONS}
 
@@ -157,6 +159,11 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
       'needed when there are several sources. Per-tensor transforms: %s. '
       'Repeatable.' % (MAP_SYNTAX, FROM, _map_syntax.TRANSFORM_SYNTAX),
       flag_values=flag_values)
+  flags.DEFINE_string(
+      MAP_FILE, None,
+      'A JSON list of map entries (strings as --%s takes, or {"key", '
+      '"value", "source", "ops"} objects), for maps too long for a command '
+      'line; added to the --%s entries.' % (MAP, MAP), flag_values=flag_values)
   for declaration in _options.DECLARATIONS:
     if declaration.kind == _options.BOOL:
       flags.DEFINE_bool(declaration.flag, declaration.default,
@@ -181,7 +188,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
       MAP, _validation(lambda v: [parse_map_entry(e) for e in v or ()]),
       flag_values=flag_values)
   flags.register_multi_flags_validator(
-      [FROM, MAP], _validation(lambda v: _check_maps(v[FROM], v[MAP])),
+      [FROM, MAP, MAP_FILE],
+      _validation(lambda v: _check_maps(v[FROM], _entries(v))),
       flag_values=flag_values)
   flags.register_multi_flags_validator(
       [FROM, MAP, VARS, EXCLUDE], _validation(_check_selection_flags),
@@ -189,6 +197,14 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.register_multi_flags_validator(
       [FROM] + list(OPTION_FLAGS), _validation(_check_options),
       flag_values=flag_values)
+
+
+def _entries(values: dict) -> list[str]:
+  """The --warm_start_map entries, then those of --warm_start_map_file."""
+  entries = list(values[MAP] or ())
+  if values[MAP_FILE]:
+    entries += _map_syntax.read_map_file(values[MAP_FILE])
+  return entries
 
 
 def _check_maps(sources: Optional[list[str]],
@@ -250,5 +266,5 @@ def settings_from_flags(
   if not values[FROM]:
     return None
   return settings_from_strings(
-      values[FROM], values[MAP] or (), values[VARS], values[EXCLUDE] or (),
+      values[FROM], _entries(values), values[VARS], values[EXCLUDE] or (),
       **{option: values[flag] for flag, option in OPTION_FLAGS.items()})
