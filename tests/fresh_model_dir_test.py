@@ -150,6 +150,22 @@ class FreshModelDirTest(tf.test.TestCase):
       by_model_fn.export_saved_model(self.create_tempdir().full_path,
                                      _serving_input_fn)
 
+  def test_export_from_a_v1_estimator(self):
+    # A tf.compat.v1 Estimator stays one (Estimator refuses subclasses that
+    # override its members in their own body), and exports the warm start
+    # by either of its export methods.
+    expected = tf.train.load_variable(self.source, 'linear/w')
+    for method in ('export_saved_model', 'export_savedmodel'):
+      estimator = warmstart.wrap_estimator(
+          tf.compat.v1.estimator.Estimator(
+              _model_fn, self.create_tempdir().full_path,
+              params={'scope': 'linear'}), self.source)
+      self.assertNotIsInstance(estimator, tf.estimator.Estimator)
+      got = _exported(getattr(estimator, method)(
+          self.create_tempdir().full_path, _serving_input_fn))
+      self.assertAllEqual(expected, got['linear/w'], msg=method)
+      self.assertNoCheckpoint(estimator)
+
   def test_export_of_a_renamed_warm_start(self):
     # TF exports by restoring the source as is: a rename fails there.
     settings = warmstart.WarmStartSettings(

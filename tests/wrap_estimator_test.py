@@ -86,7 +86,9 @@ class WrapEstimatorTest(tf.test.TestCase):
         _columns('a'), model_dir=model_dir, config=config)
     estimator = warmstart.wrap_estimator(
         canned, WarmStartSettings(prefix, 'linear/linear_model/a/.*'))
-    self.assertIs(tf.compat.v1.estimator.Estimator, type(estimator))
+    # A v1 Estimator for a v1 one (the class also exports the warm start).
+    self.assertIsInstance(estimator, tf.compat.v1.estimator.Estimator)
+    self.assertNotIsInstance(estimator, tf.estimator.Estimator)
     self.assertEqual(model_dir, estimator.model_dir)
     self.assertEqual(7, estimator.config.tf_random_seed)
     self.assertEqual(canned.params, estimator.params)
@@ -119,7 +121,7 @@ class WrapEstimatorTest(tf.test.TestCase):
     estimator = warmstart.wrap_estimator(
         tf.estimator.LinearRegressor(_columns('b'), model_dir=model_dir,
                                      config=_config()), settings)
-    self.assertIs(tf.estimator.Estimator, type(estimator))
+    self.assertIsInstance(estimator, tf.estimator.Estimator)
     got = self._train(estimator, _regression_input_fn)
     self.assertAllClose(source['linear/linear_model/a/weights'],
                         got['linear/linear_model/b/weights'])
