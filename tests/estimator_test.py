@@ -107,7 +107,7 @@ def _values(model_dir_or_prefix):
 
 def _warm_start_restores(graph):
   return [op.name for op in graph.get_operations()
-          if op.type == 'RestoreV2' and op.name.startswith('warm_start')]
+          if op.type == 'RestoreV2' and op.name.startswith('checkpoint_initializer')]
 
 
 def _variables_named(graph, *names):
@@ -370,9 +370,11 @@ class EstimatorTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLen(got, 1)
     self.assertAllClose(_X @ w + b, got[0], atol=1e-5)
     self.assertIsNone(tf.train.latest_checkpoint(model_dir))
-    # Without PREDICT in modes, prediction runs the initializers.
+    # Without PREDICT in modes, prediction runs the initializers (PREDICT is
+    # in the default modes, as warm_start_from warm-starts predict).
     plain = tf.estimator.Estimator(
-        _estimator.wrap_model_fn(make_model_fn(), settings),
+        _estimator.wrap_model_fn(make_model_fn(), settings,
+                                 modes=(ModeKeys.TRAIN,)),
         config=_config(self.create_tempdir().full_path))
     got = list(plain.predict(_once_input_fn, yield_single_examples=False))
     self.assertAllClose(_X @ np.full([3, 1], _INIT) + _INIT, got[0])
@@ -770,7 +772,10 @@ class SignatureTest(tf.test.TestCase, parameterized.TestCase):
   )
   def test_forwards_exactly_the_accepted_arguments(self, form):
     model_fn, seen, accepted = self._forms()[form]
-    wrapped = _estimator.wrap_model_fn(model_fn, '/no/such/ckpt/is/read')
+    # Called in PREDICT mode, which warm-starts by default: this test is
+    # about the arguments, so the source (never read) is TRAIN's only.
+    wrapped = _estimator.wrap_model_fn(model_fn, '/no/such/ckpt/is/read',
+                                       modes=(ModeKeys.TRAIN,))
     args = set(estimator_util.fn_args(wrapped))
     # The wrapper declares what the model_fn declares, plus mode and config.
     self.assertEqual(

@@ -68,7 +68,7 @@ def _values(model_dir):
 
 def _warm_start_restores(graph):
   return [op.name for op in graph.get_operations()
-          if op.type == 'RestoreV2' and op.name.startswith('warm_start')]
+          if op.type == 'RestoreV2' and op.name.startswith('checkpoint_initializer')]
 
 
 def _run_session(checkpoint_dir, hooks, lr=0.0, steps=1, build=None):

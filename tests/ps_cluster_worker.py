@@ -82,7 +82,7 @@ class ReadHook(tf.compat.v1.train.SessionRunHook):
         'variable_devices': {v.op.name: v.device for v in variables},
         'warm_start_restore_devices': [
             op.device for op in graph.get_operations()
-            if op.type == 'RestoreV2' and op.name.startswith('warm_start')
+            if op.type == 'RestoreV2' and op.name.startswith('checkpoint_initializer')
         ],
         'began_at': self._start,
         'session_at': time.time(),

@@ -346,7 +346,7 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
     names = set()
     for v in variables:
       op = v.initializer
-      self.assertTrue(op.name.startswith('warm_start/'), op.name)
+      self.assertTrue(op.name.startswith('checkpoint_initializer/'), op.name)
       self.assertIn(op.inputs[1].op, restores)
       self.assertNotIn(op.name, names)
       names.add(op.name)

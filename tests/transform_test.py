@@ -244,7 +244,7 @@ class TransformErrorsTest(parameterized.TestCase, tf.test.TestCase):
         self.assertEqual(
             [], [op for op in graph.get_operations()
                  if op.type in ('RestoreV2', 'AssignVariableOp', 'Assign')
-                 and op.name.startswith('warm_start')])
+                 and op.name.startswith('checkpoint_initializer')])
 
   @parameterized.named_parameters(
       ('perm_of_another_rank', [3, 5], ws.transpose([0, 1, 2]),

@@ -229,7 +229,7 @@ class GetVariableTest(ScopeTestCase):
     # Seven ops per Glorot-initialized variable, zeros' one for the bias,
     # each replaced by one stand-in...
     self.assertLess(scoped.num_ops, plain.num_ops)
-    restore_ops = {g: _ops_under(g, 'warm_start/')
+    restore_ops = {g: _ops_under(g, 'checkpoint_initializer/')
                    for g in (plain.graph, scoped.graph)}
     self.assertEqual(
         plain.num_ops - scoped.num_ops,
@@ -241,7 +241,8 @@ class GetVariableTest(ScopeTestCase):
     # scope: one more AssignVariableOp per variable).
     self.assertEqual(
         sorted(set(restore_ops[plain.graph]) - set(restore_ops[scoped.graph])),
-        ['warm_start/AssignVariableOp', 'warm_start/AssignVariableOp_1'])
+        ['checkpoint_initializer/AssignVariableOp',
+         'checkpoint_initializer/AssignVariableOp_1'])
     for name in ('dnn/kernel', 'dnn/bias'):
       variable = scoped.graph.get_collection('variables', name)[0]
       self.assertEqual(name + '/Assign', variable.initializer.name)

@@ -38,6 +38,11 @@ _ACTION_BUILDERS: dict[str, Callable[[_plan.Entry], None]] = {
 }
 
 
+#: The name scope of the restore ops: TF's `init_from_checkpoint` names its
+#: own 'checkpoint_initializer', and code (TF's tests among it) finds restore
+#: ops by that name.
+OP_SCOPE = 'checkpoint_initializer'
+
 #: What a caller may hand over to `apply_plan`: {id(variable part): its
 #: initializer}, each an `AssignVariableOp` of the part's own handle whose
 #: value nothing needs (the creation-time scope's stand-ins, `_scope`). A
@@ -323,7 +328,7 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
                           []).append(read)
   # Like variables' own initializers, the restore ops are built outside any
   # control-flow branch and free of the caller's control dependencies.
-  with graph.as_default(), tf.init_scope(), tf.name_scope('warm_start'):
+  with graph.as_default(), tf.init_scope(), tf.name_scope(OP_SCOPE):
     for (prefix, device), reads in groups.items():
       for chunk in _chunks(reads, options.max_chunk_bytes):
         _build_reads(prefix, device, chunk, reuse)
