@@ -30,6 +30,14 @@ PYTEST_JOBS := 2
 PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_JOBS)),-p no:xdist,-n $(PYTEST_JOBS) --dist loadfile)
 # TensorFlow's C++ log noise; `TF_CPP_MIN_LOG_LEVEL=0 make test` shows it all.
 TF_ENV = TF_CPP_MIN_LOG_LEVEL=$${TF_CPP_MIN_LOG_LEVEL:-2}
+# Programs run for a person (demo, bench) print nothing of TF's C++ logging:
+# level 3 also hides the CUDA plugin registration errors TF 2.15 logs at
+# import (E ... Unable to register cuDNN factory ...). Set
+# TF_CPP_MIN_LOG_LEVEL to see them (`TF_CPP_MIN_LOG_LEVEL=0 make demo`).
+TF_QUIET_ENV = TF_CPP_MIN_LOG_LEVEL=$${TF_CPP_MIN_LOG_LEVEL:-3}
+# The docs (requirements-docs.txt pins MkDocs 1.x): no notice from Material
+# about MkDocs 2.0, which is not installed.
+DOCS_ENV = NO_MKDOCS_2_WARNING=1
 
 # The newest TensorFlow (requirements-latest.txt), which ships no Estimator:
 # the core on Python 3.12 or 3.13 (PYTHON_LATEST=/path/to/python3.x to choose).
@@ -40,13 +48,14 @@ PYENV_VERSIONS = $${PYENV_ROOT:-$$HOME/.pyenv}/versions
 PYTHON_LATEST_CANDIDATES := python3.12 python3.13
 PYTHON_LATEST_PROBE := import sys, ensurepip, venv; sys.exit(sys.version_info[:2] not in ((3, 12), (3, 13)))
 
-.PHONY: help venv venv-latest test test-latest demo bazel-test bench clean distclean
+.PHONY: help venv venv-latest test test-latest demo docs bazel-test bench clean distclean
 
 help:
 	@echo "make venv        create/update $(VENV) (PYTHON=/path/to/python3.x to choose)"
 	@echo "make test        run the whole pytest suite in $(VENV)"
 	@echo "make test-latest run the tests that need no Estimator on TensorFlow 2.21 ($(VENV_LATEST))"
 	@echo "make demo        run examples/transfer_learning.py"
+	@echo "make docs        build the documentation site into build/site (mkdocs build --strict)"
 	@echo "make bazel-test  run bazel test //... (Python from $(VENV))"
 	@echo "make bench       run benchmarks/run.py"
 	@echo "make clean       remove caches, build outputs and bazel-* links (keeps $(VENV))"
@@ -78,9 +87,9 @@ $(VENV_PY):
 	echo "venv: creating $(VENV) with $$py ($$("$$py" -c 'import sys; print(sys.version.split()[0])'))"; \
 	"$$py" -m venv $(VENV)
 
-$(VENV_STAMP): $(VENV_PY) requirements.txt requirements-test.txt pyproject.toml
-	@echo "venv: installing requirements-test.txt and warmstart (editable) into $(VENV)"
-	$(PIP) install $(PIP_FLAGS) -r requirements-test.txt
+$(VENV_STAMP): $(VENV_PY) requirements.txt requirements-test.txt requirements-docs.txt pyproject.toml
+	@echo "venv: installing requirements-test.txt, requirements-docs.txt and warmstart (editable) into $(VENV)"
+	$(PIP) install $(PIP_FLAGS) -r requirements-test.txt -r requirements-docs.txt
 	$(PIP) install $(PIP_FLAGS) --no-deps -e .
 	@touch $@
 
@@ -132,13 +141,19 @@ test-latest: venv-latest
 	$(TF_ENV) $(VENV_LATEST_PY) -m pytest tests -q -rs $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 demo: venv
-	$(TF_ENV) $(VENV_PY) examples/transfer_learning.py
+	$(TF_QUIET_ENV) $(VENV_PY) examples/transfer_learning.py
+
+# The site of docs/ (mkdocs.yml): every warning (a broken link or reference,
+# a page missing from the nav) fails the build. Its code blocks run as tests
+# (tests/docs_code_test.py, in make test).
+docs: venv
+	$(DOCS_ENV) $(VENV_PY) -m mkdocs build --strict
 
 bazel-test: venv
 	bazel test //...
 
 bench: venv
-	$(TF_ENV) $(VENV_PY) benchmarks/run.py
+	$(TF_QUIET_ENV) $(VENV_PY) benchmarks/run.py
 
 clean:
 	find . \( -path ./$(VENV) -o -path ./$(VENV_LATEST) \) -prune -o -type d \( -name __pycache__ -o -name .pytest_cache \) -exec rm -rf {} +

@@ -31,6 +31,7 @@ import dataclasses
 import json
 import os
 import tempfile
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -181,19 +182,22 @@ def _train(task: Task, model_dir: str, steps: int, wrap=None) -> list[float]:
   return recorder.losses
 
 
-def _settings(source: Task, target: Task, source_dir: str):
+def _settings(source: Task, target: Task,
+              source_dir: str) -> tuple[warmstart.WarmStartSettings, ...]:
   """The warm-start settings, from the flags (defaults: our source)."""
   if not FLAGS.warm_start_from:
     # The flags' validators run on each assignment: sources first.
-    FLAGS.warm_start_from = [source_dir]
-    FLAGS.warm_start_map = [
+    setattr(FLAGS, 'warm_start_from', [source_dir])
+    setattr(FLAGS, 'warm_start_map', [
         'source/embedding/=target/embedding/',
         'source/hidden/=target/hidden/',
         'source/head/=target/head/',
-    ]
+    ])
     # The head has 12 classes where the source has 10.
-    FLAGS.warm_start_resize = True
+    setattr(FLAGS, 'warm_start_resize', True)
   settings = warmstart_flags.settings_from_flags()
+  if settings is None:  # No source: --warm_start_from was set just above.
+    raise app.UsageError('--warm_start_from names no checkpoint.')
   if _REMAP_VOCAB.value:
     vocab_info = warmstart.VocabInfo(
         new_vocab=target.vocab_file, new_vocab_size=len(target.vocab),
@@ -207,7 +211,7 @@ def _settings(source: Task, target: Task, source_dir: str):
   return settings
 
 
-def run(work_dir: str, steps: int, source_steps: int) -> dict:
+def run(work_dir: str, steps: int, source_steps: int) -> dict[str, Any]:
   """Runs the demo in `work_dir`; returns its summary (also in result.json)."""
   used = [d for d in ('source', 'warm', 'cold')
           if os.path.exists(os.path.join(work_dir, d))]
@@ -234,7 +238,7 @@ def run(work_dir: str, steps: int, source_steps: int) -> dict:
   print('\nWarm-start plan (%s):\n%s\n' % (plan_file, plan.table()))
 
   start = max(1, steps // 5)
-  summary = {
+  summary: dict[str, Any] = {
       'steps': steps,
       'start_steps': start,
       'warm_loss_start': float(np.mean(warm[:start])),

@@ -640,5 +640,25 @@ class EntryPointTest(tf.test.TestCase):
     self.assertRegex(done.stderr, r'warmstart inspect: error: No checkpoint')
 
 
+  def test_no_tensorflow_log_lines_unless_asked(self):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    quiet = {k: v for k, v in os.environ.items()
+             if k != 'TF_CPP_MIN_LOG_LEVEL'}
+    quiet['PYTHONPATH'] = root
+    for env, lines in ((quiet, 1), (dict(quiet, TF_CPP_MIN_LOG_LEVEL='0'),
+                                    None)):
+      done = subprocess.run(
+          [sys.executable, '-m', 'warmstart', 'inspect', '/no/such/ckpt'],
+          capture_output=True, text=True, env=env, timeout=120, check=False)
+      self.assertEqual(1, done.returncode, done.stderr)
+      errors = done.stderr.strip().splitlines()
+      self.assertRegex(errors[-1], r'^warmstart inspect: error: No checkpoint')
+      if lines is not None:
+        # Only our one line: nothing from TF's C++ logging (cuDNN, cuFFT...).
+        self.assertEqual(lines, len(errors), done.stderr)
+      else:
+        self.assertGreater(len(errors), 1)  # Asked for: TF's lines come.
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -73,7 +73,8 @@ def init_from_checkpoint(ckpt_dir_or_file: Any,
       pinned now), a SavedModel directory, or a list of (source,
       assignment_map) pairs to read several checkpoints.
     assignment_map: Dict or list of pairs from checkpoint names/scopes to
-      variables, variable names or scopes (see the README).
+      variables, variable names or scopes, or `warmstart.Transform`s (see
+      docs/guides/init_from_checkpoint.md).
     options: A `warmstart.Options`; keyword options override its fields.
     **kwargs: Fields of `warmstart.Options`, e.g. `skip_missing=True` (see
       its docs: every option of every entry point).
