@@ -325,6 +325,30 @@ def _batch_norm(ctx: Context) -> None:
     build()
 
 
+def _fused(ctx: Context) -> None:
+  """/models/pt: `attn/qkv/kernel` [8, 24] (fused q, k, v), `attn/qkv/bias`
+  [24], `dense/weight` [5, 3] ([out, in]), `pos_emb` [20, 6] and
+  `split/q`, `split/k`, `split/v` [8, 8]; the graph:
+  `q/kernel`, `k/kernel`, `v/kernel` [8, 8], `dense/kernel` [3, 5] and
+  `pos_emb` [12, 6]."""
+
+  def source() -> None:
+    get = tf.compat.v1.get_variable
+    get('attn/qkv/kernel', [8, 24])
+    get('attn/qkv/bias', [24])
+    get('dense/weight', [5, 3])
+    get('pos_emb', [20, 6])
+    for name in 'qkv':
+      get('split/%s' % name, [8, 8])
+
+  test_util.save_checkpoint(ctx.models('pt'), source)
+  with ctx.graph.as_default():
+    for name in 'qkv':
+      tf.compat.v1.get_variable('%s/kernel' % name, [8, 8])
+    tf.compat.v1.get_variable('dense/kernel', [3, 5])
+    tf.compat.v1.get_variable('pos_emb', [12, 6])
+
+
 def _tf2(ctx: Context) -> None:
   """/models/keras/ckpt-5: a TF2 object-based checkpoint (eager) holding
   variables named dense/kernel, dense/bias, dense_1/kernel, dense_1/bias."""
@@ -478,6 +502,7 @@ _FIXTURES: dict[str, tuple[Callable[[Context], None], bool]] = {
     'old_names': (_old_names, False),
     'batch_norm': (_batch_norm, False),
     'tf2': (_tf2, False),
+    'fused': (_fused, False),
     'student': (_student, False),
     'same_model': (_same_model, False),
     'training_graph': (_training_graph, False),
