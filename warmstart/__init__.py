@@ -40,8 +40,13 @@ def _quiet_tensorflow_in_the_command_line() -> None:
   else:  # Python 3.9: argv[0] is '-m' while `python -m` imports packages.
     by_module = _sys.argv[:1] == ['-m']
   script = _os.path.basename(_sys.argv[0]) if _sys.argv else ''
-  if by_module or script == 'warmstart':
-    _os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  if (by_module or script == 'warmstart') and (
+      'TF_CPP_MIN_LOG_LEVEL' not in _os.environ):
+    _os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'
+    # TF >= 2.17 logs its oneDNN notice before its log level applies (with
+    # absl's "before InitializeLog" warning); the command line computes
+    # nothing for which oneDNN's kernels matter.
+    _os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 
 
 _quiet_tensorflow_in_the_command_line()
