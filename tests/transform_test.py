@@ -44,7 +44,8 @@ def _partitioned(name, shape, parts):
       partitioner=tf.compat.v1.fixed_size_partitioner(parts))
 
 
-class TransformTest(parameterized.TestCase, tf.test.TestCase):
+class _SourceTestCase(parameterized.TestCase, tf.test.TestCase):
+  """Graph A saved once per test class: `prefix` and its values `ckpt`."""
 
   @classmethod
   def setUpClass(cls):
@@ -52,6 +53,9 @@ class TransformTest(parameterized.TestCase, tf.test.TestCase):
     cls.prefix, cls.ckpt = test_util.save_checkpoint(
         os.path.join(tf.compat.v1.test.get_temp_dir(), cls.__name__),
         _build_a)
+
+
+class TransformTest(_SourceTestCase):
 
   def run_b(self, build, assignment_map, **options):
     return test_util.run_graph(
@@ -226,14 +230,7 @@ class TransformTest(parameterized.TestCase, tf.test.TestCase):
                                   got['tf/dense/kernel'])
 
 
-class TransformErrorsTest(parameterized.TestCase, tf.test.TestCase):
-
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls.prefix, _ = test_util.save_checkpoint(
-        os.path.join(tf.compat.v1.test.get_temp_dir(), cls.__name__),
-        _build_a)
+class TransformErrorsTest(_SourceTestCase):
 
   def plan(self, build, assignment_map, **options):
     with tf.Graph().as_default() as graph:
@@ -332,15 +329,8 @@ class TransformErrorsTest(parameterized.TestCase, tf.test.TestCase):
           'qkv', ws.transpose([1, 0]))})
 
 
-class SpellingTest(parameterized.TestCase, tf.test.TestCase):
+class SpellingTest(_SourceTestCase):
   """The string spelling flags and the command line share."""
-
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls.prefix, cls.ckpt = test_util.save_checkpoint(
-        os.path.join(tf.compat.v1.test.get_temp_dir(), cls.__name__),
-        _build_a)
 
   def test_flags_warm_start_through_transforms(self):
     from absl import flags  # pylint: disable=g-import-not-at-top
