@@ -343,29 +343,38 @@ class SlotsTest(WarmStartTestCase):
     for name in ('dnn/bias', 'dnn/bias/Adam', 'dnn/bias/Adam_1'):
       self.assertAllClose(fresh[name], got[name], msg=name)
 
-  def test_include_slots_reports_slots_missing_from_checkpoint(self):
+  def test_slots_missing_from_the_checkpoint(self):
+    # A Momentum checkpoint into an Adam graph. optimizer_state='all': every
+    # optimizer variable must be restored, each missing one named.
+    # 'matching' (and its deprecated alias include_slots=True): those
+    # without a counterpart start fresh, listed in the plan.
     build = lambda: _model(_adam)
     with self.assertRaisesRegex(
         warmstart.TensorNotFoundError,
         r"(?s)Variable 'dnn/kernel/Adam' \(rule \"vars_to_warm_start="
         r"'dnn/kernel', include_slots\"\): tensor "
         r"'dnn/kernel/Adam' is not in checkpoint .*Did you mean: .*"
-        r"'dnn/kernel/Momentum'"):
+        r"'dnn/kernel/Momentum'.*optimizer_state='all': \d+ optimizer "
+        r"variable\(s\) of the graph are not restored: .*'dnn/bias/Adam'"):
       self.run_b(build, lambda: _warm_start.make_settings_plan(
           WarmStartSettings(self.prefix_m, 'dnn/kernel',
-                                      include_slots=True)))
+                            optimizer_state='all')))
     fresh, _ = self.run_b(build)
-    run = self.run_b(build, settings=WarmStartSettings(
-        self.prefix_m, 'dnn/kernel', include_slots=True, skip_missing=True))
-    got, plan = run
-    self.assertEqual(['dnn/kernel'], [e.variable for e in plan.restored])
-    self.assertCountEqual(
-        ['dnn/kernel/Adam', 'dnn/kernel/Adam_1', 'beta1_power', 'beta2_power'],
-        [e.variable for e in plan.skipped])
-    # Under warm_start_scope, the skipped slots built their own initializers.
-    self.assertEqual(('dnn/kernel',), run.stand_ins)
-    self.assertWarmStarted(got, fresh, self.ckpt_m,
-                           {'dnn/kernel': 'dnn/kernel'})
+    for fields in (dict(optimizer_state='matching'),
+                   dict(include_slots=True)):
+      run = self.run_b(build, settings=WarmStartSettings(
+          self.prefix_m, 'dnn/kernel', **fields))
+      got, plan = run
+      self.assertEqual(['dnn/kernel'], [e.variable for e in plan.restored])
+      self.assertCountEqual(
+          ['dnn/kernel/Adam', 'dnn/kernel/Adam_1', 'beta1_power',
+           'beta2_power'], [e.variable for e in plan.skipped])
+      self.assertIn('no counterpart, it starts fresh',
+                    plan.entry('dnn/kernel/Adam').reason)
+      # Under warm_start_scope, the skipped slots built their initializers.
+      self.assertEqual(('dnn/kernel',), run.stand_ins)
+      self.assertWarmStarted(got, fresh, self.ckpt_m,
+                             {'dnn/kernel': 'dnn/kernel'})
 
   def test_regex_matching_only_slots(self):
     with self.assertRaisesRegex(

@@ -27,6 +27,10 @@ class Pair:
   rule: str
   #: A per-tensor transform's share for this target (None: read as is).
   transform: Optional[_transform.Application] = None
+  #: Optimizer state `optimizer_state='matching'` brings along: without a
+  #: counterpart in the checkpoint it starts fresh (a skipped entry), not an
+  #: error.
+  optional: bool = False
 
 
 def items(assignment_map: AssignmentMap) -> list[tuple[str, Any]]:

@@ -101,10 +101,23 @@ def _add_options(parser: argparse.ArgumentParser,
     if d.kind == _options.BOOL:
       parser.add_argument(*names, dest=d.name, action='store_true',
                           help=d.help)
+    elif d.kind == _options.CHOICE:
+      parser.add_argument(*names, dest=d.name, choices=d.choices,
+                          default=d.default,
+                          help='%s Default: %s.' % (d.help, d.default))
+    elif d.kind == _options.STEP:
+      parser.add_argument(*names, dest=d.name, default=d.default,
+                          type=_step, metavar='reset|keep|N',
+                          help='%s Default: %s.' % (d.help, d.default))
     else:
       parser.add_argument(*names, dest=d.name, type=_positive_int,
                           default=d.default, metavar='BYTES',
                           help='%s Default: %d.' % (d.help, d.default))
+
+
+def _step(text: str) -> Any:
+  """A `global_step` value: a step number as an int, else the word."""
+  return int(text) if text.strip().isdigit() else text
 
 
 def _positive_int(text: str) -> int:

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import warnings
 from collections.abc import Mapping
 from typing import Any, Optional
+
+from absl import logging
 
 from warmstart import _errors
 
@@ -24,24 +27,38 @@ DEFAULT_CHUNK_BYTES = 64 << 20
 #: The kinds of option value, each with its validation and its flag type.
 BOOL = 'bool'
 BYTES = 'bytes'
+CHOICE = 'choice'  # One of the declaration's `choices` (a str).
+STEP = 'step'  # 'reset', 'keep' or a step number (an int >= 0).
+
+#: `optimizer_state`: what comes along of the optimizer.
+OPTIMIZER_STATES = ('auto', 'none', 'matching', 'all')
+#: `global_step`: the step the run starts at ('reset': 0; 'keep': the
+#: checkpoint's), or a number.
+GLOBAL_STEPS = ('reset', 'keep')
 
 
 def _option(default: Any, kind: str, help_text: str, *,
-            merge: Optional[str] = None, relaxes: bool = False) -> Any:
+            merge: Optional[str] = None, relaxes: bool = False,
+            choices: tuple[str, ...] = (),
+            alias_of: Optional[tuple[str, Any]] = None) -> Any:
   """Declares one option field.
 
   Args:
     default: Its default (strict).
-    kind: `BOOL` or `BYTES`.
+    kind: `BOOL`, `BYTES`, `CHOICE` or `STEP`.
     help_text: One line: what it does. Shown by flags, CLI and README.
     merge: The `merge_checkpoints` argument it sets, if it applies to merge.
     relaxes: True for an option whose True turns an error into a warning
       (`plan` shows what would happen with all of them set).
+    choices: The values of a `CHOICE` option.
+    alias_of: For a deprecated boolean: (the option, its value) that True
+      stands for. Kept working, left out of the docs' table.
   """
   return dataclasses.field(
       default=default,
       metadata={'kind': kind, 'help': help_text, 'merge': merge,
-                'relaxes': relaxes})
+                'relaxes': relaxes, 'choices': choices,
+                'alias_of': alias_of})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,10 +117,11 @@ class Options:
       'checkpoint read (or merge write) holds in memory.',
       merge='max_batch_bytes')
   include_slots: bool = _option(
-      False, BOOL, 'Also warm-start the optimizer slots of the selected '
-      'variables (from <tensor>/<slot>) and the optimizer\'s own variables.')
+      False, BOOL, 'Deprecated: optimizer_state=\'matching\'.',
+      alias_of=('optimizer_state', 'matching'))
   include_global_step: bool = _option(
-      False, BOOL, 'Also warm-start the global step.')
+      False, BOOL, 'Deprecated: global_step=\'keep\'.',
+      alias_of=('global_step', 'keep'))
   resize: bool = _option(
       False, BOOL, 'Restore a tensor of the same rank but another shape into '
       'the overlapping block of its variable; the other cells keep the '
@@ -115,6 +133,17 @@ class Options:
       False, BOOL, 'Read each variable from <tensor>/ExponentialMovingAverage '
       'when the checkpoint holds it (same shape and dtype), else from its '
       'tensor, with one warning naming those without.')
+  optimizer_state: str = _option(
+      'auto', CHOICE, 'Which optimizer state comes along: auto (as TF: '
+      'init_from_checkpoint\'s scope maps take the slots under them, '
+      'settings\' regexes none), none (no optimizer variable but those named '
+      'one by one), matching (the slots of each restored variable and the '
+      'optimizer\'s own variables the checkpoint holds, resized or remapped '
+      'with it; the rest start fresh), all (every optimizer variable of the '
+      'graph, or an error naming each).', choices=OPTIMIZER_STATES)
+  global_step: Any = _option(
+      'reset', STEP, 'The step the run starts at: reset (0), keep (the '
+      'checkpoint\'s), or a step number.')
 
   def __new__(cls, *args: Any, **kwargs: Any) -> Options:
     # A mistyped option gets "Did you mean", not only Python's TypeError.
@@ -123,8 +152,15 @@ class Options:
     return super().__new__(cls)
 
   def __post_init__(self):
-    for name, value in dataclasses.asdict(self).items():
-      object.__setattr__(self, name, check(name, value))
+    values = resolve({name: check(name, value)
+                      for name, value in dataclasses.asdict(self).items()})
+    for name, value in values.items():
+      object.__setattr__(self, name, value)
+
+  @property
+  def slots(self) -> bool:
+    """Whether the slots of selected variables come along."""
+    return self.optimizer_state in ('matching', 'all')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,6 +180,12 @@ class Declaration:
   kind: str
   help: str
   merge: Optional[str]
+  choices: tuple[str, ...] = ()
+  alias_of: Optional[tuple[str, Any]] = None
+
+  @property
+  def deprecated(self) -> bool:
+    return self.alias_of is not None
 
   @property
   def flag(self) -> str:
@@ -154,7 +196,8 @@ class Declaration:
 #: Every option, in declaration order.
 DECLARATIONS: tuple[Declaration, ...] = tuple(
     Declaration(f.name, f.default, f.metadata['kind'], f.metadata['help'],
-                f.metadata['merge']) for f in dataclasses.fields(Options))
+                f.metadata['merge'], f.metadata['choices'],
+                f.metadata['alias_of']) for f in dataclasses.fields(Options))
 
 #: Option names, in declaration order.
 NAMES: tuple[str, ...] = tuple(d.name for d in DECLARATIONS)
@@ -164,6 +207,45 @@ RELAXING: tuple[str, ...] = tuple(
     f.name for f in dataclasses.fields(Options) if f.metadata['relaxes'])
 
 _KINDS = {d.name: d.kind for d in DECLARATIONS}
+_BY_NAME = {d.name: d for d in DECLARATIONS}
+#: The values of an option its deprecated alias's True stands within.
+_IMPLIED_BY = {'optimizer_state': ('matching', 'all'),
+               'global_step': ('keep',)}
+_warned: set[str] = set()
+
+
+def resolve(values: dict[str, Any], label: str = 'Option %s') -> dict[str, Any]:
+  """`values` with each deprecated alias turned into what it stands for.
+
+  `include_slots=True` is `optimizer_state='matching'`,
+  `include_global_step=True` is `global_step='keep'` (one deprecation
+  warning each, per process); afterwards both booleans say what the new
+  options mean, so either can be read.
+
+  Raises:
+    SettingsError: an alias set together with another value of its option.
+  """
+  values = dict(values)
+  for d in DECLARATIONS:
+    if d.alias_of is None:
+      continue
+    target, meaning = d.alias_of
+    implied = _IMPLIED_BY[target]
+    if values.get(d.name) and values[target] not in implied:
+      if values[target] != _BY_NAME[target].default:
+        raise _errors.SettingsError(
+            '%s=True means %s=%r, but %s=%r was given: keep %s only.' %
+            (label % d.name, target, meaning, target, values[target],
+             target))
+      values[target] = meaning
+      if d.name not in _warned:
+        _warned.add(d.name)
+        message = ('%s is deprecated: write %s=%r.' %
+                   (d.name, target, meaning))
+        warnings.warn(message, DeprecationWarning, stacklevel=4)
+        logging.warning('warmstart: %s', message)
+    values[d.name] = values[target] in implied
+  return values
 
 
 def check(name: str, value: Any, label: str = 'Option %s') -> Any:
@@ -183,6 +265,23 @@ def check(name: str, value: Any, label: str = 'Option %s') -> Any:
       raise _errors.SettingsError('%s must be True or False, got %r.' %
                                   (where, value))
     return value
+  if _KINDS[name] == CHOICE:
+    choices = _BY_NAME[name].choices
+    if value not in choices:
+      raise _errors.SettingsError('%s must be one of %s, got %r.%s' % (
+          where, ', '.join(repr(c) for c in choices), value,
+          _errors.did_you_mean(str(value), choices)
+          if isinstance(value, str) else ''))
+    return value
+  if _KINDS[name] == STEP:
+    if isinstance(value, str) and value.strip().isdigit():
+      value = int(value)  # A flag's or the command line's spelling.
+    if value in GLOBAL_STEPS or (isinstance(value, numbers.Integral) and
+                                 not isinstance(value, bool) and value >= 0):
+      return value if isinstance(value, str) else int(value)
+    raise _errors.SettingsError(
+        "%s must be 'reset' (the run starts at 0), 'keep' (the checkpoint's "
+        'step) or a step number >= 0, got %r.' % (where, value))
   # Any integer type (numpy's too, e.g. from a config), stored as an int.
   if (not isinstance(value, numbers.Integral) or isinstance(value, bool) or
       value <= 0):
@@ -236,6 +335,8 @@ def markdown_table() -> str:
   """The README's option table (`tests/readme_test.py` keeps them equal)."""
   lines = ['| option | flag | default | meaning |', '|---|---|---|---|']
   for d in DECLARATIONS:
+    if d.deprecated:
+      continue
     default = ('`%d` (%d MiB)' % (d.default, d.default >> 20)
                if d.kind == BYTES else '`%r`' % (d.default,))
     lines.append('| `%s` | `--%s` | %s | %s%s |' %

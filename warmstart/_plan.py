@@ -30,6 +30,9 @@ BATCHED = (RESTORE, RESIZE, CAST)
 #: holds the tensors read, the ops, the part of a split taken, and the
 #: checkpoint's shapes and dtype (`_restore._transform` builds it).
 TRANSFORM = 'transform'
+#: A value set rather than read (`global_step=N`: the run starts at step N);
+#: `action_params['value']`.
+SET = 'set'
 
 #: The kinds of an unused checkpoint tensor (`UnusedTensor.kind`): a weight a
 #: user may have forgotten, or an auxiliary one warm starts usually leave.

@@ -91,8 +91,9 @@ def _check_vocab(where: str, value: Any) -> _vocab_info.VocabInfo:
 def _with_option_fields(cls: type) -> type:
   """Adds one field per option of `warmstart.Options`, with its default."""
   for declaration in _options.DECLARATIONS:
-    cls.__annotations__[declaration.name] = (
-        'int' if declaration.kind == _options.BYTES else 'bool')
+    cls.__annotations__[declaration.name] = {
+        _options.BYTES: 'int', _options.CHOICE: 'str',
+        _options.STEP: 'Union[str, int]'}.get(declaration.kind, 'bool')
     setattr(cls, declaration.name, declaration.default)
   return cls
 
@@ -182,10 +183,13 @@ class WarmStartSettings:
         ('var_name_to_prev_var_name', var_name_to_prev_var_name),
         ('assignment_map', assignment_map)):
       object.__setattr__(self, name, value)
-    for name in _options.NAMES:
-      value = options.get(name, getattr(type(self), name))
-      object.__setattr__(
-          self, name, _options.check(name, value, 'WarmStartSettings.%s'))
+    values = {
+        name: _options.check(name, options.get(name, getattr(type(self), name)),
+                             'WarmStartSettings.%s')
+        for name in _options.NAMES}
+    for name, value in _options.resolve(values,
+                                        'WarmStartSettings.%s').items():
+      object.__setattr__(self, name, value)
     self.__post_init__()
 
   def __post_init__(self):

@@ -168,6 +168,17 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     if declaration.kind == _options.BOOL:
       flags.DEFINE_bool(declaration.flag, declaration.default,
                         declaration.help, flag_values=flag_values)
+    elif declaration.kind == _options.CHOICE:
+      flags.DEFINE_enum(declaration.flag, declaration.default,
+                        declaration.choices, declaration.help,
+                        flag_values=flag_values)
+    elif declaration.kind == _options.STEP:
+      flags.DEFINE_string(declaration.flag, declaration.default,
+                          declaration.help, flag_values=flag_values)
+      flags.register_validator(
+          declaration.flag,
+          _validation(lambda v, n=declaration.name: _options.check(n, v)),
+          flag_values=flag_values)
     else:
       flags.DEFINE_integer(declaration.flag, declaration.default,
                            declaration.help, lower_bound=1,

@@ -141,6 +141,9 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
   target, tensor = pair.target, pair.tensor
   if tensor not in checkpoint:
     reason = 'tensor %r is not in checkpoint %s' % (tensor, checkpoint.prefix)
+    if pair.optional:
+      return skipped_entry(target, checkpoint.prefix, tensor, pair.rule,
+                           'no counterpart, it starts fresh: ' + reason)
     if options.skip_missing:
       return skipped_entry(target, checkpoint.prefix, tensor, pair.rule, reason)
     problems.add(_errors.TensorNotFoundError, 'Variable %r (rule %r): %s.%s' %
@@ -185,7 +188,7 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
                        ''))
   if mismatch:
     reason = 'tensor %r has %s' % (tensor, ' and '.join(mismatch))
-    if options.skip_mismatched:
+    if options.skip_mismatched or pair.optional:
       return skipped_entry(target, checkpoint.prefix, tensor, pair.rule, reason)
     problems.add(_errors.MismatchError, 'Variable %r (rule %r): %s.' %
                  (target.name, pair.rule, reason))
@@ -248,8 +251,8 @@ def check_pairs(pairs: Sequence[_assignment_map.Pair],
   needed: collections.Counter[str] = collections.Counter()
   if not options.skip_missing:
     for pair in pairs:
-      if pair.transform is not None:
-        continue  # Its own check names each missing tensor.
+      if pair.transform is not None or pair.optional:
+        continue  # Its own check names each missing tensor, or skips it.
       needed[pair.rule] += 1
       if pair.tensor not in checkpoint:
         missing.setdefault(pair.rule, []).append(pair)

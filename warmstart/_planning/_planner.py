@@ -225,6 +225,64 @@ def plan(sources: Sequence[Source],
     checkpoints.append(checkpoint)
     entries.extend(_source_entries(source, checkpoint, targets, graph,
                                    problems))
+  entries.extend(_start_step(sources, targets, graph, problems))
+  _check_all_optimizer_state(sources, targets, entries, earlier, problems)
   _checks.check_conflicts(entries, problems, earlier)
   problems.raise_if_any()
   return _checks.finished_plan(entries, targets, checkpoints, earlier)
+
+
+def _start_step(sources: Sequence[Source],
+                targets: Mapping[str, _variables.Target], graph: tf.Graph,
+                problems: _errors.Problems) -> list[_plan.Entry]:
+  """The entry setting the global step to `global_step=N` (if asked)."""
+  steps = sorted({s.options.global_step for s in sources
+                  if not isinstance(s.options.global_step, str)})
+  if not steps:
+    return []
+  if len(steps) > 1:
+    problems.add(_errors.SettingsError,
+                 'The sources ask for different start steps (global_step=%s): '
+                 'give one.' % ', '.join(map(str, steps)))
+    return []
+  names = [n for n in sorted(_variables.global_step_names(graph))
+           if n in targets]
+  if not names:
+    problems.add(
+        _errors.VariableNotFoundError,
+        'global_step=%d, but the graph has no global step '
+        '(tf.compat.v1.train.get_or_create_global_step() makes one).' %
+        steps[0])
+    return []
+  entries = []
+  for name in names:
+    target = targets[name]
+    entries.append(_plan.Entry(
+        variable=name, shape=tuple(target.shape.as_list()),
+        dtype=target.dtype.name, source='', tensor='', slices=target.slices,
+        action=_plan.SET, rule='global_step=%d' % steps[0],
+        reason='the run starts at step %d' % steps[0],
+        action_params={'value': steps[0]}, target=target))
+  return entries
+
+
+def _check_all_optimizer_state(sources: Sequence[Source],
+                               targets: Mapping[str, _variables.Target],
+                               entries: Sequence[_plan.Entry],
+                               earlier: Sequence[_plan.Entry],
+                               problems: _errors.Problems) -> None:
+  """`optimizer_state='all'`: every optimizer variable must be restored."""
+  if not any(s.options.optimizer_state == 'all' for s in sources):
+    return
+  restored = {e.variable for e in entries if not e.skipped}
+  restored.update(e.variable for e in earlier)
+  missing = sorted(n for n in _slots.auxiliary_variables(targets)
+                   if n not in restored)
+  if missing:
+    problems.add(
+        _errors.TensorNotFoundError,
+        "optimizer_state='all': %d optimizer variable(s) of the graph are not "
+        'restored: %s. Each needs its counterpart in a source (a checkpoint '
+        'trained with another optimizer has none); optimizer_state='
+        "'matching' lets those without one start fresh." %
+        (len(missing), _errors.preview(missing, 30)))

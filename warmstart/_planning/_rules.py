@@ -149,7 +149,9 @@ class Rules:
   def __init__(self, settings: _settings.WarmStartSettings, *,
                scope_maps_take_slots: bool = False):
     self.settings = settings
-    self.scope_maps_take_slots = scope_maps_take_slots
+    # optimizer_state='none': no scope entry takes an optimizer variable.
+    self.scope_maps_take_slots = (scope_maps_take_slots and
+                                  settings.optimizer_state != 'none')
     spec = settings.vars_to_warm_start
     self.regexes = isinstance(spec, str) or (
         spec is not None and all(isinstance(p, str) for p in spec))

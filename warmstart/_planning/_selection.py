@@ -121,7 +121,9 @@ class _Selection:
   def slot_pairs(self, pairs: list[Pair]) -> list[Pair]:
     if not self.settings.include_slots:
       return []
-    return _slots.slot_pairs(pairs, self.targets, self.facts.auxiliaries)
+    return _slots.slot_pairs(
+        pairs, self.targets, self.facts.auxiliaries,
+        optional=self.settings.optimizer_state == 'matching')
 
 
 class _SettingsSelection(_Selection):

@@ -67,7 +67,8 @@ def auxiliary_variables(
 
 def slot_pairs(pairs: Sequence[_assignment_map.Pair],
                targets: Mapping[str, _variables.Target],
-               auxiliaries: Mapping[str, str]) -> list[_assignment_map.Pair]:
+               auxiliaries: Mapping[str, str],
+               optional: bool = False) -> list[_assignment_map.Pair]:
   """The pairs `include_slots` adds to `pairs`.
 
   Each auxiliary variable `<v>/<suffix>` of a variable `v` that `pairs` fill
@@ -81,6 +82,8 @@ def slot_pairs(pairs: Sequence[_assignment_map.Pair],
     pairs: The selected (tensor, variable) pairs.
     targets: The graph's variables.
     auxiliaries: `auxiliary_variables(targets)`.
+    optional: Whether a pair without its tensor starts fresh
+      (`optimizer_state='matching'`) instead of being an error.
 
   Returns:
     The added pairs, in the order of their primaries.
@@ -98,12 +101,12 @@ def slot_pairs(pairs: Sequence[_assignment_map.Pair],
         filled.add(slot)
         added.append(_assignment_map.Pair(
             pair.tensor + slot[len(pair.target.name):], targets[slot],
-            '%s, include_slots' % pair.rule))
+            '%s, include_slots' % pair.rule, optional=optional))
   if has_slots:
     for name in slots_of.get('', ()):
       if name not in filled:
         added.append(_assignment_map.Pair(name, targets[name],
-                                          'include_slots'))
+                                          'include_slots', optional=optional))
   return added
 
 

@@ -32,9 +32,19 @@ from warmstart import _tf_compat
 #: collections, so saving a meta graph does not warn about these entries.
 APPLIED_ENTRIES = ('warmstart_applied_entries',)
 
+
+def _set_value(entry: _plan.Entry) -> None:
+  """Each part starts at `action_params['value']` (`global_step=N`)."""
+  for part in entry.target.parts:
+    _assign.assign_op(part, tf.constant(entry.action_params['value'],
+                                        dtype=part.dtype.base_dtype,
+                                        shape=part.shape))
+
+
 #: action name -> function(entry) that builds that entry's initializers.
 _ACTION_BUILDERS: dict[str, Callable[[_plan.Entry], None]] = {
     _vocab_remap.ACTION: _vocab_remap.build,
+    _plan.SET: _set_value,
 }
 
 
@@ -344,3 +354,4 @@ def applied_entries(graph: Optional[tf.Graph] = None) -> list[_plan.Entry]:
   """The entries already applied to `graph` by earlier warm starts."""
   graph = graph or tf.compat.v1.get_default_graph()
   return list(graph.get_collection(APPLIED_ENTRIES))
+
