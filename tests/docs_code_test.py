@@ -39,7 +39,6 @@ import re
 import shlex
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, Optional
 

@@ -24,33 +24,32 @@ Public API (everything else is private and may change):
 * `Error` and its subclasses.
 """
 
-import os as _os
-import sys as _sys
-
 
 def _quiet_tensorflow_in_the_command_line() -> None:
   """`python -m warmstart` and the `warmstart` script own their process:
   TF's C++ logging stays off unless TF_CPP_MIN_LOG_LEVEL is set. Here, not in
   __main__.py: Python imports this package (and TF) before running
   __main__.py, and TF reads the level once, during `import tensorflow`."""
-  argv = getattr(_sys, 'orig_argv', None)  # Python >= 3.10.
+  import os  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  argv = getattr(sys, 'orig_argv', None)  # Python >= 3.10.
   if argv is not None:
     by_module = any(a == '-m' and b == 'warmstart'
                     for a, b in zip(argv, argv[1:]))
   else:  # Python 3.9: argv[0] is '-m' while `python -m` imports packages.
-    by_module = _sys.argv[:1] == ['-m']
-  script = _os.path.basename(_sys.argv[0]) if _sys.argv else ''
+    by_module = sys.argv[:1] == ['-m']
+  script = os.path.basename(sys.argv[0]) if sys.argv else ''
   if (by_module or script == 'warmstart') and (
-      'TF_CPP_MIN_LOG_LEVEL' not in _os.environ):
-    _os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'
+      'TF_CPP_MIN_LOG_LEVEL' not in os.environ):
+    os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'
     # TF >= 2.17 logs its oneDNN notice before its log level applies (with
     # absl's "before InitializeLog" warning); the command line computes
     # nothing for which oneDNN's kernels matter.
-    _os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
+    os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 
 
 _quiet_tensorflow_in_the_command_line()
-del _quiet_tensorflow_in_the_command_line, _os, _sys
+del _quiet_tensorflow_in_the_command_line
 
 from warmstart import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 
