@@ -295,7 +295,7 @@ class InitFromCheckpointTest(_Tf2TestCase):
           r"'dense/kernel/m'"):
         warmstart.make_plan(self.ckpt['keras'],
                             {'dense/kernel': 'dense/kernel'},
-                            include_slots=True)
+                            optimizer_state='all')
 
   def test_warm_start_regex_and_vocabulary(self):
     directory = self.create_tempdir().full_path
