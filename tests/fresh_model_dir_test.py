@@ -71,7 +71,8 @@ class FreshModelDirTest(tf.test.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    cls.source = os.path.join(tf.compat.v1.test.get_temp_dir(), 'source')
+    cls.source = os.path.join(tf.compat.v1.test.get_temp_dir(), cls.__name__,
+                              'source')
     tf.estimator.Estimator(_model_fn, cls.source,
                            params={'scope': 'linear'}).train(_input_fn,
                                                              steps=3)

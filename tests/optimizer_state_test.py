@@ -44,7 +44,7 @@ class OptimizerStateTest(parameterized.TestCase, tf.test.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    base = tf.compat.v1.test.get_temp_dir()
+    base = os.path.join(tf.compat.v1.test.get_temp_dir(), cls.__name__)
     cls.adam, cls.adam_values = test_util.save_checkpoint(
         os.path.join(base, 'adam'), lambda: _model('old', _ADAM), steps=3)
     cls.sgd, _ = test_util.save_checkpoint(

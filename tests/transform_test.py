@@ -493,7 +493,7 @@ class BertLayerTest(tf.test.TestCase):
   checkpoint, each compared with a numpy rebuild."""
 
   def test_from_fused_and_from_split(self):
-    base = tf.compat.v1.test.get_temp_dir()
+    base = os.path.join(tf.compat.v1.test.get_temp_dir(), 'BertLayerTest')
     fused_prefix, fused = test_util.save_checkpoint(
         os.path.join(base, 'fused'), _bert_fused)
     # The split checkpoint holds the same weights, split.
