@@ -142,6 +142,53 @@ class WrapEstimatorTest(tf.test.TestCase):
     self.assertTrue(any('already holds checkpoint' in line
                         for line in logs.output), logs.output)
 
+  def test_a_start_step_past_max_steps_is_a_warning_naming_both(self):
+    prefix, _ = self._source(
+        lambda d: tf.estimator.LinearRegressor(
+            _columns('a'), model_dir=d, config=_config()),
+        _regression_input_fn, steps=3)
+
+    def train(max_steps, **options):
+      model_dir = self.create_tempdir().full_path
+      estimator = warmstart.wrap_estimator(
+          tf.estimator.LinearRegressor(_columns('a'), model_dir=model_dir,
+                                       config=_config()),
+          WarmStartSettings(prefix, 'linear/.*', **options))
+      with self.assertLogs(level='INFO') as logs:
+        estimator.train(_regression_input_fn, max_steps=max_steps)
+      warnings = [line for line in logs.output
+                  if line.startswith('WARNING') and 'max_steps' in line]
+      return _values(model_dir)['global_step'], warnings, logs.output
+
+    # The checkpoint's step (3) is train(max_steps=3)'s end: Estimator's
+    # StopAtStepHook checks after a step, so one step runs, past max_steps.
+    step, warnings, _ = train(3, global_step='keep')
+    self.assertEqual(4, step)
+    self.assertLen(warnings, 1)
+    self.assertRegex(
+        warnings[0],
+        r'start at step 3 \(the step of .*model.ckpt-3 \(global_step\)\), '
+        r'at or past '
+        r'train\(max_steps=3\): Estimator then runs one step \(to step 4')
+    step, warnings, _ = train(2, global_step=10)
+    self.assertEqual(11, step)
+    self.assertLen(warnings, 1)
+    self.assertRegex(warnings[0], r'start at step 10 \(global_step=10\).*'
+                     r'train\(max_steps=2\).*to step 11.*max_steps=10 \+')
+    # A limit past the start runs the difference, and says so.
+    step, warnings, output = train(5, global_step='keep')
+    self.assertEqual(5, step)
+    self.assertEqual([], warnings)
+    self.assertTrue(any('the run starts at step 3' in line and
+                        'train(max_steps=5) runs 2 steps' in line
+                        for line in output), output)
+    # The default starts at 0: nothing to say.
+    step, warnings, output = train(1)
+    self.assertEqual(1, step)
+    self.assertEqual([], warnings)
+    self.assertFalse(any('the run starts at step' in line
+                         for line in output), output)
+
   def test_dnn_classifier_grown_with_options(self):
     prefix, source = self._source(
         lambda d: tf.estimator.DNNClassifier(

@@ -7,5 +7,6 @@ Integration, at session creation: the restores join a Scaffold's init op
 * `_plan_hook`: checks after session creation, writes the plan to model_dir.
 * `_hook`: `WarmStartHook` for MonitoredTrainingSession.
 * `_estimator`: `wrap_model_fn`.
+* `_start_step`: the step a run starts at, checked against `max_steps`.
 * `_wrap_estimator`: `wrap_estimator` for canned Estimators.
 """

@@ -26,6 +26,7 @@ from warmstart import _planning
 from warmstart import _scope
 from warmstart._session import _plan_hook
 from warmstart._session import _scaffold
+from warmstart._session import _start_step
 from warmstart import _settings
 from warmstart import _tf_compat
 from warmstart import _variables
@@ -193,6 +194,8 @@ def _warm_started(spec: Any, sources: Sequence[_planning.Source],
                         'tf.compat.v1.train.Scaffold.' % (who, scaffold))
       plan, scaffold = _warm_scaffold(scaffold, sources, stand_ins)
       check.record(plan)
+      if mode == ModeKeys.TRAIN:
+        _start_step.announce(plan, tf.compat.v1.get_default_graph(), who)
       return scaffold
 
     return spec._replace(scaffold_fn=scaffold_fn,
@@ -205,6 +208,8 @@ def _warm_started(spec: Any, sources: Sequence[_planning.Source],
                     (who, spec, type(spec).__name__))
   plan, scaffold = _warm_scaffold(spec.scaffold, sources, stand_ins)
   check.record(plan)
+  if mode == ModeKeys.TRAIN:
+    _start_step.announce(plan, tf.compat.v1.get_default_graph(), who)
   return spec._replace(scaffold=scaffold, **_with_hook(spec, mode, check))
 
 

@@ -20,6 +20,7 @@ from absl import logging
 
 from warmstart import _errors
 from warmstart._session import _estimator
+from warmstart._session import _start_step
 from warmstart import _tf_compat
 
 # TF >= 2.16 ships no Estimator: the module still imports (wrap_estimator
@@ -165,7 +166,14 @@ def _export_checkpoint(estimator: Any, checkpoint_path: Optional[str],
 
 class _ExportsTheWarmStart:
   """Exports the warm start from a fresh model_dir, as
-  `Estimator(warm_start_from=...)` would (a mixin of an Estimator class)."""
+  `Estimator(warm_start_from=...)` would, and checks the start step against
+  `train`'s `max_steps` (a mixin of an Estimator class)."""
+
+  def train(self, input_fn, hooks=None, steps=None, max_steps=None,
+            saving_listeners=None):
+    with _start_step.training_until(max_steps):
+      return super().train(input_fn, hooks, steps, max_steps,
+                           saving_listeners)
 
   def export_saved_model(self, export_dir_base, serving_input_receiver_fn,
                          assets_extra=None, as_text=False,
