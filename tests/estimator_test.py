@@ -234,19 +234,27 @@ class EstimatorTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(self.ckpt['src1']['linear/w'], got['linear/w'])
 
   def test_a_kept_or_set_step_is_where_the_run_starts_and_is_said(self):
-    for global_step, start, origin in (
-        ('keep', 2, r'the step of .*model\.ckpt-2 \(global_step\)'),
-        (7, 7, r'global_step=7')):
+    for global_step, start in (('keep', 2), (7, 7)):
       with self.assertLogs(level='INFO') as logs:
-        _, got = self._train(_estimator.wrap_model_fn(
+        estimator, got = self._train(_estimator.wrap_model_fn(
             make_model_fn(), self.src['src1'], global_step=global_step),
-                             steps=3)
+                                     steps=3)
       self.assertEqual(start + 3, got['global_step'])
       self.assertAllClose(self.ckpt['src1']['linear/w'], got['linear/w'])
       said = [line for line in logs.output
               if 'the run starts at step %d' % start in line]
       self.assertLen(said, 1, logs.output)
-      self.assertRegex(said[0], origin)
+      self.assertRegex(said[0], r'^INFO.*Warm-started 6 of 6 variables')
+      plan = _report.read_plan(estimator.model_dir)
+      self.assertEqual(start, plan.start_step)
+      self.assertIn('the run starts at step %d.' % start, str(plan))
+    # The default: the graph's own step, which the plan does not touch.
+    estimator, got = self._train(
+        _estimator.wrap_model_fn(make_model_fn(), self.src['src1']))
+    self.assertEqual(1, got['global_step'])
+    plan = _report.read_plan(estimator.model_dir)
+    self.assertIsNone(plan.start_step)
+    self.assertNotIn('the run starts', str(plan))
 
   @parameterized.named_parameters(
       ('regex_string', '.*', None, None, 'linear',

@@ -177,6 +177,16 @@ class GlobalStepTest(parameterized.TestCase, tf.test.TestCase):
       self.assertEqual('set', entry.action)
       self.assertEqual('the run starts at step %d' % global_step,
                        entry.reason)
+    # The plan says where the run starts when it restores or sets the step.
+    if global_step == 'reset':
+      self.assertIsNone(plan.start_step)
+      self.assertNotIn('starts at step', plan.summary())
+    else:
+      self.assertEqual(expected, plan.start_step)
+      self.assertTrue(plan.summary().endswith(
+          '; the run starts at step %d.' % expected), plan.summary())
+      self.assertEqual(expected,
+                       warmstart.Plan.from_json(plan.to_json()).start_step)
 
   def test_flag_and_command_line_spellings(self):
     flag_values = flags.FlagValues()

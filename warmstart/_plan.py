@@ -139,12 +139,16 @@ class Plan:
       earlier warm start).
     unused_tensors: The tensors of the sources that no variable reads, each
       with its kind (`unused_weights` are what a user may have forgotten).
+    start_step: The step the run starts at when the plan restores or sets
+      the global step (`global_step='keep'` or N), else None (the step is
+      the graph's own: 0 on a fresh start).
   """
 
   entries: tuple[Entry, ...] = ()
   num_variables: int = 0
   cold_variables: tuple[str, ...] = ()
   unused_tensors: tuple[UnusedTensor, ...] = ()
+  start_step: Optional[int] = None
 
   def __iter__(self) -> Iterator[Entry]:
     return iter(self.entries)
@@ -190,7 +194,8 @@ class Plan:
     """One line: 'Warm-started R of N variables from S (K skipped); ...'.
 
     '; C start cold' and '; U checkpoint tensors unused' (weights only) are
-    added when not zero.
+    added when not zero, '; the run starts at step N' when the plan restores
+    or sets the step.
     """
     sources = ', '.join(self.sources) or '(no source)'
     line = 'Warm-started %d of %d variables from %s' % (
@@ -204,6 +209,8 @@ class Plan:
     if unused:
       line += '; %d checkpoint tensor%s unused' % (unused,
                                                    '' if unused == 1 else 's')
+    if self.start_step is not None:
+      line += '; the run starts at step %d' % self.start_step
     return line + '.'
 
   def to_dict(self) -> dict[str, Any]:
@@ -215,6 +222,7 @@ class Plan:
         'entries': [e.to_dict() for e in self.entries],
         'cold_variables': list(self.cold_variables),
         'unused_tensors': [dataclasses.asdict(u) for u in self.unused_tensors],
+        'start_step': self.start_step,
     }
 
   def to_json(self, indent: Optional[int] = 2) -> str:
@@ -228,13 +236,14 @@ class Plan:
         num_variables=data.get('num_variables', 0),
         cold_variables=tuple(data.get('cold_variables', ())),
         unused_tensors=tuple(
-            UnusedTensor(**u) for u in data.get('unused_tensors', ())))
+            UnusedTensor(**u) for u in data.get('unused_tensors', ())),
+        start_step=data.get('start_step'))
 
   def merged(self, other: Plan) -> Plan:
     """Returns this plan followed by `other` (no conflict check).
 
     A variable is cold when neither plan fills it; unused tensors are those
-    of either plan.
+    of either plan; the start step is `other`'s if it has one.
     """
     filled = {e.variable for e in self.restored + other.restored}
     cold = dict.fromkeys(self.cold_variables + other.cold_variables)
@@ -242,7 +251,9 @@ class Plan:
                 max(self.num_variables, other.num_variables),
                 tuple(name for name in cold if name not in filled),
                 tuple(dict.fromkeys(self.unused_tensors +
-                                    other.unused_tensors)))
+                                    other.unused_tensors)),
+                (other.start_step if other.start_step is not None else
+                 self.start_step))
 
   def table(self) -> str:
     """Returns the plan as a fixed-width text table.

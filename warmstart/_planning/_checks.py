@@ -348,7 +348,8 @@ def check_conflicts(entries: Iterable[_plan.Entry],
 def finished_plan(entries: Sequence[_plan.Entry],
                   targets: Mapping[str, _variables.Target],
                   checkpoints: Iterable[_sources.Checkpoint],
-                  earlier: Iterable[_plan.Entry] = ()) -> _plan.Plan:
+                  earlier: Iterable[_plan.Entry] = (),
+                  start_step: Optional[int] = None) -> _plan.Plan:
   """The `Plan` of validated `entries`, with what starts cold and is unused.
 
   Args:
@@ -357,13 +358,16 @@ def finished_plan(entries: Sequence[_plan.Entry],
     checkpoints: The sources read.
     earlier: Entries already applied to the graph (their variables are not
       cold).
+    start_step: The step the entries give the run, if they restore or set
+      it.
   """
   filled = {e.variable for e in entries if not e.skipped}
   filled.update(e.variable for e in earlier)
   cold = tuple(name for name in targets if name not in filled)
   return _plan.Plan(tuple(entries), num_variables=len(targets),
                     cold_variables=cold,
-                    unused_tensors=unused_tensors(checkpoints, entries))
+                    unused_tensors=unused_tensors(checkpoints, entries),
+                    start_step=start_step)
 
 
 def unused_tensors(checkpoints: Iterable[_sources.Checkpoint],

@@ -229,7 +229,23 @@ def plan(sources: Sequence[Source],
   _check_all_optimizer_state(sources, targets, entries, earlier, problems)
   _checks.check_conflicts(entries, problems, earlier)
   problems.raise_if_any()
-  return _checks.finished_plan(entries, targets, checkpoints, earlier)
+  return _checks.finished_plan(entries, targets, checkpoints, earlier,
+                               _planned_start_step(entries, graph))
+
+
+def _planned_start_step(entries: Sequence[_plan.Entry],
+                        graph: tf.Graph) -> Optional[int]:
+  """The step `entries` give the global step (set, or read: one scalar)."""
+  names = _variables.global_step_names(graph)
+  for entry in entries:
+    if entry.variable not in names or entry.skipped:
+      continue
+    if entry.action == _plan.SET:
+      return int(entry.action_params['value'])
+    if entry.action in _plan.BATCHED and entry.slices == ('',):
+      reader = tf.compat.v1.train.NewCheckpointReader(entry.source)
+      return int(reader.get_tensor(entry.tensor))
+  return None
 
 
 def _start_step(sources: Sequence[Source],

@@ -1,12 +1,12 @@
 """The step a warm-started run starts at, checked against Estimator's limit.
 
 `global_step='keep'` restores the checkpoint's step and `global_step=N` sets
-it: either shifts a learning-rate schedule, and a start at or past
-`Estimator.train(max_steps=M)` (M is an absolute step) runs a single step,
-past M (`StopAtStepHook` checks after each step), instead of training. The wrapper of
-`wrap_model_fn` says where the run starts before any session exists; under
-`wrap_estimator`, whose `train` tells it `max_steps`, a start at or past
-`max_steps` is a warning naming both numbers.
+it (the plan's summary line says where the run starts): either shifts a
+learning-rate schedule, and a start at or past `Estimator.train(max_steps=M)`
+(M is an absolute step) runs a single step, past M (`StopAtStepHook` checks
+after each step), instead of training. Under `wrap_estimator`, whose `train`
+tells the wrapped model_fn its `max_steps`, such a start is a warning naming
+both numbers, before any session exists.
 """
 
 from __future__ import annotations
@@ -46,24 +46,20 @@ def start_step(plan: _plan.Plan, graph: tf.Graph) -> tuple[int, str]:
     graph: The graph whose global step the plan may restore or set.
 
   Returns:
-    `(step, origin)`: the step set by `global_step=N`, the checkpoint's
-    (read from it, one scalar) under `global_step='keep'`, else 0.
+    `(step, origin)`: `plan.start_step` (set by `global_step=N`, or the
+    checkpoint's under `global_step='keep'`), else 0.
   """
+  if plan.start_step is None:
+    return 0, "global_step='reset'"
   names = _variables.global_step_names(graph)
-  for entry in plan:
-    if entry.variable not in names or entry.skipped:
-      continue
-    if entry.action == _plan.SET:
-      return int(entry.action_params['value']), entry.rule
-    if entry.action in _plan.BATCHED:
-      reader = tf.compat.v1.train.NewCheckpointReader(entry.source)
-      return (int(reader.get_tensor(entry.tensor)),
-              'the step of %s (%s)' % (entry.source, entry.tensor))
-  return 0, "global_step='reset'"
+  entry = next(e for e in plan.restored if e.variable in names)
+  if entry.action == _plan.SET:
+    return plan.start_step, entry.rule
+  return plan.start_step, 'the step of %s (%s)' % (entry.source, entry.tensor)
 
 
 def announce(plan: _plan.Plan, graph: tf.Graph, who: str) -> Optional[str]:
-  """Logs the step a training run starts at; warns if it runs no step.
+  """Warns when the run starts at or past `max_steps` (else says how far).
 
   Args:
     plan: The warm start's plan in `graph` (a TRAIN graph).
@@ -87,9 +83,8 @@ def announce(plan: _plan.Plan, graph: tf.Graph, who: str) -> Optional[str]:
         (who, step, origin, max_steps, step + 1, step))
     logging.warning(message)
     return message
-  if step:
-    logging.info(
-        '%s: the run starts at step %d (%s)%s.', who, step, origin,
-        '' if max_steps is None else
-        '; train(max_steps=%d) runs %d steps' % (max_steps, max_steps - step))
+  if step and max_steps is not None:  # (The plan's summary says the step.)
+    logging.info('%s: the run starts at step %d (%s); train(max_steps=%d) '
+                 'runs %d steps.', who, step, origin, max_steps,
+                 max_steps - step)
   return None
