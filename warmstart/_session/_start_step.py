@@ -52,7 +52,9 @@ def start_step(plan: _plan.Plan, graph: tf.Graph) -> tuple[int, str]:
   if plan.start_step is None:
     return 0, "global_step='reset'"
   names = _variables.global_step_names(graph)
-  entry = next(e for e in plan.restored if e.variable in names)
+  entry = next((e for e in plan.restored if e.variable in names), None)
+  if entry is None:
+    return plan.start_step, 'the warm start'
   if entry.action == _plan.SET:
     return plan.start_step, entry.rule
   return plan.start_step, 'the step of %s (%s)' % (entry.source, entry.tensor)
