@@ -97,17 +97,10 @@ def make_model_fn(lr=0.0, scope='linear', init=_INIT, graphs=None,
   return model_fn
 
 
-def _values(model_dir_or_prefix):
-  """{variable name: value} of the latest checkpoint."""
-  return {
-      name: tf.train.load_variable(model_dir_or_prefix, name)
-      for name, _ in tf.train.list_variables(model_dir_or_prefix)
-  }
-
-
 def _warm_start_restores(graph):
   return [op.name for op in graph.get_operations()
-          if op.type == 'RestoreV2' and op.name.startswith('checkpoint_initializer')]
+          if op.type == 'RestoreV2' and
+          op.name.startswith('checkpoint_initializer')]
 
 
 def _variables_named(graph, *names):
@@ -144,7 +137,7 @@ class EstimatorTest(tf.test.TestCase, parameterized.TestCase):
               model_dir=model_dir, tf_random_seed=seed)).train(
                   _train_input_fn, steps=2)
       cls.src[name] = tf.train.latest_checkpoint(model_dir)
-      cls.ckpt[name] = _values(model_dir)
+      cls.ckpt[name] = test_util.checkpoint_values(model_dir)
     cls.old_vocab = _write_vocab(os.path.join(cls.root, 'old.txt'), _OLD_VOCAB)
     cls.new_vocab = _write_vocab(os.path.join(cls.root, 'new.txt'), _NEW_VOCAB)
 
@@ -159,7 +152,7 @@ class EstimatorTest(tf.test.TestCase, parameterized.TestCase):
         model_fn, config=_config(model_dir, **kwargs.pop('config', {})),
         **kwargs)
     estimator.train(_train_input_fn, steps=steps)
-    return estimator, _values(model_dir)
+    return estimator, test_util.checkpoint_values(model_dir)
 
   def assertNotWarmStarted(self, values, names):
     for name in names:

@@ -61,14 +61,10 @@ def _input_fn():
   return tf.data.Dataset.from_tensors((_X, _Y)).repeat()
 
 
-def _values(model_dir):
-  return {name: tf.train.load_variable(model_dir, name)
-          for name, _ in tf.train.list_variables(model_dir)}
-
-
 def _warm_start_restores(graph):
   return [op.name for op in graph.get_operations()
-          if op.type == 'RestoreV2' and op.name.startswith('checkpoint_initializer')]
+          if op.type == 'RestoreV2' and
+          op.name.startswith('checkpoint_initializer')]
 
 
 def _run_session(checkpoint_dir, hooks, lr=0.0, steps=1, build=None):
@@ -117,7 +113,7 @@ class WarmStartHookTest(tf.test.TestCase):
     estimator = tf.estimator.Estimator(
         _model_fn, config=tf.estimator.RunConfig(model_dir=model_dir))
     estimator.train(_input_fn, steps=2, hooks=[hook])
-    got = _values(model_dir)
+    got = test_util.checkpoint_values(model_dir)
     self.assertAllClose(self.ckpt['linear/w'], got['linear/w'])
     self.assertAllClose(self.ckpt['linear/b'], got['linear/b'])
     self.assertAllClose(np.full([2], _INIT), got['other/v'])
@@ -148,7 +144,7 @@ class WarmStartHookTest(tf.test.TestCase):
     self.assertLen(_summary_lines(logs), 1)
     self.assertIn('Warm-started 2 of 4 variables from %s' % self.prefix,
                   _summary_lines(logs)[0])
-    trained = _values(checkpoint_dir)
+    trained = test_util.checkpoint_values(checkpoint_dir)
     self.assertEqual(2, trained['global_step'])
     self.assertFalse(np.allclose(self.ckpt['linear/w'], trained['linear/w']))
     # The hook cannot know the run restarts: it builds its restores, but
@@ -173,7 +169,7 @@ class WarmStartHookTest(tf.test.TestCase):
     first_hook = _hook.WarmStartHook(settings, model_dir=checkpoint_dir)
     self._session(checkpoint_dir, [first_hook], lr=0.1)
     self.assertIsNotNone(first_hook.plan)
-    trained = _values(checkpoint_dir)
+    trained = test_util.checkpoint_values(checkpoint_dir)
     hook = _hook.WarmStartHook(settings, model_dir=checkpoint_dir)
     with self.assertLogs(level='INFO') as logs:
       second, graph = self._session(checkpoint_dir, [hook])
@@ -281,7 +277,7 @@ class RestartWithoutSourceTest(tf.test.TestCase, parameterized.TestCase):
     first, _ = _run_session(
         checkpoint_dir, [_hook.WarmStartHook(self.settings)], lr=0.1, steps=2)
     self.assertAllClose(self.ckpt['linear/w'], first['linear/w'])
-    trained = _values(checkpoint_dir)
+    trained = test_util.checkpoint_values(checkpoint_dir)
     damage(self.prefix)
     hook = _hook.WarmStartHook(self.settings)
     with self.assertLogs(level='INFO') as logs:
@@ -289,7 +285,8 @@ class RestartWithoutSourceTest(tf.test.TestCase, parameterized.TestCase):
     for name in ('linear/w', 'linear/b', 'other/v'):
       self.assertAllClose(trained[name], second[name], msg=name)
     self.assertEqual(2, second['global_step'])
-    self.assertEqual(3, _values(checkpoint_dir)['global_step'])
+    self.assertEqual(
+        3, test_util.checkpoint_values(checkpoint_dir)['global_step'])
     self.assertIsNone(hook.plan)
     self.assertFalse(hook.warm_started)
     self.assertEmpty(_warm_start_restores(graph))
@@ -330,7 +327,7 @@ class RestartWithoutSourceTest(tf.test.TestCase, parameterized.TestCase):
         _learning_model_fn, config=tf.estimator.RunConfig(model_dir=model_dir))
     estimator.train(_input_fn, steps=2,
                     hooks=[_hook.WarmStartHook(self.settings)])
-    trained = _values(model_dir)
+    trained = test_util.checkpoint_values(model_dir)
     self.assertFalse(np.allclose(self.ckpt['linear/w'], trained['linear/w']))
     _delete(self.prefix)
     reader = test_util.ReadVariablesHook()
@@ -339,7 +336,7 @@ class RestartWithoutSourceTest(tf.test.TestCase, parameterized.TestCase):
     for name in ('linear/w', 'linear/b', 'other/v'):
       self.assertAllClose(trained[name], reader.values[name], msg=name)
     self.assertEqual(2, reader.values['global_step'])
-    self.assertEqual(3, _values(model_dir)['global_step'])
+    self.assertEqual(3, test_util.checkpoint_values(model_dir)['global_step'])
     self.assertFalse(hook.warm_started)
 
   @test_util.requires_estimator

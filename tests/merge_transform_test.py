@@ -27,11 +27,6 @@ def _build_a():
   get('keep', [2])
 
 
-def _values(prefix):
-  return {name: tf.train.load_variable(prefix, name)
-          for name, _ in tf.train.list_variables(prefix)}
-
-
 class MergeTransformTest(tf.test.TestCase):
 
   @classmethod
@@ -51,7 +46,7 @@ class MergeTransformTest(tf.test.TestCase):
         'pt/weight': ws.Transform('tf/kernel', ws.transpose([1, 0])),
         ('old/q', 'old/k'): ws.Transform('new/qk', ws.concat(1)),
     })], output)
-    got = _values(output)
+    got = test_util.checkpoint_values(output)
     for name, value in zip(('new/q', 'new/k', 'new/v'),
                            np.split(self.ckpt['old/qkv'], 3, axis=1)):
       np.testing.assert_array_equal(value, got[name])

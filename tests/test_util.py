@@ -100,10 +100,13 @@ def save_checkpoint(directory: str,
           sess.run(op)
       prefix = saver.save(sess, os.path.join(directory, name),
                           global_step=global_step)
-  reader = tf.compat.v1.train.NewCheckpointReader(prefix)
-  values = {n: reader.get_tensor(n)
-            for n in reader.get_variable_to_shape_map()}
-  return prefix, values
+  return prefix, checkpoint_values(prefix)
+
+
+def checkpoint_values(path: str) -> dict[str, np.ndarray]:
+  """{tensor name: value} of a checkpoint prefix or a directory's latest."""
+  reader = tf.train.load_checkpoint(path)
+  return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
 
 
 def initialize(graph: Optional[tf.Graph] = None,

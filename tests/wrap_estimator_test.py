@@ -51,18 +51,14 @@ def _config(seed=1):
                                 log_step_count_steps=1000)
 
 
-def _values(model_dir_or_prefix):
-  return {name: tf.train.load_variable(model_dir_or_prefix, name)
-          for name, _ in tf.train.list_variables(model_dir_or_prefix)}
-
-
 class WrapEstimatorTest(tf.test.TestCase):
 
   def _source(self, make, input_fn, steps=3):
     """Trains `make(model_dir)`; returns its checkpoint and values."""
     model_dir = self.create_tempdir().full_path
     make(model_dir).train(input_fn, steps=steps)
-    return tf.train.latest_checkpoint(model_dir), _values(model_dir)
+    return (tf.train.latest_checkpoint(model_dir),
+            test_util.checkpoint_values(model_dir))
 
   def _train(self, estimator, input_fn, steps=1):
     """Trains `steps`; returns the values right after the warm start."""
@@ -104,9 +100,10 @@ class WrapEstimatorTest(tf.test.TestCase):
       self.assertFilled(0.0 if name.endswith('_1') else 0.1, got[name],
                         msg=name)
     self.assertEqual(0, got['global_step'])
-    self.assertEqual(1, _values(model_dir)['global_step'])
+    self.assertEqual(1, test_util.checkpoint_values(model_dir)['global_step'])
     self.assertEqual(['linear/linear_model/a/weights'],
-                     [e.variable for e in _report.read_plan(model_dir).restored])
+                     [e.variable
+                      for e in _report.read_plan(model_dir).restored])
 
   def test_v2_linear_regressor_by_rename_restarts_without_the_source(self):
     prefix, source = self._source(
@@ -131,14 +128,14 @@ class WrapEstimatorTest(tf.test.TestCase):
       name = 'training/Ftrl/linear/linear_model/%s/accumulator' % slot
       self.assertFilled(0.1, got[name], msg=name)
     self.assertEqual(0, got['global_step'])
-    trained = _values(model_dir)
+    trained = test_util.checkpoint_values(model_dir)
     # The source is gone: a second train resumes from model_dir.
     shutil.rmtree(os.path.dirname(prefix))
     with self.assertLogs(level='INFO') as logs:
       resumed = self._train(estimator, _regression_input_fn)
     for name, value in trained.items():
       self.assertAllClose(value, resumed[name], msg=name)
-    self.assertEqual(2, _values(model_dir)['global_step'])
+    self.assertEqual(2, test_util.checkpoint_values(model_dir)['global_step'])
     self.assertTrue(any('already holds checkpoint' in line
                         for line in logs.output), logs.output)
 
@@ -158,7 +155,8 @@ class WrapEstimatorTest(tf.test.TestCase):
         estimator.train(_regression_input_fn, max_steps=max_steps)
       warnings = [line for line in logs.output
                   if line.startswith('WARNING') and 'max_steps' in line]
-      return _values(model_dir)['global_step'], warnings, logs.output
+      step = test_util.checkpoint_values(model_dir)['global_step']
+      return step, warnings, logs.output
 
     # The checkpoint's step (3) is train(max_steps=3)'s end: Estimator's
     # StopAtStepHook checks after a step, so one step runs, past max_steps.
