@@ -46,7 +46,8 @@ def wrap_estimator(estimator: Any,
   `estimator` (train, evaluate, export); the warm start behaves as
   described in `wrap_model_fn`: validated when the graph is built, before
   anything is written, and skipped on a restart (model_dir holds a
-  checkpoint).
+  checkpoint). Its `train` warns, before any session exists, when a kept or
+  set global step starts the run at or past `max_steps`.
 
   Example:
 
