@@ -105,6 +105,9 @@ def _add_options(parser: argparse.ArgumentParser,
       parser.add_argument(*names, dest=d.name, choices=d.choices,
                           default=d.default,
                           help='%s Default: %s.' % (d.help, d.default))
+    elif d.kind == _options.PATH:
+      parser.add_argument(*names, dest=d.name, default=d.default,
+                          metavar='DIR', help=d.help)
     elif d.kind == _options.STEP:
       parser.add_argument(*names, dest=d.name, default=d.default,
                           type=_step, metavar='reset|keep|N',
@@ -346,7 +349,7 @@ def _build_target(args: argparse.Namespace, graph: tf.Graph) -> str:
       return 'the graph of %s' % args.model
     path = args.target
     meta = path if path.endswith('.meta') else None
-    if meta is None:
+    if meta is None and _sources.foreign_format(path) is None:
       prefix = _sources.resolve_prefix(path)
       if tf.io.gfile.exists(prefix + '.meta'):
         meta = prefix + '.meta'
@@ -359,7 +362,7 @@ def _build_target(args: argparse.Namespace, graph: tf.Graph) -> str:
         raise _errors.Error('Cannot import the meta graph %s: %s: %s' %
                             (meta, type(e).__name__, e)) from e
       return 'the meta graph %s' % meta
-    checkpoint = _sources.load(path)
+    checkpoint = _sources.load(path, getattr(args, 'cache_dir', None))
     try:
       _variables_from_checkpoint(checkpoint)
     except (ValueError, TypeError) as e:  # A name TF takes for no variable.

@@ -50,6 +50,9 @@ class CheckpointNotFoundError(Error, ValueError, tf.errors.OpError):
     passed as the prefix) or a damaged object graph. TF's reader reports a
     corrupt index as a plain `OpError` (its Python wrapper drops the code of
     the C++ status, DATA_LOSS): a DataLossError is one.
+    Its subclass `SourceFormatError`: a foreign weights file (safetensors,
+    npz, Keras HDF5) that is malformed, a PyTorch pickle, or holds a dtype
+    TF has not.
   * `CheckpointTruncatedError` (`tf.errors.OutOfRangeError`): a data file
     shorter than its index says (TF's restore: "Read less bytes than
     requested").
@@ -87,6 +90,18 @@ class CheckpointCorruptError(CheckpointNotFoundError, tf.errors.DataLossError):
   """A file where the checkpoint's index should be is not a checkpoint table."""
 
   _ERROR_CODE = tf.errors.DATA_LOSS
+
+
+class SourceFormatError(CheckpointCorruptError):
+  """A weights file warmstart cannot take: malformed, a pickle, a bad dtype.
+
+  Raised for a foreign weights file (safetensors, npz, Keras HDF5) whose
+  header or directory is damaged or holds a dtype TF has not, and for a
+  PyTorch pickle, which warmstart refuses to unpickle (the message says how
+  to convert it to safetensors). Also a `CheckpointCorruptError` (a
+  `tf.errors.DataLossError`): code that catches a damaged checkpoint catches
+  a damaged weights file too.
+  """
 
 
 class CheckpointTruncatedError(CheckpointNotFoundError,

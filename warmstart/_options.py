@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 import warnings
 from collections.abc import Mapping
 from typing import Any, Optional
@@ -29,6 +30,7 @@ BOOL = 'bool'
 BYTES = 'bytes'
 CHOICE = 'choice'  # One of the declaration's `choices` (a str).
 STEP = 'step'  # 'reset', 'keep' or a step number (an int >= 0).
+PATH = 'path'  # A directory (str or os.PathLike), or None for the default.
 
 #: `optimizer_state`: what comes along of the optimizer.
 OPTIMIZER_STATES = ('auto', 'none', 'matching', 'all')
@@ -45,7 +47,7 @@ def _option(default: Any, kind: str, help_text: str, *,
 
   Args:
     default: Its default (strict).
-    kind: `BOOL`, `BYTES`, `CHOICE` or `STEP`.
+    kind: `BOOL`, `BYTES`, `CHOICE`, `STEP` or `PATH`.
     help_text: One line: what it does. Shown by flags, CLI and README.
     merge: The `merge_checkpoints` argument it sets, if it applies to merge.
     relaxes: True for an option whose True turns an error into a warning
@@ -100,6 +102,13 @@ class Options:
       `<tensor>/ExponentialMovingAverage` when the checkpoint holds it with
       the tensor's shape and dtype (as `Saver(ema.variables_to_restore())`),
       else its tensor; one warning lists the variables without an average.
+    optimizer_state: Which optimizer state comes along ('auto', 'none',
+      'matching', 'all'); see the option's help.
+    global_step: The step the run starts at: 'reset', 'keep' or a number.
+    cache_dir: Where foreign weights files (safetensors, npz, Keras HDF5)
+      are staged as checkpoints; None: `$WARMSTART_CACHE_DIR`, else
+      `$XDG_CACHE_HOME/warmstart`, else `~/.cache/warmstart`. In a cluster,
+      a directory every task that restores sees.
   """
 
   skip_missing: bool = _option(
@@ -144,6 +153,11 @@ class Options:
   global_step: Any = _option(
       'reset', STEP, 'The step the run starts at: reset (0), keep (the '
       'checkpoint\'s), or a step number.')
+  cache_dir: Optional[str] = _option(
+      None, PATH, 'Where safetensors, npz and Keras HDF5 sources are staged '
+      'as checkpoints (default: $WARMSTART_CACHE_DIR, else '
+      '~/.cache/warmstart); in a cluster, one every task sees.',
+      merge='cache_dir')
 
   def __new__(cls, *args: Any, **kwargs: Any) -> Options:
     # A mistyped option gets "Did you mean", not only Python's TypeError.
@@ -272,6 +286,16 @@ def check(name: str, value: Any, label: str = 'Option %s') -> Any:
           where, ', '.join(repr(c) for c in choices), value,
           _errors.did_you_mean(str(value), choices)
           if isinstance(value, str) else ''))
+    return value
+  if _KINDS[name] == PATH:
+    if value is None or value == '':
+      return None
+    if isinstance(value, os.PathLike):
+      value = os.fspath(value)
+    if not isinstance(value, str):
+      raise _errors.SettingsError(
+          '%s must be a directory path (str or os.PathLike) or None, got %r.'
+          % (where, value))
     return value
   if _KINDS[name] == STEP:
     if isinstance(value, str) and value.strip().isdigit():

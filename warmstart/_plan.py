@@ -142,6 +142,9 @@ class Plan:
     start_step: The step the run starts at when the plan restores or sets
       the global step (`global_step='keep'` or N), else None (the step is
       the graph's own: 0 on a fresh start).
+    staged_sources: (staged checkpoint prefix, the original file) for each
+      source that is a foreign weights file (safetensors, npz, Keras HDF5)
+      read through its staged copy; entries' `source` is the staged prefix.
   """
 
   entries: tuple[Entry, ...] = ()
@@ -149,6 +152,7 @@ class Plan:
   cold_variables: tuple[str, ...] = ()
   unused_tensors: tuple[UnusedTensor, ...] = ()
   start_step: Optional[int] = None
+  staged_sources: tuple[tuple[str, str], ...] = ()
 
   def __iter__(self) -> Iterator[Entry]:
     return iter(self.entries)
@@ -183,6 +187,11 @@ class Plan:
     """The checkpoint prefixes read, in first-use order."""
     return tuple(dict.fromkeys(e.source for e in self.entries if e.source))
 
+  def source_label(self, source: str) -> str:
+    """`source` as shown: a staged copy as its original file, noted."""
+    original = dict(self.staged_sources).get(source)
+    return '%s (staged as %s)' % (original, source) if original else source
+
   def entry(self, variable: str) -> Entry:
     """Returns the entry of `variable`; KeyError if the plan has none."""
     for e in self.entries:
@@ -197,7 +206,8 @@ class Plan:
     added when not zero, '; the run starts at step N' when the plan restores
     or sets the step.
     """
-    sources = ', '.join(self.sources) or '(no source)'
+    sources = ', '.join(self.source_label(s) for s in self.sources) or (
+        '(no source)')
     line = 'Warm-started %d of %d variables from %s' % (
         self.num_restored, self.num_variables, sources)
     if self.num_skipped:
@@ -223,6 +233,7 @@ class Plan:
         'cold_variables': list(self.cold_variables),
         'unused_tensors': [dataclasses.asdict(u) for u in self.unused_tensors],
         'start_step': self.start_step,
+        'staged_sources': dict(self.staged_sources),
     }
 
   def to_json(self, indent: Optional[int] = 2) -> str:
@@ -237,7 +248,8 @@ class Plan:
         cold_variables=tuple(data.get('cold_variables', ())),
         unused_tensors=tuple(
             UnusedTensor(**u) for u in data.get('unused_tensors', ())),
-        start_step=data.get('start_step'))
+        start_step=data.get('start_step'),
+        staged_sources=tuple(data.get('staged_sources', {}).items()))
 
   def merged(self, other: Plan) -> Plan:
     """Returns this plan followed by `other` (no conflict check).
@@ -253,7 +265,9 @@ class Plan:
                 tuple(dict.fromkeys(self.unused_tensors +
                                     other.unused_tensors)),
                 (other.start_step if other.start_step is not None else
-                 self.start_step))
+                 self.start_step),
+                tuple(dict(self.staged_sources + other.staged_sources)
+                      .items()))
 
   def table(self) -> str:
     """Returns the plan as a fixed-width text table.
@@ -269,8 +283,9 @@ class Plan:
       shape = _table.format_shape(e.shape)
       if len(e.slices) > 1:
         shape += ' in %d parts' % len(e.slices)
-      rows.append((e.variable, shape, e.dtype, e.action, e.tensor, e.source,
-                   e.reason))
+      source = dict(self.staged_sources).get(e.source)
+      rows.append((e.variable, shape, e.dtype, e.action, e.tensor,
+                   '%s [staged]' % source if source else e.source, e.reason))
     lines = _table.format_table(rows)
     lines.extend(self.not_warm_started())
     return '\n'.join(lines + [self.summary()])

@@ -142,8 +142,8 @@ def markdown(plan: _plan.Plan) -> str:
       shape += ' in %d parts' % len(e.slices)
     lines.append('| %s |' % ' | '.join(
         _cell(c) for c in ('`%s`' % e.variable, shape, e.dtype, e.action,
-                           '`%s`' % e.tensor if e.tensor else '', e.source,
-                           e.rule, e.reason)))
+                           '`%s`' % e.tensor if e.tensor else '',
+                           plan.source_label(e.source), e.rule, e.reason)))
   notes = plan.not_warm_started()
   if notes:
     lines.append('')

@@ -93,7 +93,8 @@ def _with_option_fields(cls: type) -> type:
   for declaration in _options.DECLARATIONS:
     cls.__annotations__[declaration.name] = {
         _options.BYTES: 'int', _options.CHOICE: 'str',
-        _options.STEP: 'Union[str, int]'}.get(declaration.kind, 'bool')
+        _options.STEP: 'Union[str, int]',
+        _options.PATH: 'Optional[str]'}.get(declaration.kind, 'bool')
     setattr(cls, declaration.name, declaration.default)
   return cls
 

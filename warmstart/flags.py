@@ -172,6 +172,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
       flags.DEFINE_enum(declaration.flag, declaration.default,
                         declaration.choices, declaration.help,
                         flag_values=flag_values)
+    elif declaration.kind == _options.PATH:
+      flags.DEFINE_string(declaration.flag, declaration.default,
+                          declaration.help, flag_values=flag_values)
     elif declaration.kind == _options.STEP:
       flags.DEFINE_string(declaration.flag, declaration.default,
                           declaration.help, flag_values=flag_values)

@@ -205,7 +205,8 @@ def _unmatched(problems: _errors.Problems, allow_unmatched: bool,
 
 def _plan(sources: Sequence[MergeSource],
           exclude: Union[str, Iterable[str]],
-          allow_unmatched: bool) -> MergeResult:
+          allow_unmatched: bool,
+          cache_dir: Optional[str] = None) -> MergeResult:
   """`plan_merge` without an output: the sources, renames and excludes."""
   pairs = _rules.source_pairs(sources)
   patterns = _rules.exclude_patterns(exclude)
@@ -216,7 +217,7 @@ def _plan(sources: Sequence[MergeSource],
   excluded = set()
   by_name: dict[str, MergedTensor] = {}
   for path, renames in pairs:
-    checkpoint = _sources.load(path)
+    checkpoint = _sources.load(path, cache_dir)
     rules = _rules.rules_of(renames, checkpoint.prefix)
     used = set()
     object_names = _sources.names_of(checkpoint)
@@ -389,7 +390,8 @@ def plan_merge(sources: Sequence[MergeSource],
                overwrite: bool = False,
                exclude: Union[str, Iterable[str]] = (),
                allow_unmatched: bool = False,
-               max_batch_bytes: int = DEFAULT_BATCH_BYTES) -> MergeResult:
+               max_batch_bytes: int = DEFAULT_BATCH_BYTES,
+               cache_dir: Optional[str] = None) -> MergeResult:
   """Works out which tensor of which source goes where, and checks it.
 
   The dry run of `merge_checkpoints`: reads only the sources' indexes (and,
@@ -417,6 +419,7 @@ def plan_merge(sources: Sequence[MergeSource],
       (each is named in a warning).
     max_batch_bytes: With `output`: as `merge_checkpoints`'s (an overwrite
       that cannot be written safely is refused here too).
+    cache_dir: As `merge_checkpoints`'.
 
   Returns:
     A `MergeResult` (`dry_run` True; `output` '' without one).
@@ -430,11 +433,11 @@ def plan_merge(sources: Sequence[MergeSource],
     FileExistsError: with `output`, as `merge_checkpoints`.
   """
   if output is None:
-    return _plan(sources, exclude, allow_unmatched)
+    return _plan(sources, exclude, allow_unmatched, cache_dir)
   _check_positive(max_batch_bytes=max_batch_bytes)
   output = os.fspath(output)
   _output.check_path(output)
-  result = _plan(sources, exclude, allow_unmatched)
+  result = _plan(sources, exclude, allow_unmatched, cache_dir)
   _check_output(output, overwrite, result, dry_run=True)
   _layout.layout(result.tensors, max_batch_bytes,
                  _files.shard_counts(output), output)
@@ -456,7 +459,8 @@ def merge_checkpoints(sources: Sequence[MergeSource],
                       exclude: Union[str, Iterable[str]] = (),
                       allow_unmatched: bool = False,
                       max_batch_bytes: int = DEFAULT_BATCH_BYTES,
-                      log_every: int = DEFAULT_LOG_EVERY) -> MergeResult:
+                      log_every: int = DEFAULT_LOG_EVERY,
+                      cache_dir: Optional[str] = None) -> MergeResult:
   """Writes one new checkpoint holding the tensors of several checkpoints.
 
   The inputs are only read. Memory stays bounded by `max_batch_bytes` (plus
@@ -482,6 +486,9 @@ def merge_checkpoints(sources: Sequence[MergeSource],
     max_batch_bytes: Upper bound on the bytes one write holds in memory.
     log_every: Log progress every this many tensors (and every
       `_write.LOG_EVERY_BYTES` read).
+    cache_dir: Where a source that is a safetensors, npz or Keras HDF5 file
+      is staged as a checkpoint (None: `$WARMSTART_CACHE_DIR`, else
+      `~/.cache/warmstart`).
 
   Returns:
     The `MergeResult`.
@@ -501,7 +508,7 @@ def merge_checkpoints(sources: Sequence[MergeSource],
   _check_positive(max_batch_bytes=max_batch_bytes, log_every=log_every)
   output = os.fspath(output)
   _output.check_path(output)
-  result = _plan(sources, exclude, allow_unmatched)
+  result = _plan(sources, exclude, allow_unmatched, cache_dir)
   merge_fingerprint, _ = _check_output(output, overwrite, result,
                                        dry_run=False)
   shards = _layout.layout(result.tensors, max_batch_bytes,

@@ -21,6 +21,7 @@ from absl import logging
 from warmstart import _inspect
 from warmstart import _transform
 from warmstart._merge import _layout
+from warmstart import _sources
 
 #: A progress line is also logged each time this many more bytes were read.
 LOG_EVERY_BYTES = 1 << 30
@@ -31,27 +32,16 @@ STAGED_NAME = 'merged'
 
 def _save_batch(prefix: str, pieces: Sequence[_layout.Piece],
                 values: Sequence[np.ndarray]) -> None:
-  """Writes one shard with SaveV2 (in a graph of its own: works in any mode)."""
-  with tf.Graph().as_default():
-    with tf.device('/cpu:0'):
-      inputs = [tf.compat.v1.placeholder(tf.as_dtype(p.tensor.dtype), p.shape)
-                for p in pieces]
-      save = tf.raw_ops.SaveV2(
-          prefix=prefix, tensor_names=[p.tensor.name for p in pieces],
-          shape_and_slices=[p.slice_spec() for p in pieces], tensors=inputs)
-    with tf.compat.v1.Session() as sess:
-      sess.run(save, feed_dict=dict(zip(inputs, values)))
+  """Writes one shard (a step of its own for the fault-injection tests)."""
+  _sources.save_batch(prefix, [p.tensor.name for p in pieces],
+                      [p.slice_spec() for p in pieces], values,
+                      [tf.as_dtype(p.tensor.dtype) for p in pieces],
+                      [p.shape for p in pieces])
 
 
 def _join_shards(shards: Sequence[str], destination: str) -> None:
-  """Joins OUR temporary shards (MergeV2Checkpoints consumes its inputs)."""
-  with tf.Graph().as_default():
-    with tf.device('/cpu:0'):
-      op = tf.raw_ops.MergeV2Checkpoints(
-          checkpoint_prefixes=list(shards), destination_prefix=destination,
-          delete_old_dirs=False)
-    with tf.compat.v1.Session() as sess:
-      sess.run(op)
+  """Joins our temporary shards (a step of its own for the fault tests)."""
+  _sources.join_shards(shards, destination)
 
 
 def _reader(readers: dict[str, Any], source: str) -> Any:

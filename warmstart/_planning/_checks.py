@@ -361,13 +361,16 @@ def finished_plan(entries: Sequence[_plan.Entry],
     start_step: The step the entries give the run, if they restore or set
       it.
   """
+  checkpoints = tuple(checkpoints)
   filled = {e.variable for e in entries if not e.skipped}
   filled.update(e.variable for e in earlier)
   cold = tuple(name for name in targets if name not in filled)
+  staged = tuple(dict((c.prefix, c.staged_from) for c in checkpoints
+                      if c.staged_from).items())
   return _plan.Plan(tuple(entries), num_variables=len(targets),
                     cold_variables=cold,
                     unused_tensors=unused_tensors(checkpoints, entries),
-                    start_step=start_step)
+                    start_step=start_step, staged_sources=staged)
 
 
 def unused_tensors(checkpoints: Iterable[_sources.Checkpoint],

@@ -221,7 +221,8 @@ def plan(sources: Sequence[Source],
   entries = []
   checkpoints = []
   for source in sources:
-    checkpoint = _sources.load(source.path)
+    checkpoint = _sources.load(source.path, source.options.cache_dir,
+                               source.options.max_chunk_bytes)
     checkpoints.append(checkpoint)
     entries.extend(_source_entries(source, checkpoint, targets, graph,
                                    problems))

@@ -22,6 +22,7 @@ from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
 from warmstart._restore import _assign
+from warmstart._restore import _stream
 from warmstart._restore import _transform
 from warmstart._restore import _vocab_remap
 from warmstart import _sources
@@ -307,11 +308,80 @@ def apply_plan(plan: _plan.Plan,
     logging.debug('Warm-start plan:\n%s', plan.table())
 
 
+def _streamed_parts(entry: _plan.Entry) -> Optional[
+    tuple[_stream.Stored, list[tuple[Any, int, int, int, Optional[list[int]],
+                                     bool]]]]:
+  """How a partitioned entry's parts take rows of one stream, or None.
+
+  For a variable in several parts along axis 0 read from a tensor stored
+  whole (restore, cast or resize): per part (part, first stored row, stop,
+  row of the part it lands at, the trailing overlap or None, whether the
+  part keeps cells of its own initial value). None where the parts are
+  not plain resource variables split along axis 0 only, or the tensor
+  cannot be streamed (`_stream.stored`).
+  """
+  target = entry.target
+  if len(target.parts) < 2 or not all(
+      _stream.streamable(p) for p in target.parts):
+    return None
+  saved = tf.as_dtype(entry.action_params.get('checkpoint_dtype',
+                                              target.dtype.name))
+  old = [int(d) for d in entry.action_params.get('checkpoint_shape',
+                                                 entry.shape)]
+  new = target.shape.as_list()
+  if len(old) != len(new) or any(d is None for d in new):
+    return None
+  layout = []
+  for part in target.parts:
+    info = _tf_compat.save_slice_info(part)
+    if info is None or any(info.var_offset[1:]) or list(
+        info.var_shape[1:]) != new[1:]:
+      return None
+    offset, rows = int(info.var_offset[0]), int(info.var_shape[0])
+    stop = min(offset + rows, old[0])
+    trailing = [min(a, b) for a, b in zip(old[1:], new[1:])]
+    whole = stop - offset == rows and trailing == new[1:]
+    layout.append((part, offset, stop, 0,
+                   None if old[1:] == new[1:] else trailing, not whole))
+  source = _stream.stored(entry.source, entry.tensor, old, saved)
+  if source is None:
+    return None
+  return source, layout
+
+
+def _build_stream(entry: _plan.Entry, source: _stream.Stored,
+                  layout: Sequence[tuple[Any, int, int, int,
+                                         Optional[list[int]], bool]],
+                  max_chunk_bytes: int) -> None:
+  """Loads every part of `entry` from one read of its tensor (`_stream`)."""
+  destinations = []
+  for part, first, stop, at, trailing, keeps_own in layout:
+    if first >= stop:
+      continue  # Wholly outside the checkpoint's rows: its own initializer.
+    with tf.device(part.handle.device):
+      if keeps_own:
+        # Cells outside the checkpoint's block keep the part's own initial
+        # value, read before its initializer becomes the restore.
+        value = tf.convert_to_tensor(part.initial_value)
+      else:
+        # A slice assign needs the variable's buffer: an unfilled one.
+        value = tf.raw_ops.Empty(shape=part.shape.as_list(),
+                                 dtype=part.dtype.base_dtype, init=False)
+      base = _tf_compat.assign_variable(part.handle, value)
+    destinations.append(_stream.PartRows(part, first, stop, at, trailing,
+                                         base))
+  if destinations:
+    _stream.stream(source, destinations, max_chunk_bytes)
+  for destination in destinations:
+    _stream.initialize(destination.part, destination.ops)
+
+
 def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
                 reuse: ReusableInitializers) -> None:
   groups: dict[tuple[str, str], list[_Read]] = {}
   custom: list[_plan.Entry] = []
   transformed: list[_plan.Entry] = []
+  streamed = []
   for entry in plan.restored:
     target = entry.target
     if target is None:
@@ -331,6 +401,10 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
                                         sorted(_ACTION_BUILDERS))))
       custom.append(entry)
       continue
+    streaming = _streamed_parts(entry)
+    if streaming is not None:
+      streamed.append((entry, streaming))
+      continue
     for i, part in enumerate(target.parts):
       read = _read_of_part(entry, i)
       if read is not None:
@@ -342,10 +416,15 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
     for (prefix, device), reads in groups.items():
       for chunk in _chunks(reads, options.max_chunk_bytes):
         _build_reads(prefix, device, chunk, reuse)
+    for entry, (source, layout) in streamed:
+      _build_stream(entry, source, layout, options.max_chunk_bytes)
     if transformed:
       _transform.build_all(transformed)
     for entry in custom:
-      _ACTION_BUILDERS[entry.action](entry)
+      if entry.action == _vocab_remap.ACTION:
+        _vocab_remap.build(entry, options.max_chunk_bytes)
+      else:
+        _ACTION_BUILDERS[entry.action](entry)
   applied = graph.get_collection_ref(APPLIED_ENTRIES)
   applied.extend(plan.restored)
 

@@ -20,15 +20,18 @@ exactly. Beyond TF it also remaps:
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Optional
 
 import tensorflow as tf
 from absl import logging
 
 from warmstart import _errors
+from warmstart import _options
 from warmstart import _plan
 from warmstart._planning import _vocab
 from warmstart._restore import _assign
+from warmstart._restore import _stream
 from warmstart import _sources
 from warmstart import _tf_compat
 from warmstart import _variables
@@ -103,8 +106,12 @@ def _remapped(entry: _plan.Entry, backup: _Backup, shape: list[int],
               num_rows: int, row_remap: tf.Tensor,
               num_rows_present: tf.Tensor, col_remap: Optional[tf.Tensor],
               num_cols_present: Any, num_cols: int,
-              kernel: bool) -> tf.Tensor:
-  """The [num_rows, num_cols] block read from the checkpoint and remapped."""
+              kernel: Optional[bool]) -> tf.Tensor:
+  """The [num_rows, num_cols] block read from the checkpoint and remapped.
+
+  `kernel`: True: TF's `LoadAndRemapMatrix`; False: a read and gathers;
+  None: only the missing cells (the stream brings the others).
+  """
   target = entry.target
   init_vals = backup.tf_call(
       [num_rows * num_cols - num_rows_present * num_cols_present, 1])
@@ -116,6 +123,11 @@ def _remapped(entry: _plan.Entry, backup: _Backup, shape: list[int],
     block = tf.reshape(backup.full(), [shape[0], -1])[:num_rows, :num_cols]
     init_vals = tf.boolean_mask(block, missing_mask)
   init_vals = tf.reshape(init_vals, [-1])
+  if kernel is None:
+    # Streamed (`_stream`): the rows present come later, by scatter; this is
+    # the value of the missing cells (present ones are overwritten).
+    return _filled(init_vals, row_remap, col_remap, num_rows, num_cols,
+                   target.dtype)[1]
   if kernel:
     # TF's own kernel, as TF's warm_start calls it.
     return tf.raw_ops.LoadAndRemapMatrix(
@@ -140,24 +152,39 @@ def _remapped(entry: _plan.Entry, backup: _Backup, shape: list[int],
   if saved != target.dtype:
     old = tf.cast(old, target.dtype)  # cast=True.
   old = tf.reshape(old, [entry.action_params['checkpoint_shape'][0], -1])
-  cols = col_remap if col_remap is not None else tf.range(
-      num_cols, dtype=tf.int64)
+  cols, filler = _filled(init_vals, row_remap, col_remap, num_rows, num_cols,
+                         target.dtype)
   present = tf.logical_and(row_remap[:, None] >= 0, cols[None, :] >= 0)
   gathered = tf.gather(
       tf.gather(old, tf.maximum(row_remap, 0), axis=0),
       tf.maximum(cols, 0), axis=1)
-  position = tf.cumsum(
-      tf.reshape(tf.cast(tf.logical_not(present), tf.int64), [-1])) - 1
-  # One padding value, so that the gather is valid when nothing is missing.
-  init_vals = tf.concat([tf.cast(init_vals, target.dtype),
-                         tf.zeros([1], target.dtype)], 0)
-  filler = tf.reshape(tf.gather(init_vals, tf.maximum(position, 0)),
-                      [num_rows, num_cols])
   return tf.where(present, gathered, filler)
 
 
-def _part_value(entry: _plan.Entry, index: int) -> tf.Tensor:
-  """The initial value of one part, as TF's `_warm_start_var_with_vocab`."""
+def _filled(init_vals: tf.Tensor, row_remap: tf.Tensor,
+            col_remap: Optional[tf.Tensor], num_rows: int, num_cols: int,
+            dtype: tf.DType) -> tuple[tf.Tensor, tf.Tensor]:
+  """(the column remap, a [num_rows, num_cols] block whose missing cells
+  hold `init_vals` in row-major order, as TF's kernel fills them)."""
+  cols = col_remap if col_remap is not None else tf.range(
+      num_cols, dtype=tf.int64)
+  present = tf.logical_and(row_remap[:, None] >= 0, cols[None, :] >= 0)
+  position = tf.cumsum(
+      tf.reshape(tf.cast(tf.logical_not(present), tf.int64), [-1])) - 1
+  # One padding value, so that the gather is valid when nothing is missing.
+  init_vals = tf.concat([tf.cast(init_vals, dtype), tf.zeros([1], dtype)], 0)
+  return cols, tf.reshape(tf.gather(init_vals, tf.maximum(position, 0)),
+                          [num_rows, num_cols])
+
+
+def _part_value(entry: _plan.Entry, index: int,
+                shared: Optional[tf.Tensor] = None) -> tf.Tensor:
+  """The initial value of one part, as TF's `_warm_start_var_with_vocab`.
+
+  With `shared` (the whole new vocabulary's row remapping, `_shared_remap`)
+  the rows present in the checkpoint are left to the stream: the value is
+  that of every other cell.
+  """
   target = entry.target
   opts = entry.action_params
   axis = opts['axis']
@@ -182,7 +209,11 @@ def _part_value(entry: _plan.Entry, index: int) -> tf.Tensor:
     # An OOV-only partition.
     value = backup.tf_call(shape)
     return value if value is not None else backup.full()
-  if axis == 0:
+  if shared is not None:
+    row_remap = shared[offset:offset + num_rows]
+    num_rows_present = tf.reduce_sum(tf.cast(row_remap >= 0, tf.int64))
+    col_remap, num_cols_present = None, num_cols
+  elif axis == 0:
     row_remap, num_rows_present = tf.raw_ops.GenerateVocabRemapping(
         new_vocab_file=opts['new_vocab'], old_vocab_file=opts['old_vocab'],
         new_vocab_offset=offset, num_new_vocab=num_rows,
@@ -197,8 +228,9 @@ def _part_value(entry: _plan.Entry, index: int) -> tf.Tensor:
   value = _remapped(entry, backup, shape if matrix else [shape[0], 1],
                     num_rows, row_remap, num_rows_present, col_remap,
                     num_cols_present, num_cols,
-                    kernel=(matrix and target.dtype == tf.float32 and
-                            _saved_dtype(entry) == tf.float32))
+                    kernel=None if shared is not None else (
+                        matrix and target.dtype == tf.float32 and
+                        _saved_dtype(entry) == tf.float32))
   if row_oov > 0:
     oov = backup.tf_call([row_oov, num_cols])
     if oov is None:
@@ -214,16 +246,142 @@ def _part_value(entry: _plan.Entry, index: int) -> tf.Tensor:
   return tf.cast(value, target.dtype)
 
 
-def build(entry: _plan.Entry) -> None:
+class _RemappedRows(_stream.Destination):
+  """Scatters the old rows a chunk holds to the new rows that take them.
+
+  `order` sorts the new rows by the old row each takes (`remap_sorted`, -1
+  first for those that take none): the new rows a chunk of old rows
+  [first, stop) feeds are one contiguous run of `order`, found by binary
+  search; they go to their parts with one `dynamic_partition`.
+  """
+
+  def __init__(self, parts: list[tuple[Any, int, tf.Operation]],
+               order: tf.Tensor, remap_sorted: tf.Tensor, stop: int):
+    self.parts = parts
+    self.order = order
+    self.remap_sorted = remap_sorted
+    self.first = 0
+    self.stop = stop
+    self.ops: dict[int, list[tf.Operation]] = {id(p): [] for p, _, _ in parts}
+
+  def deliver(self, chunk: tf.Tensor, first: int,
+              stop: int) -> list[tf.Operation]:
+    bounds = tf.searchsorted(self.remap_sorted,
+                             tf.constant([first, stop], tf.int64))
+    size = bounds[1:] - bounds[:1]
+    new_rows = tf.slice(self.order, bounds[:1], size)
+    old_rows = tf.slice(self.remap_sorted, bounds[:1], size) - first
+    dtype = self.parts[0][0].dtype.base_dtype
+    values = tf.gather(chunk, old_rows)
+    if values.dtype != dtype:
+      values = tf.cast(values, dtype)  # cast=True.
+    if len(self.parts) == 1:
+      indices, rows = [new_rows], [values]
+    else:
+      starts = tf.constant([start for _, start, _ in self.parts], tf.int64)
+      owner = tf.cast(tf.searchsorted(starts, new_rows, side='right') - 1,
+                      tf.int32)
+      indices = tf.dynamic_partition(new_rows, owner, len(self.parts))
+      rows = tf.dynamic_partition(values, owner, len(self.parts))
+    ops = []
+    for (part, start, base), index, value in zip(self.parts, indices, rows):
+      with tf.device(part.handle.device), tf.control_dependencies([base]):
+        op = tf.raw_ops.ResourceScatterUpdate(
+            resource=part.handle, indices=index - start, updates=value,
+            name='scatter_rows')
+      self.ops[id(part)].append(op)
+      ops.append(op)
+    return ops
+
+
+#: graph -> {(new vocab, old vocab, size, old size): (remap, order, sorted)}:
+#: one remapping per vocabulary pair, shared by every variable and part.
+_SHARED: 'weakref.WeakKeyDictionary[tf.Graph, dict[Any, Any]]' = (
+    weakref.WeakKeyDictionary())
+
+
+def _shared_remap(opts: dict[str, Any]) -> tuple[tf.Tensor, tf.Tensor,
+                                                 tf.Tensor]:
+  """(row remapping of the whole new vocabulary, the order sorting it, the
+  sorted remapping), built once per graph and vocabulary pair."""
+  key = (opts['new_vocab'], opts['old_vocab'], opts['new_vocab_size'],
+         opts['old_vocab_size'])
+  cache = _SHARED.setdefault(tf.compat.v1.get_default_graph(), {})
+  if key not in cache:
+    with tf.device('/cpu:0'):
+      remap, _ = tf.raw_ops.GenerateVocabRemapping(
+          new_vocab_file=opts['new_vocab'], old_vocab_file=opts['old_vocab'],
+          new_vocab_offset=0, num_new_vocab=opts['new_vocab_size'],
+          old_vocab_size=opts['old_vocab_size'], name='vocab_remapping')
+      order = tf.argsort(remap, stable=True)
+      cache[key] = (remap, tf.cast(order, tf.int64), tf.gather(remap, order))
+  return cache[key]
+
+
+def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
+  """Builds `entry` from one stream of its tensor; False where it cannot.
+
+  Row remaps (axis 0) of plain resource variables in parts along axis 0,
+  from a tensor the checkpoint stores whole (`_stream.stored`).
+  """
+  target = entry.target
+  opts = entry.action_params
+  if opts['axis'] != 0 or not all(_stream.streamable(p) for p in target.parts):
+    return False
+  for part in target.parts:
+    info = _tf_compat.save_slice_info(part)
+    if info is not None and any(info.var_offset[1:]):
+      return False
+  old_shape = [int(d) for d in opts['checkpoint_shape']]
+  source = _stream.stored(entry.source, entry.tensor, old_shape,
+                          _saved_dtype(entry))
+  if source is None:
+    return False
+  remap, order, remap_sorted = _shared_remap(opts)
+  parts, fresh = [], []
+  for index, part in enumerate(target.parts):
+    with tf.device(_assign.device_group(part)), tf.device('/cpu:0'):
+      value = _part_value(entry, index, shared=remap)
+    with tf.device(part.handle.device):
+      base = _tf_compat.assign_variable(part.handle, value)
+    _, offset = _part_geometry(target, index)
+    if offset < opts['new_vocab_size']:
+      parts.append((part, offset, base))
+    else:
+      fresh.append((part, base))  # OOV rows only.
+  stop = old_shape[0]
+  if opts['old_vocab_size'] > 0:
+    stop = min(stop, opts['old_vocab_size'])
+  if parts and stop > 0:
+    rows = _RemappedRows(parts, order, remap_sorted, stop)
+    _stream.stream(source, [rows], max_chunk_bytes)
+    for part, _, base in parts:
+      _stream.initialize(part, [base] + rows.ops[id(part)])
+  else:
+    fresh.extend((part, base) for part, _, base in parts)
+  for part, base in fresh:
+    _stream.initialize(part, [base])
+  logging.debug('Remapping %s from %s tensor %r by vocabulary, streamed.',
+                entry.variable, entry.source, entry.tensor)
+  return True
+
+
+def build(entry: _plan.Entry,
+          max_chunk_bytes: int = _options.DEFAULT_CHUNK_BYTES) -> None:
   """Installs the remapping initializer of every part of `entry`'s variable.
 
-  `_restore` builds every entry with action `ACTION` with it.
+  `_restore` builds every entry with action `ACTION` with it: streamed
+  (`_streamed`: each row of the stored tensor read once, the remapping
+  computed once per vocabulary pair) where it can, else with TF's kernels
+  part by part.
   """
   target = entry.target
   if not isinstance(target, _vocab.VocabTarget):
     raise _errors.SettingsError(
         'Plan entry %r (action %r) was not built by warmstart.VocabInfo '
         'planning; rebuild the plan in this graph.' % (entry.variable, ACTION))
+  if _streamed(entry, max_chunk_bytes):
+    return
   for index, part in enumerate(target.parts):
     with tf.device(_assign.device_group(part)), tf.device('/cpu:0'):
       value = _part_value(entry, index)

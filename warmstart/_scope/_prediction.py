@@ -58,7 +58,8 @@ class Predictor:
     self._sources = []
     for source in sources:
       try:
-        checkpoint = _sources.load(source.path)
+        checkpoint = _sources.load(source.path, source.options.cache_dir,
+                                   source.options.max_chunk_bytes)
       except _errors.Error:
         continue
       self._sources.append((source.rules, checkpoint))

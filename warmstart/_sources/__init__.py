@@ -1,7 +1,8 @@
 """Sources: a path -> a pinned checkpoint whose names, shapes and dtypes are known.
 
 Stage 1 of the pipeline (source -> names -> selection -> plan -> restore ops ->
-integration). Reads only the index (never tensor data): a directory's latest
+integration). Reads only the index (never tensor data; a foreign weights file is
+converted once into a checkpoint of its own): a directory's latest
 checkpoint is pinned, a SavedModel's variables found, a TF2 checkpoint's
 object graph resolved into variable names.
 
@@ -9,9 +10,20 @@ object graph resolved into variable names.
 * `_checkpoint`: `load(path)` -> `Checkpoint` (prefix, shapes, dtypes), cached
   per file identity; a path TF's readers cannot open (`GLOB_CHARS`) refused.
 * `_object_graph`: TF2 object-based checkpoints: variable names <-> keys.
+* `_foreign`: a foreign weights file's format by content (`sniff`: a
+  PyTorch pickle refused, never unpickled) and its reader (`open_reader`).
+* `_tensor_file`: what every such reader offers (`TensorInfo`, `Reader`).
+* `_safetensors`: reads a `.safetensors` file (header checked, memory-mapped).
+* `_npz`: reads a `.npz` archive (`numpy.savez`), one member at a time.
+* `_hdf5`: reads a Keras 2 / Keras 3 / plain HDF5 weights file (h5py).
+* `_stage`: a foreign weights file (safetensors, npz, Keras HDF5) staged
+  once as a checkpoint in a cache (crash-safe, one converter per file).
+* `_writer`: writes checkpoints of our own (SaveV2 shards, joined).
 """
 
 from warmstart._sources._checkpoint import Checkpoint
+from warmstart._sources._checkpoint import data_location
+from warmstart._sources._checkpoint import foreign_format
 from warmstart._sources._checkpoint import full_extent_spec
 from warmstart._sources._checkpoint import GLOB_CHARS
 from warmstart._sources._checkpoint import load
@@ -27,6 +39,8 @@ from warmstart._sources._object_graph import names_of
 from warmstart._sources._object_graph import OBJECT_GRAPH_KEY
 from warmstart._sources._object_graph import resolve
 from warmstart._sources._object_graph import suggestions
+from warmstart._sources._writer import join_shards
+from warmstart._sources._writer import save_batch
 
 __all__ = [
     'Checkpoint',
@@ -35,6 +49,9 @@ __all__ = [
     'OBJECT_GRAPH_KEY',
     'PathLike',
     'data_file',
+    'data_location',
+    'foreign_format',
+    'join_shards',
     'full_extent_spec',
     'hint',
     'layout',
@@ -43,6 +60,7 @@ __all__ = [
     'read_index',
     'resolve',
     'resolve_prefix',
+    'save_batch',
     'suggestions',
     'tensor_bytes',
 ]

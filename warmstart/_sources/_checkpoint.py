@@ -56,16 +56,22 @@ class Checkpoint:
 
   Attributes:
     prefix: The pinned checkpoint prefix that restore ops read.
-    origin: What the caller passed (a directory, SavedModel or prefix), as a
-      str.
+    origin: What the caller passed (a directory, SavedModel, prefix or
+      foreign weights file), as a str.
     shapes: Tensor name -> shape (tuple of ints), as in the index.
     dtypes: Tensor name -> `tf.DType`.
+    staged_from: For a foreign weights file (safetensors, npz, HDF5): the
+      file, whose staged copy `prefix` is (see `_stage`); else None.
+    format: The source's format: 'checkpoint', or the foreign file's
+      (`_foreign.SAFETENSORS`, `NPZ`, `HDF5`).
   """
 
   prefix: str
   origin: str
   shapes: Mapping[str, tuple[int, ...]] = dataclasses.field(repr=False)
   dtypes: Mapping[str, tf.DType] = dataclasses.field(repr=False)
+  staged_from: Optional[str] = None
+  format: str = 'checkpoint'
 
   def __contains__(self, tensor_name: str) -> bool:
     return tensor_name in self.shapes
@@ -561,15 +567,82 @@ def _not_a_checkpoint_hint(prefix: str) -> str:
   return ''
 
 
-def load(path: PathLike) -> Checkpoint:
+# (prefix, `_identity` of its index) -> (number of shards, tensor locations).
+_locations: dict[tuple[str, tuple[object, ...]],
+                 tuple[int, dict[str, _index.Location]]] = {}
+
+
+def data_location(prefix: str, tensor: str) -> Optional[tuple[str, int, int]]:
+  """(data file, first byte, bytes) of `tensor` if `prefix` stores it whole.
+
+  None for a tensor stored as slices, a checkpoint without a readable index
+  (V1) or one with big-endian values. The index is parsed once per version
+  of its file.
+  """
+  index = prefix + '.index'
+  identity = _identity(index)
+  if identity is None:
+    return None
+  key = (prefix, identity)
+  with _cache_lock:
+    found = _locations.get(key)
+  if found is None:
+    try:
+      found = _index.locations(_index.read_index(index))
+    except (_index.FormatError, tf.errors.OpError):
+      found = (0, {})
+    with _cache_lock:
+      _locations[key] = found
+  num_shards, by_name = found
+  location = by_name.get(tensor)
+  if location is None:
+    return None
+  return (_index.data_file(prefix, location.shard, num_shards),
+          location.offset, location.size)
+
+
+def foreign_format(path: str) -> Optional[str]:
+  """The format of a local foreign weights file at `path`, else None.
+
+  Read from the file's first bytes (`_foreign.sniff`), for a regular local
+  file that is no checkpoint's file (`.index`, `.data-*`, `.meta`, a
+  prefix). A PyTorch pickle raises `SourceFormatError` (never unpickled).
+  """
+  local = _local_path(path)
+  if local is None or not os.path.isfile(local):
+    return None
+  if (local.endswith(_SUFFIXES) or _DATA_FILE.search(local) or
+      os.path.exists(local + '.index')):
+    return None
+  from warmstart._sources import _foreign  # pylint: disable=g-import-not-at-top
+  return _foreign.sniff(local)
+
+
+def _staged(origin: str, fmt: str, cache_dir: Optional[str],
+            max_chunk_bytes: int) -> str:
+  """The staged checkpoint of foreign file `origin`, converted if needed."""
+  local = _local_path(origin)
+  assert local is not None  # foreign_format checked it.
+  from warmstart._sources import _stage  # pylint: disable=g-import-not-at-top
+  return _stage.stage(local, fmt, cache_dir, max_chunk_bytes)
+
+
+def load(path: PathLike, cache_dir: Optional[str] = None,
+         max_chunk_bytes: int = 64 << 20) -> Checkpoint:
   """Resolves `path`, reads the checkpoint's index once, checks its data files.
 
   The index is read once per version of its file (`_identity`: a prefix
   saved again, even within the same second, is read again); the data files
-  are checked on every call (one stat each).
+  are checked on every call (one stat each). A foreign weights file
+  (safetensors, npz, Keras HDF5: `foreign_format`) is staged as a
+  checkpoint in the cache first (`_stage.stage`: once per version of the
+  file) and that checkpoint is loaded.
 
   Args:
-    path: See `resolve_prefix`.
+    path: See `resolve_prefix`; or a local `.safetensors`, `.npz` or Keras
+      HDF5 file (found by content).
+    cache_dir: Where foreign files are staged (None: `_stage`'s default).
+    max_chunk_bytes: Bound on the bytes one staging write batch holds.
 
   Returns:
     A `Checkpoint`.
@@ -581,7 +654,26 @@ def load(path: PathLike) -> Checkpoint:
       the subclass that is also TF's error for it (see `_errors`).
   """
   origin = _names.checkpoint_path(path)
-  prefix = resolve_prefix(origin)
+  fmt = foreign_format(origin)
+  if fmt is None:
+    return _load_prefix(resolve_prefix(origin), origin)
+  prefix = _staged(origin, fmt, cache_dir, max_chunk_bytes)
+  try:
+    checkpoint = _load_prefix(prefix, origin)
+  except _errors.CheckpointNotFoundError as e:
+    # Our cache entry was damaged after it was complete (a data file
+    # removed by hand): it is ours to replace.
+    logging.warning('The staged copy %s of %s cannot be read (%s): staging '
+                    'it again.', prefix, origin, e)
+    from warmstart._sources import _stage  # pylint: disable=g-import-not-at-top
+    _stage.discard(prefix)
+    prefix = _staged(origin, fmt, cache_dir, max_chunk_bytes)
+    checkpoint = _load_prefix(prefix, origin)
+  return dataclasses.replace(checkpoint, staged_from=origin, format=fmt)
+
+
+def _load_prefix(prefix: str, origin: str) -> Checkpoint:
+  """`load` of a resolved prefix (`origin`: what the caller passed)."""
   index = prefix + '.index'
   identity = _identity(index if tf.io.gfile.exists(index) else prefix)
   key = (prefix, identity) if identity else None

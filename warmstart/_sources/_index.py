@@ -221,6 +221,56 @@ def _parse(proto_class: type, value: bytes, key: bytes) -> object:
                       (key, proto_class.__name__, e)) from e
 
 
+@dataclasses.dataclass(frozen=True)
+class Location:
+  """Where the bytes of a tensor stored whole lie.
+
+  Attributes:
+    shard: Its data file's number.
+    offset: Its first byte in that file.
+    size: Its bytes (the raw little-endian values of a numeric tensor).
+  """
+
+  shard: int
+  offset: int
+  size: int
+
+
+def locations(data: bytes) -> tuple[int, dict[str, Location]]:
+  """The data location of every tensor an index stores whole.
+
+  A partitioned tensor (stored as slices) is left out, and so is every
+  tensor of an index whose header records big-endian values: only tensors
+  whose bytes are the raw little-endian values can be read in pieces.
+
+  Args:
+    data: The contents of the index file.
+
+  Returns:
+    (the number of shards, {tensor name: `Location`}).
+
+  Raises:
+    FormatError: `data` is not a bundle index or has no header.
+  """
+  header_proto, entry_proto = _tf_compat.tensor_bundle_protos()
+  entries = table_entries(data)
+  first = next(entries, None)
+  if first is None or first[0]:
+    raise FormatError('the index has no header (the empty key comes first)')
+  header = _parse(header_proto, first[1], b'')
+  if header.endianness != header_proto.LITTLE:
+    return header.num_shards, {}
+  found = {}
+  for key, value in entries:
+    if key.startswith(b'\x00'):
+      continue  # A slice of a partitioned tensor.
+    entry = _parse(entry_proto, value, key)
+    if not entry.slices:
+      found[key.decode('utf-8', 'replace')] = Location(
+          entry.shard_id, entry.offset, entry.size)
+  return header.num_shards, found
+
+
 def layout(data: bytes) -> Layout:
   """Returns the `Layout` an index records.
 

@@ -1,0 +1,240 @@
+"""Reads a tensor a checkpoint stores whole once, in row chunks, for every part.
+
+`RestoreV2` of a slice of a tensor stored whole reads the whole stored tensor
+(TF's bundle reader reads the stored tensor, then copies the slice out), so
+a variable in N partitions read from an unpartitioned tensor reads it N
+times, and TF's `LoadAndRemapMatrix` (vocabulary remaps) opens a reader per
+partition. A stream reads each row of the stored tensor once instead:
+
+* The rows are read in chunks of at most `max_chunk_bytes` (at least one
+  row), each exactly its bytes of the data file (`pread`), and delivered to
+  every destination that needs those rows: a partition's rows, or the rows
+  a vocabulary remap scatters.
+* A chunk is read only once the chunk before the previous one was delivered:
+  at most two chunks are held at a time, beside the variables themselves.
+* Each part's initializer groups its own loads (and a base value assigned
+  first where cells do not come from the checkpoint); running all
+  initializers (Scaffold's init op) reads the stream once.
+
+Where the reads run: a chunk is read by a `tf.numpy_function` on the CPU of
+the process that runs the initializers (the chief in a ps cluster, the one
+process of `MirroredStrategy`), from that process' view of the data file:
+the one the plan read the index from. The values then travel to each
+part's device as any assign's value does.
+
+Not checked here: the tensor's CRC32C, which `RestoreV2` checks when it
+reads a whole tensor. The index's sizes are checked when the plan loads the
+checkpoint (`_sources.load`), and a short read fails the chunk's op naming
+the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from warmstart import _sources
+from warmstart import _tf_compat
+from warmstart._restore import _assign
+
+
+@dataclasses.dataclass(frozen=True)
+class Stored:
+  """A tensor stored whole: where its bytes are, its shape and dtype."""
+
+  path: str
+  offset: int
+  size: int
+  shape: tuple[int, ...]
+  dtype: tf.DType
+
+  @property
+  def row_shape(self) -> tuple[int, ...]:
+    return self.shape[1:]
+
+  @property
+  def row_bytes(self) -> int:
+    return int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.size
+
+
+def stored(prefix: str, tensor: str, shape: Sequence[int],
+           dtype: tf.DType) -> Optional[Stored]:
+  """The `Stored` of `tensor`, or None where it cannot be streamed.
+
+  None for a tensor stored in slices, a string tensor, a scalar, or a
+  location whose size disagrees with `shape` and `dtype`.
+  """
+  shape = tuple(int(d) for d in shape)
+  if not shape or dtype == tf.string or dtype.is_quantized:
+    return None
+  location = _sources.data_location(prefix, tensor)
+  if location is None:
+    return None
+  path, offset, size = location
+  if size != int(np.prod(shape, dtype=np.int64)) * dtype.size:
+    return None
+  return Stored(path, offset, size, shape, dtype)
+
+
+def _local(path: str) -> Optional[str]:
+  if path.startswith('file://'):
+    return path[len('file://'):]
+  return None if '://' in path else path
+
+
+def _reader(source: Stored, first: int, count: int):
+  """A function reading rows [first, first + count) of `source`."""
+  np_dtype = source.dtype.as_numpy_dtype
+  start = source.offset + first * source.row_bytes
+  nbytes = count * source.row_bytes
+  shape = (count,) + source.row_shape
+  local = _local(source.path)
+
+  def read() -> np.ndarray:
+    out = np.empty(shape, np_dtype)
+    buffer = memoryview(out.reshape(-1).view(np.uint8))
+    got = 0
+    if local is not None:
+      with open(local, 'rb', buffering=0) as f:
+        while got < nbytes:
+          n = os.preadv(f.fileno(), [buffer[got:]], start + got)
+          if n <= 0:
+            break
+          got += n
+    else:
+      with tf.io.gfile.GFile(source.path, 'rb') as f:
+        f.seek(start)
+        data = f.read(nbytes)
+        got = len(data)
+        buffer[:got] = data
+    if got != nbytes:
+      raise ValueError(
+          'Read %d of %d bytes at byte %d of %s: the data file is shorter '
+          'than its index says.' % (got, nbytes, start, source.path))
+    return out
+
+  return read
+
+
+def read_rows(source: Stored, first: int, count: int) -> tf.Tensor:
+  """The op reading rows [first, first + count) of `source` (on the CPU)."""
+  value = tf.numpy_function(_reader(source, first, count), [], source.dtype,
+                            stateful=True, name='read_rows')
+  value.set_shape((count,) + source.row_shape)
+  return value
+
+
+class Destination:
+  """Something a stream delivers rows to (subclasses say how)."""
+
+  #: The rows of the stored tensor it needs: [first, stop).
+  first: int = 0
+  stop: int = 0
+
+  def deliver(self, chunk: tf.Tensor, first: int,
+              stop: int) -> list[tf.Operation]:
+    """The ops loading rows [first, stop) (`chunk`) where they belong."""
+    raise NotImplementedError
+
+
+class PartRows(Destination):
+  """Rows [first, stop) of the stored tensor into rows of a variable part.
+
+  Row `first` lands at row `at` of the part; with `trailing`, only the
+  leading `trailing[i]` entries of each other axis are taken (a resize);
+  `base`, if given, is assigned to the part first (the cells the checkpoint
+  does not give).
+  """
+
+  def __init__(self, part: Any, first: int, stop: int, at: int,
+               trailing: Optional[Sequence[int]] = None,
+               base: Optional[tf.Operation] = None):
+    self.part = part
+    self.first = first
+    self.stop = stop
+    self.at = at
+    self.trailing = list(trailing) if trailing is not None else None
+    self.base = base
+    self.ops: list[tf.Operation] = []
+
+  def deliver(self, chunk: tf.Tensor, first: int,
+              stop: int) -> list[tf.Operation]:
+    lo, hi = max(first, self.first), min(stop, self.stop)
+    if lo >= hi:
+      return []
+    rank = chunk.shape.rank
+    trailing = self.trailing or chunk.shape.as_list()[1:]
+    value = chunk
+    if lo != first or hi != stop or self.trailing is not None:
+      value = tf.strided_slice(chunk, [lo - first] + [0] * (rank - 1),
+                               [hi - first] + trailing, [1] * rank)
+    dtype = self.part.dtype.base_dtype
+    if value.dtype != dtype:
+      value = tf.cast(value, dtype)
+    row = self.at + lo - self.first
+    dependencies = [self.base] if self.base is not None else []
+    with tf.device(self.part.handle.device), tf.control_dependencies(
+        dependencies):
+      op = tf.raw_ops.ResourceStridedSliceAssign(
+          ref=self.part.handle, begin=[row] + [0] * (rank - 1),
+          end=[row + hi - lo] + trailing, strides=[1] * rank, value=value,
+          name='assign_rows')
+    self.ops.append(op)
+    return [op]
+
+
+def chunk_rows(source: Stored, max_chunk_bytes: int) -> int:
+  """How many rows one chunk holds (at least one)."""
+  return max(1, max_chunk_bytes // max(1, source.row_bytes))
+
+
+def stream(source: Stored, destinations: Sequence[Destination],
+           max_chunk_bytes: int) -> int:
+  """Builds the chunk reads of `source` and their deliveries.
+
+  Args:
+    source: The stored tensor.
+    destinations: Where its rows go; each collects its own ops.
+    max_chunk_bytes: Bound on one chunk's bytes (a row is never split).
+
+  Returns:
+    The number of chunks.
+  """
+  first = min(d.first for d in destinations)
+  stop = max(d.stop for d in destinations)
+  step = chunk_rows(source, max_chunk_bytes)
+  delivered: list[list[tf.Operation]] = [[], []]
+  chunks = 0
+  with tf.device('/cpu:0'):
+    for begin in range(first, stop, step):
+      end = min(stop, begin + step)
+      # Read after the chunk before the previous one was delivered.
+      with tf.control_dependencies(delivered[0]):
+        chunk = read_rows(source, begin, end - begin)
+      ops = []
+      for destination in destinations:
+        ops.extend(destination.deliver(chunk, begin, end))
+      delivered = [delivered[1], ops]
+      chunks += 1
+  return chunks
+
+
+def initialize(part: Any, ops: Sequence[tf.Operation]) -> tf.Operation:
+  """Makes `ops` (all of one part's loads) the part's initializer."""
+  with tf.device(part.handle.device):
+    op = tf.group(*ops, name='streamed')
+    with tf.control_dependencies([op]):
+      value = tf.raw_ops.ReadVariableOp(resource=part.handle,
+                                        dtype=part.dtype.base_dtype)
+  _tf_compat.set_initializer(part, op, value)
+  return op
+
+
+def streamable(part: Any) -> bool:
+  """Whether a part takes streamed rows (a plain resource variable)."""
+  return _assign.is_plain_resource(part)
