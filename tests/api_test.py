@@ -49,6 +49,7 @@ _PUBLIC = [
     'Plan',
     'SCAFFOLD_INIT_COLLECTION',
     'SettingsError',
+    'SourceFormatError',
     'TensorNotFoundError',
     'Transform',
     'UnmatchedRuleError',

@@ -317,15 +317,16 @@ class ResolveTest(tf.test.TestCase):
       _checkpoint.load(os.path.join(export_dir, 'saved_model.pb'))
     self.assertIsInstance(cm.exception, warmstart.CheckpointNotFoundError)
 
-  def test_keras_file_given_as_the_path(self):
+  def test_damaged_keras_file_given_as_the_path(self):
+    # A Keras HDF5 file is a source (staged); a damaged one is named.
     path = os.path.join(self.dir, 'model.h5')
     with open(path, 'wb') as f:
       f.write(b'\x89HDF\r\n\x1a\n' + b'\0' * 100)
-    with self.assertRaisesRegex(tf.errors.DataLossError,
+    with self.assertRaisesRegex(_errors.SourceFormatError,
                                 re.escape(repr(path)) +
-                                '.*It is a Keras file, not a TensorFlow '
-                                'checkpoint'):
-      _checkpoint.load(path)
+                                ' as an HDF5 weights file: it is not a '
+                                'readable HDF5 file'):
+      _checkpoint.load(path, cache_dir=self.create_tempdir().full_path)
 
   def test_directory_moved_after_its_state_file_was_written(self):
     # A Saver writes absolute paths into the state file; the directory was

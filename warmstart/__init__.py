@@ -59,6 +59,7 @@ from warmstart._errors import Error
 from warmstart._errors import MismatchError
 from warmstart._errors import OutOfSpaceError
 from warmstart._errors import SettingsError
+from warmstart._errors import SourceFormatError
 from warmstart._errors import TensorNotFoundError
 from warmstart._errors import UnmatchedRuleError
 from warmstart._errors import VariableNotFoundError
@@ -107,6 +108,7 @@ __all__ = [
     'Plan',
     'SCAFFOLD_INIT_COLLECTION',
     'SettingsError',
+    'SourceFormatError',
     'TensorNotFoundError',
     'Transform',
     'UnmatchedRuleError',

@@ -358,16 +358,13 @@ def _build_stream(entry: _plan.Entry, source: _stream.Stored,
   for part, first, stop, at, trailing, keeps_own in layout:
     if first >= stop:
       continue  # Wholly outside the checkpoint's rows: its own initializer.
-    with tf.device(part.handle.device):
-      if keeps_own:
-        # Cells outside the checkpoint's block keep the part's own initial
-        # value, read before its initializer becomes the restore.
-        value = tf.convert_to_tensor(part.initial_value)
-      else:
-        # A slice assign needs the variable's buffer: an unfilled one.
-        value = tf.raw_ops.Empty(shape=part.shape.as_list(),
-                                 dtype=part.dtype.base_dtype, init=False)
-      base = _tf_compat.assign_variable(part.handle, value)
+    base = None
+    if keeps_own:
+      # Cells outside the checkpoint's block keep the part's own initial
+      # value, read before its initializer becomes the restore.
+      with tf.device(part.handle.device):
+        base = _tf_compat.assign_variable(
+            part.handle, tf.convert_to_tensor(part.initial_value))
     destinations.append(_stream.PartRows(part, first, stop, at, trailing,
                                          base))
   if destinations:

@@ -136,6 +136,11 @@ class Destination:
   first: int = 0
   stop: int = 0
 
+  @property
+  def bounds(self) -> tuple[int, ...]:
+    """Rows where a chunk should start (its range, or none beyond it)."""
+    return (self.first, self.stop)
+
   def deliver(self, chunk: tf.Tensor, first: int,
               stop: int) -> list[tf.Operation]:
     """The ops loading rows [first, stop) (`chunk`) where they belong."""
@@ -162,6 +167,16 @@ class PartRows(Destination):
     self.base = base
     self.ops: list[tf.Operation] = []
 
+  @property
+  def bounds(self) -> tuple[int, ...]:
+    return (self.first, self.stop)
+
+  def _whole(self, lo: int, hi: int) -> bool:
+    """Whether rows [lo, hi) are the whole part (one plain assign)."""
+    return (self.base is None and self.trailing is None and self.at == 0 and
+            (lo, hi) == (self.first, self.stop) and
+            self.part.shape.as_list()[0] == hi - lo)
+
   def deliver(self, chunk: tf.Tensor, first: int,
               stop: int) -> list[tf.Operation]:
     lo, hi = max(first, self.first), min(stop, self.stop)
@@ -176,10 +191,22 @@ class PartRows(Destination):
     dtype = self.part.dtype.base_dtype
     if value.dtype != dtype:
       value = tf.cast(value, dtype)
+    if self._whole(lo, hi):
+      # The part in one chunk: its buffer becomes the variable's (no copy).
+      with tf.device(self.part.handle.device):
+        op = _tf_compat.assign_variable(self.part.handle, value)
+      self.ops.append(op)
+      return [op]
+    if self.base is None:
+      # A slice assign needs the variable's buffer: an unfilled one.
+      with tf.device(self.part.handle.device):
+        self.base = _tf_compat.assign_variable(
+            self.part.handle, tf.raw_ops.Empty(
+                shape=self.part.shape.as_list(), dtype=dtype, init=False))
+      self.ops.append(self.base)
     row = self.at + lo - self.first
-    dependencies = [self.base] if self.base is not None else []
     with tf.device(self.part.handle.device), tf.control_dependencies(
-        dependencies):
+        [self.base]):
       op = tf.raw_ops.ResourceStridedSliceAssign(
           ref=self.part.handle, begin=[row] + [0] * (rank - 1),
           end=[row + hi - lo] + trailing, strides=[1] * rank, value=value,
@@ -188,9 +215,42 @@ class PartRows(Destination):
     return [op]
 
 
+def opaque(value: tf.Tensor) -> tf.Tensor:
+  """`value`, through an op no graph optimization evaluates ahead.
+
+  Values computed from constants (a vocabulary remapping: its inputs are
+  file names) would otherwise be evaluated by shape inference for every op
+  whose output shape depends on them (seconds each, while the graph is
+  built) and by the session's constant folding when it prepares the init
+  op (again, with everything computed from them, held as constants). A
+  stateful identity stops both: `Print` that never prints (`first_n=0`:
+  its kernel forwards the input, then returns before logging).
+  """
+  result = tf.raw_ops.Print(input=value, data=[], message='', first_n=0,
+                            summarize=0, name='opaque')
+  result.set_shape(value.shape)
+  return result
+
+
 def chunk_rows(source: Stored, max_chunk_bytes: int) -> int:
   """How many rows one chunk holds (at least one)."""
   return max(1, max_chunk_bytes // max(1, source.row_bytes))
+
+
+def _chunks(destinations: Sequence[Destination],
+            step: int) -> list[tuple[int, int]]:
+  """The chunks' row ranges: cut at every destination's own bounds (a
+  partition is never split across chunks it does not need) and every `step`
+  rows within."""
+  cuts = sorted({row for d in destinations for row in d.bounds})
+  needed = [(d.first, d.stop) for d in destinations]
+  ranges = []
+  for lo, hi in zip(cuts, cuts[1:]):
+    if not any(a < hi and lo < b for a, b in needed):
+      continue  # Rows nobody needs are not read.
+    ranges.extend((begin, min(hi, begin + step))
+                  for begin in range(lo, hi, step))
+  return ranges
 
 
 def stream(source: Stored, destinations: Sequence[Destination],
@@ -205,14 +265,11 @@ def stream(source: Stored, destinations: Sequence[Destination],
   Returns:
     The number of chunks.
   """
-  first = min(d.first for d in destinations)
-  stop = max(d.stop for d in destinations)
-  step = chunk_rows(source, max_chunk_bytes)
   delivered: list[list[tf.Operation]] = [[], []]
   chunks = 0
   with tf.device('/cpu:0'):
-    for begin in range(first, stop, step):
-      end = min(stop, begin + step)
+    for begin, end in _chunks(destinations,
+                              chunk_rows(source, max_chunk_bytes)):
       # Read after the chunk before the previous one was delivered.
       with tf.control_dependencies(delivered[0]):
         chunk = read_rows(source, begin, end - begin)

@@ -168,9 +168,15 @@ def _filled(init_vals: tf.Tensor, row_remap: tf.Tensor,
   hold `init_vals` in row-major order, as TF's kernel fills them)."""
   cols = col_remap if col_remap is not None else tf.range(
       num_cols, dtype=tf.int64)
-  present = tf.logical_and(row_remap[:, None] >= 0, cols[None, :] >= 0)
-  position = tf.cumsum(
-      tf.reshape(tf.cast(tf.logical_not(present), tf.int64), [-1])) - 1
+  if col_remap is None:
+    # Whole rows are missing: a missing row's cells follow those of the
+    # missing rows before it (a count over rows, not over every cell).
+    before = tf.cumsum(tf.cast(row_remap < 0, tf.int64)) - 1
+    position = tf.reshape(before[:, None] * num_cols + cols[None, :], [-1])
+  else:
+    present = tf.logical_and(row_remap[:, None] >= 0, cols[None, :] >= 0)
+    position = tf.cumsum(
+        tf.reshape(tf.cast(tf.logical_not(present), tf.int64), [-1])) - 1
   # One padding value, so that the gather is valid when nothing is missing.
   init_vals = tf.concat([tf.cast(init_vals, dtype), tf.zeros([1], dtype)], 0)
   return cols, tf.reshape(tf.gather(init_vals, tf.maximum(position, 0)),
@@ -309,12 +315,15 @@ def _shared_remap(opts: dict[str, Any]) -> tuple[tf.Tensor, tf.Tensor,
   cache = _SHARED.setdefault(tf.compat.v1.get_default_graph(), {})
   if key not in cache:
     with tf.device('/cpu:0'):
+      # From opaque file names: not computed ahead by constant folding.
       remap, _ = tf.raw_ops.GenerateVocabRemapping(
-          new_vocab_file=opts['new_vocab'], old_vocab_file=opts['old_vocab'],
+          new_vocab_file=_stream.opaque(tf.constant(opts['new_vocab'])),
+          old_vocab_file=_stream.opaque(tf.constant(opts['old_vocab'])),
           new_vocab_offset=0, num_new_vocab=opts['new_vocab_size'],
           old_vocab_size=opts['old_vocab_size'], name='vocab_remapping')
       order = tf.argsort(remap, stable=True)
-      cache[key] = (remap, tf.cast(order, tf.int64), tf.gather(remap, order))
+      tensors = (remap, tf.cast(order, tf.int64), tf.gather(remap, order))
+      cache[key] = tuple(_stream.opaque(t) for t in tensors)
   return cache[key]
 
 

@@ -31,7 +31,9 @@ from absl import logging
 
 from warmstart import _errors
 from warmstart import _names
+from warmstart._sources import _foreign
 from warmstart._sources import _index
+from warmstart._sources import _stage
 
 PathLike = Union[str, bytes, os.PathLike]
 
@@ -614,7 +616,6 @@ def foreign_format(path: str) -> Optional[str]:
   if (local.endswith(_SUFFIXES) or _DATA_FILE.search(local) or
       os.path.exists(local + '.index')):
     return None
-  from warmstart._sources import _foreign  # pylint: disable=g-import-not-at-top
   return _foreign.sniff(local)
 
 
@@ -623,7 +624,6 @@ def _staged(origin: str, fmt: str, cache_dir: Optional[str],
   """The staged checkpoint of foreign file `origin`, converted if needed."""
   local = _local_path(origin)
   assert local is not None  # foreign_format checked it.
-  from warmstart._sources import _stage  # pylint: disable=g-import-not-at-top
   return _stage.stage(local, fmt, cache_dir, max_chunk_bytes)
 
 
@@ -665,7 +665,6 @@ def load(path: PathLike, cache_dir: Optional[str] = None,
     # removed by hand): it is ours to replace.
     logging.warning('The staged copy %s of %s cannot be read (%s): staging '
                     'it again.', prefix, origin, e)
-    from warmstart._sources import _stage  # pylint: disable=g-import-not-at-top
     _stage.discard(prefix)
     prefix = _staged(origin, fmt, cache_dir, max_chunk_bytes)
     checkpoint = _load_prefix(prefix, origin)
