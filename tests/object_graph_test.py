@@ -285,17 +285,23 @@ class InitFromCheckpointTest(_Tf2TestCase):
                      plan.entry('dense/kernel/Adam').tensor)
     self.assertNotIn('dense/bias', [e.variable for e in plan.entries])
 
-  def test_graph_mode_adam_slots_do_not_match_keras_slot_names(self):
-    with tf.Graph().as_default():
+  def test_graph_mode_adam_slots_read_keras_slots_by_kind(self):
+    # A Keras Adam's m and v are a TF1 Adam's `Adam` and `Adam_1`, its step
+    # count gives the beta powers (optimizer_conventions_test: the rest).
+    with tf.Graph().as_default() as graph:
       kernel, _ = _dense()
       tf.compat.v1.train.AdamOptimizer(0.1).minimize(tf.reduce_sum(kernel))
-      with self.assertRaisesRegex(
-          warmstart.TensorNotFoundError,
-          r"tensor 'dense/kernel/Adam' is not in checkpoint .*Did you mean: "
-          r"'dense/kernel/m'"):
-        warmstart.make_plan(self.ckpt['keras'],
-                            {'dense/kernel': 'dense/kernel'},
-                            optimizer_state='all')
+      plan = warmstart.init_from_checkpoint(
+          self.ckpt['keras'], {'dense/kernel': 'dense/kernel'},
+          optimizer_state='all')
+      got = test_util.initialize(graph)
+    for suffix, slot in (('Adam', 'm'), ('Adam_1', 'v')):
+      self.assertAllClose(self.keras_value('dense/kernel/' + slot),
+                          got['dense/kernel/' + suffix])
+      self.assertEqual('Keras legacy Adam %s as TF1 Adam %s' % (slot, slot),
+                       plan.entry('dense/kernel/' + suffix).reason)
+    self.assertAllClose(0.9 ** 2, got['beta1_power'])  # After one step.
+    self.assertAllClose(0.999 ** 2, got['beta2_power'])
 
   def test_warm_start_regex_and_vocabulary(self):
     directory = self.create_tempdir().full_path

@@ -31,6 +31,13 @@ class Pair:
   #: counterpart in the checkpoint it starts fresh (a skipped entry), not an
   #: error.
   optional: bool = False
+  #: What its entry says beyond the rule: how optimizer state of another
+  #: convention fills it ('Keras legacy Adam m as TF1 Adam m'), or why an
+  #: optional pair has no counterpart.
+  note: str = ''
+  #: A value computed from the tensor (TF1 Adam's beta power from a Keras
+  #: Adam's step count): the entry sets it (`_plan.SET`) instead of reading.
+  value: Optional[float] = None
 
 
 def items(assignment_map: AssignmentMap) -> list[tuple[str, Any]]:

@@ -41,6 +41,11 @@ SLOT = 'optimizer slot'
 OPTIMIZER = 'optimizer variable'
 GLOBAL_STEP = 'global step'
 
+#: `Plan.optimizer_state_of`'s reason for a slot read as it is, and for one
+#: no entry fills.
+RESTORED = 'restored'
+NOT_RESTORED = 'not restored: it starts from its initializer'
+
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
@@ -145,6 +150,10 @@ class Plan:
     staged_sources: (staged checkpoint prefix, the original file) for each
       source that is a foreign weights file (safetensors, npz, Keras HDF5)
       read through its staged copy; entries' `source` is the staged prefix.
+    optimizer_slots: (optimizer variable, its variable) for each optimizer
+      slot of a variable the plan has an entry for ('' as the variable for
+      the optimizer's own, such as Adam's `beta1_power`), grouped by
+      variable: what `optimizer_state_of` reports on.
   """
 
   entries: tuple[Entry, ...] = ()
@@ -153,6 +162,7 @@ class Plan:
   unused_tensors: tuple[UnusedTensor, ...] = ()
   start_step: Optional[int] = None
   staged_sources: tuple[tuple[str, str], ...] = ()
+  optimizer_slots: tuple[tuple[str, str], ...] = ()
 
   def __iter__(self) -> Iterator[Entry]:
     return iter(self.entries)
@@ -234,6 +244,10 @@ class Plan:
         'unused_tensors': [dataclasses.asdict(u) for u in self.unused_tensors],
         'start_step': self.start_step,
         'staged_sources': dict(self.staged_sources),
+        'optimizer_state': {
+            variable: [{'variable': slot, 'tensor': tensor, 'reason': reason}
+                       for slot, tensor, reason in state]
+            for variable, state in self._optimizer_states().items()},
     }
 
   def to_json(self, indent: Optional[int] = 2) -> str:
@@ -249,7 +263,11 @@ class Plan:
         unused_tensors=tuple(
             UnusedTensor(**u) for u in data.get('unused_tensors', ())),
         start_step=data.get('start_step'),
-        staged_sources=tuple(data.get('staged_sources', {}).items()))
+        staged_sources=tuple(data.get('staged_sources', {}).items()),
+        optimizer_slots=tuple(
+            (slot['variable'], variable)
+            for variable, slots in data.get('optimizer_state', {}).items()
+            for slot in slots))
 
   def merged(self, other: Plan) -> Plan:
     """Returns this plan followed by `other` (no conflict check).
@@ -267,6 +285,8 @@ class Plan:
                 (other.start_step if other.start_step is not None else
                  self.start_step),
                 tuple(dict(self.staged_sources + other.staged_sources)
+                      .items()),
+                tuple(dict(self.optimizer_slots + other.optimizer_slots)
                       .items()))
 
   def table(self) -> str:
@@ -287,8 +307,74 @@ class Plan:
       rows.append((e.variable, shape, e.dtype, e.action, e.tensor,
                    '%s [staged]' % source if source else e.source, e.reason))
     lines = _table.format_table(rows)
+    state = self.optimizer_state()
+    if state:
+      lines.append('Optimizer state:')
+      lines.extend('  ' + line for line in state)
     lines.extend(self.not_warm_started())
     return '\n'.join(lines + [self.summary()])
+
+  def optimizer_state_of(self, variable: str
+                        ) -> list[tuple[str, Optional[str], str]]:
+    """Where the optimizer state of `variable` starts from.
+
+    Args:
+      variable: A variable of the plan ('' for the optimizer's own
+        variables, such as Adam's beta powers).
+
+    Returns:
+      One (optimizer variable, tensor, reason) per slot of `variable` (see
+      `optimizer_slots`): the tensor it is read from (or computed from, for
+      an entry that sets a value) and `RESTORED` or what the restore does
+      ('Keras legacy Adam m as TF1 Adam m'); or None and why it starts
+      fresh.
+    """
+    return self._optimizer_states().get(variable, [])
+
+  def _optimizer_states(
+      self) -> dict[str, list[tuple[str, Optional[str], str]]]:
+    """{variable: `optimizer_state_of(variable)`} for every variable of
+    `optimizer_slots`, in one pass over the entries."""
+    entries: dict[str, list[Entry]] = {}
+    for e in self.entries:
+      entries.setdefault(e.variable, []).append(e)
+    states: dict[str, list[tuple[str, Optional[str], str]]] = {}
+    for slot, primary in self.optimizer_slots:
+      own = entries.get(slot, [])
+      restored = [e for e in own if not e.skipped]
+      states.setdefault(primary, []).append(
+          (slot, restored[-1].tensor, restored[-1].reason or RESTORED)
+          if restored else
+          (slot, None, own[-1].reason if own else NOT_RESTORED))
+    return states
+
+  def optimizer_state(self) -> list[str]:
+    """Per restored variable with optimizer slots, where they start from.
+
+    One line each ('w: Adam <- old/w/Adam; Adam_1 <- old/w/Adam_1'), then
+    one for the optimizer's own variables; empty when no restored variable
+    has slots.
+    """
+    restored = {e.variable for e in self.restored}
+    states = self._optimizer_states()
+    primaries = [p for p in states if p in restored]
+    if primaries and '' in states:
+      primaries.append('')
+    lines = []
+    for primary in primaries:
+      items = []
+      for slot, tensor, reason in states[primary]:
+        if primary and slot.startswith(primary + '/'):
+          slot = slot[len(primary) + 1:]
+        if tensor is None:
+          items.append('%s fresh (%s)' % (slot, reason.replace(
+              'no counterpart, it starts fresh: ', 'no counterpart: ')))
+        else:
+          items.append('%s <- %s%s' % (slot, tensor, '' if reason == RESTORED
+                                       else ' (%s)' % reason))
+      lines.append('%s: %s' % (primary or "the optimizer's own",
+                               '; '.join(items)))
+    return lines
 
   def not_warm_started(self) -> list[str]:
     """Lines that say what starts cold and what the sources hold unused."""

@@ -131,7 +131,8 @@ def _cell(text: str) -> str:
 
 
 def markdown(plan: _plan.Plan) -> str:
-  """Returns the plan as markdown: its summary line, then a table."""
+  """Returns the plan as markdown: its summary line, a table, then where
+  each restored variable's optimizer state starts from."""
   lines = ['**%s**' % _cell(plan.summary()), '',
            '| variable | shape | dtype | action | tensor | source | rule | '
            'note |',
@@ -144,6 +145,10 @@ def markdown(plan: _plan.Plan) -> str:
         _cell(c) for c in ('`%s`' % e.variable, shape, e.dtype, e.action,
                            '`%s`' % e.tensor if e.tensor else '',
                            plan.source_label(e.source), e.rule, e.reason)))
+  state = plan.optimizer_state()
+  if state:
+    lines.extend(['', '**Optimizer state**', ''])
+    lines.extend('* %s' % _cell(line) for line in state)
   notes = plan.not_warm_started()
   if notes:
     lines.append('')

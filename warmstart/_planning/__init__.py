@@ -15,6 +15,8 @@ reported at once.
   cast); missing tensors grouped; conflicts; the finished plan.
 * `_vocab`: vocabulary remaps planned and checked.
 * `_slots`: optimizer slots and auxiliary variables, found structurally.
+* `_optimizer_conventions`: optimizer slots by kind across TF1 and Keras
+  naming, for `optimizer_state='matching'` across conventions.
 * `_moving_averages`: reading `<v>/ExponentialMovingAverage` in place of `v`.
 """
 

@@ -139,8 +139,16 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
   if pair.transform is not None:
     return check_transformed(pair, checkpoint, options, problems)
   target, tensor = pair.target, pair.tensor
+  if pair.value is not None and tensor in checkpoint:
+    return _plan.Entry(
+        variable=target.name, shape=_shape(target.shape),
+        dtype=target.dtype.name, source=checkpoint.prefix, tensor=tensor,
+        slices=target.slices, action=_plan.SET, rule=pair.rule,
+        reason=pair.note, action_params={'value': pair.value}, target=target)
   if tensor not in checkpoint:
     reason = 'tensor %r is not in checkpoint %s' % (tensor, checkpoint.prefix)
+    if pair.note:
+      reason += '; ' + pair.note
     if pair.optional:
       return skipped_entry(target, checkpoint.prefix, tensor, pair.rule,
                            'no counterpart, it starts fresh: ' + reason)
@@ -193,16 +201,17 @@ def check_pair(pair: _assignment_map.Pair, checkpoint: _sources.Checkpoint,
     problems.add(_errors.MismatchError, 'Variable %r (rule %r): %s.' %
                  (target.name, pair.rule, reason))
     return None
+  notes = [pair.note] if pair.note else []
   if not changes:
     return _plan.Entry(
         variable=target.name, shape=dims, dtype=target.dtype.name,
         source=checkpoint.prefix, tensor=tensor, slices=target.slices,
-        rule=pair.rule, target=target)
+        rule=pair.rule, reason='; '.join(notes), target=target)
   return _plan.Entry(
       variable=target.name, shape=_shape(target.shape),
       dtype=target.dtype.name, source=checkpoint.prefix, tensor=tensor,
       slices=target.slices, action=next(iter(changes)), rule=pair.rule,
-      reason='; '.join(changes.values()),
+      reason='; '.join(notes + list(changes.values())),
       action_params={'checkpoint_shape': list(dims),
                      'checkpoint_dtype': ckpt_dtype.name},
       target=target)
@@ -370,7 +379,25 @@ def finished_plan(entries: Sequence[_plan.Entry],
   return _plan.Plan(tuple(entries), num_variables=len(targets),
                     cold_variables=cold,
                     unused_tensors=unused_tensors(checkpoints, entries),
-                    start_step=start_step, staged_sources=staged)
+                    start_step=start_step, staged_sources=staged,
+                    optimizer_slots=optimizer_slots(entries, targets))
+
+
+def optimizer_slots(entries: Sequence[_plan.Entry],
+                    targets: Mapping[str, _variables.Target]
+                   ) -> tuple[tuple[str, str], ...]:
+  """`Plan.optimizer_slots`: the slots of each variable of `entries`, then
+  the optimizer's own variables (moving averages are no optimizer state)."""
+  slots_of: dict[str, list[str]] = {}
+  for name, primary in _slots.auxiliary_variables(targets).items():
+    if _moving_averages.averaged_tensor(name) is None:
+      slots_of.setdefault(primary, []).append(name)
+  primaries = [name for name in dict.fromkeys(e.variable for e in entries)
+               if name and name in slots_of]
+  if primaries and '' in slots_of:
+    primaries.append('')
+  return tuple((slot, primary) for primary in primaries
+               for slot in slots_of[primary])
 
 
 def unused_tensors(checkpoints: Iterable[_sources.Checkpoint],

@@ -123,7 +123,8 @@ class _Selection:
       return []
     return _slots.slot_pairs(
         pairs, self.targets, self.facts.auxiliaries,
-        optional=self.settings.optimizer_state == 'matching')
+        optional=self.settings.optimizer_state == 'matching',
+        checkpoint=self.checkpoint)
 
 
 class _SettingsSelection(_Selection):
@@ -366,6 +367,11 @@ class _MapSelection(_Selection):
           'optimizer slot or auxiliary variable (%s); pass '
           'include_slots=True to warm-start them (source %s).' %
           (rule, _errors.preview(t.name for t, _ in plain), self.source))
+    if self.settings.optimizer_state in ('matching', 'all') and any(
+        self.facts.variable(t).primary is None for t in kept):
+      # The slots come with their variables (`slot_pairs`: by name, else
+      # by kind; under 'matching' those without a counterpart start fresh).
+      kept = [t for t in kept if self.facts.variable(t).primary is None]
     return [Pair(rewrite.apply(t.name), t, rule) for t in kept]
 
   def _name_entry(self, key: str, value: str, rule: str) -> Optional[Pair]:

@@ -9,13 +9,19 @@ Settings leave them out unless `include_slots`; `slot_pairs` adds them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Optional
 
 from warmstart import _assignment_map
 from warmstart import _plan
+from warmstart import _sources
 from warmstart import _variables
+from warmstart._planning import _optimizer_conventions
+
+_ADAM = (_optimizer_conventions.ADAM_M, _optimizer_conventions.ADAM_V)
+_KERAS = (_optimizer_conventions.KERAS, _optimizer_conventions.KERAS_LEGACY)
 
 # Variables an optimizer keeps for itself rather than per variable.
 _OPTIMIZER_VARIABLE = re.compile(r'(^|/)beta[12]_power(_\d+)?$')
@@ -68,7 +74,9 @@ def auxiliary_variables(
 def slot_pairs(pairs: Sequence[_assignment_map.Pair],
                targets: Mapping[str, _variables.Target],
                auxiliaries: Mapping[str, str],
-               optional: bool = False) -> list[_assignment_map.Pair]:
+               optional: bool = False,
+               checkpoint: Optional[_sources.Checkpoint] = None
+              ) -> list[_assignment_map.Pair]:
   """The pairs `include_slots` adds to `pairs`.
 
   Each auxiliary variable `<v>/<suffix>` of a variable `v` that `pairs` fill
@@ -78,12 +86,18 @@ def slot_pairs(pairs: Sequence[_assignment_map.Pair],
   its beta powers would mis-scale its bias correction). Variables `pairs`
   already fill are left alone.
 
+  When `checkpoint` lacks `<v's tensor>/<suffix>`, a slot of the same kind
+  in another convention fills it (`_optimizer_conventions`: a Keras Adam's
+  m for TF1's `w/Adam`), said in the pair's note; TF1 Adam's beta powers
+  are then computed from that Keras Adam's step count.
+
   Args:
     pairs: The selected (tensor, variable) pairs.
     targets: The graph's variables.
     auxiliaries: `auxiliary_variables(targets)`.
     optional: Whether a pair without its tensor starts fresh
       (`optimizer_state='matching'`) instead of being an error.
+    checkpoint: The source, to find slots by kind (None: by name only).
 
   Returns:
     The added pairs, in the order of their primaries.
@@ -94,20 +108,82 @@ def slot_pairs(pairs: Sequence[_assignment_map.Pair],
   filled = {pair.target.name for pair in pairs}
   added = []
   has_slots = False
+  counterparts = None  # Read once, when a slot's name may not say its kind.
+  # A TF2 checkpoint's slot names are derived (a TF1 optimizer run eagerly
+  # may name `w/RMSProp_2` what a graph calls `w/RMSProp`): kinds decide.
+  by_key = checkpoint is not None and _sources.names_of(
+      checkpoint).object_based
+  keras_adam = None  # A Keras Adam slot restored into a TF1 Adam's.
   for pair in pairs:
-    for slot in slots_of.get(pair.target.name, ()):
+    slots = slots_of.get(pair.target.name, ())
+    for slot in slots:
       has_slots = True
-      if slot not in filled:
-        filled.add(slot)
-        added.append(_assignment_map.Pair(
-            pair.tensor + slot[len(pair.target.name):], targets[slot],
-            '%s, include_slots' % pair.rule, optional=optional))
+      if slot in filled:
+        continue
+      filled.add(slot)
+      added.append(_assignment_map.Pair(
+          pair.tensor + slot[len(pair.target.name):], targets[slot],
+          '%s, include_slots' % pair.rule, optional=optional))
+      held = checkpoint is not None and _holds(checkpoint, added[-1].tensor)
+      if checkpoint is None or (held and not by_key):
+        continue
+      if counterparts is None:
+        counterparts = _optimizer_conventions.Counterparts(checkpoint)
+      found, note = _by_kind(counterparts, pair, slot, slots, held)
+      if found is not None or not held:
+        added[-1] = dataclasses.replace(
+            added[-1], tensor=found.tensor if found else added[-1].tensor,
+            note=note)
+      if found is not None and found.kind in _ADAM and (
+          found.convention in _KERAS):
+        keras_adam = found
   if has_slots:
     for name in slots_of.get('', ()):
       if name not in filled:
         added.append(_assignment_map.Pair(name, targets[name],
                                           'include_slots', optional=optional))
+        which = _optimizer_conventions.beta_power_index(name)
+        if keras_adam is not None and which and not _holds(checkpoint, name):
+          value, note = _optimizer_conventions.beta_power(
+              which, _optimizer_conventions.graph_beta(targets[name].parts[0]),
+              keras_adam, checkpoint)
+          added[-1] = dataclasses.replace(
+              added[-1], note=note, value=value,
+              tensor=name if value is None else keras_adam.iterations)
   return added
+
+
+def _holds(checkpoint: _sources.Checkpoint, tensor: str) -> bool:
+  """Whether `tensor` (a name or key) is in the checkpoint."""
+  return _sources.resolve(checkpoint, tensor)[0] in checkpoint
+
+
+def _by_kind(counterparts: _optimizer_conventions.Counterparts,
+             pair: _assignment_map.Pair, slot: str, slots: Sequence[str],
+             held: bool
+            ) -> tuple[Optional[_optimizer_conventions.Slot], str]:
+  """The checkpoint's slot of the kind of `slot` (of `pair`'s variable, whose
+  slots are `slots`) and the note saying so, when the tensor of its name is
+  not held or `held` but of another kind; else None and why not ('' when
+  its name is right, or the checkpoint holds nothing like it)."""
+  primary = pair.target.name
+  suffixes = {s[len(primary) + 1:] for s in slots}
+  wanted = _optimizer_conventions.tf1_graph_slots(primary, suffixes).get(
+      slot[len(primary) + 1:])
+  if wanted is None:
+    return None, ''
+  if held:
+    named = counterparts.at(pair.tensor + slot[len(primary):])
+    if named is None or named.kind == wanted.kind:
+      return None, ''
+  found = counterparts.find(pair.tensor, wanted.kind)
+  if found is not None:
+    return found, '%s as %s' % (found.label, wanted.label)
+  unlike = counterparts.unlike(pair.tensor, wanted.kind)
+  if unlike is None or held:
+    return None, ''
+  return None, "the checkpoint's %s (%s) is not %s: %s" % (
+      unlike[0].label, unlike[0].tensor, wanted.label, unlike[1])
 
 
 def tensor_kind(name: str, names: Collection[str]) -> str:
