@@ -419,7 +419,7 @@ class CliTest(tf.test.TestCase):
         (['merge', self.prefix, '-o', output, '--frobnicate'],
          r"option '--frobnicate': warmstart merge takes --help, --json, "
          r'--verbose, --output, --map, --map_file, --exclude, --allow_unmatched, '
-         r'--max_chunk_bytes, --overwrite, --dry_run\.'),
+         r'--max_chunk_bytes, --cache_dir, --overwrite, --dry_run\.'),
     ]
     for argv, regex in cases:
       with self.subTest(argv=argv):

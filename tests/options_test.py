@@ -134,6 +134,8 @@ def _other_value(declaration: _options.Declaration):
     return not declaration.default
   if declaration.kind == _options.CHOICE:
     return [c for c in declaration.choices if c != declaration.default][0]
+  if declaration.kind == _options.PATH:
+    return '/tmp/warmstart-cache'
   return 12345
 
 

@@ -51,11 +51,12 @@ def _free_ports(count):
   return ports
 
 
-def _build_source():
+def _build_source(parts=2):
   with tf.compat.v1.variable_scope('model'):
     tf.compat.v1.get_variable(
         'embedding', [_VOCAB, _DIM],
-        partitioner=tf.compat.v1.fixed_size_partitioner(2))
+        partitioner=(tf.compat.v1.fixed_size_partitioner(parts)
+                     if parts > 1 else None))
     tf.compat.v1.get_variable('w', [_DIM, 1])
 
 
@@ -144,6 +145,31 @@ class PsClusterTest(tf.test.TestCase):
   def _result(self, task_type):
     with open(os.path.join(self.result_dir, task_type + '.json')) as f:
       return json.load(f)
+
+  def test_a_tensor_stored_whole_is_streamed_by_the_chief(self):
+    # The source's embedding is one tensor: its 3 parts on the ps are filled
+    # from one stream of its rows, read by the chief (which planned and
+    # sees the checkpoint), not by the ps.
+    self.prefix, self.ckpt = test_util.save_checkpoint(
+        os.path.join(self.create_tempdir().full_path, 'whole'),
+        lambda: _build_source(parts=1))
+    self._run_cluster()
+    for task_type in ('chief', 'worker'):
+      self.assertAllClose(
+          self.ckpt['model/embedding'],
+          np.array(self._result(task_type)['values']['model/embedding']),
+          msg='read by the %s' % task_type)
+    chief = self._result('chief')
+    # One chunk per part (chunks are cut at the parts' bounds).
+    self.assertLen(chief['warm_start_stream_devices'], 3)
+    for device in chief['warm_start_stream_devices']:
+      self.assertIn('/job:chief/task:0', device)
+    # The unpartitioned w is still read on the ps, next to it.
+    for device in chief['warm_start_restore_devices']:
+      self.assertIn('/job:ps/task:0', device)
+    self.assertAllClose(
+        self.ckpt['model/embedding'],
+        tf.train.load_variable(self.model_dir, 'model/embedding'))
 
   def test_chief_restores_and_the_worker_sees_it(self):
     self._run_cluster()

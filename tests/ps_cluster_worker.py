@@ -84,6 +84,12 @@ class ReadHook(tf.compat.v1.train.SessionRunHook):
             op.device for op in graph.get_operations()
             if op.type == 'RestoreV2' and op.name.startswith('checkpoint_initializer')
         ],
+        # A tensor stored whole, read once for all parts (_restore/_stream).
+        'warm_start_stream_devices': [
+            op.device for op in graph.get_operations()
+            if op.name.startswith('checkpoint_initializer') and
+            op.name.split('/')[-1].startswith('read_rows')
+        ],
         'began_at': self._start,
         'session_at': time.time(),
     }

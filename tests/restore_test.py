@@ -30,12 +30,6 @@ def _restore_ops(graph):
   return [op for op in graph.get_operations() if op.type == 'RestoreV2']
 
 
-def _reads(graph):
-  """Every checkpoint read: RestoreV2 ops and streamed chunk reads."""
-  return [op for op in graph.get_operations()
-          if op.type == 'RestoreV2' or op.name.endswith('/read_rows')]
-
-
 def _read_names(op):
   """The tensor names one RestoreV2 op reads."""
   return [n.decode() for n in tf.get_static_value(op.inputs[1])]
@@ -131,9 +125,13 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
         expected = np.take(ckpt['old/p'], range(size * i, size * (i + 1)),
                            axis=loaded_axis)
         self.assertAllEqual(expected, got['new/p/part_%d' % i])
-    # One read: a batched RestoreV2, or one chunk of a stream (a tensor
-    # stored whole into several parts: each byte read once).
-    self.assertLen(_reads(g), 1)
+    # One batched RestoreV2; or, for a tensor stored whole into several
+    # parts, a stream: one chunk per part, each byte read once.
+    streamed = not saved_parts and loaded_parts and loaded_axis == 0
+    self.assertLen(test_util.checkpoint_reads(g),
+                   loaded_parts if streamed else 1)
+    if streamed:
+      self.assertEmpty(_restore_ops(g))
 
   # --- Ref and resource variables, every dtype. -----------------------------
 

@@ -109,6 +109,14 @@ def checkpoint_values(path: str) -> dict[str, np.ndarray]:
   return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
 
 
+def checkpoint_reads(graph: tf.Graph) -> list[tf.Operation]:
+  """The warm start's read ops: batched RestoreV2 and streamed chunk reads."""
+  return [op for op in graph.get_operations()
+          if op.name.startswith('checkpoint_initializer') and
+          (op.type == 'RestoreV2' or
+           op.name.split('/')[-1].startswith('read_rows'))]
+
+
 def initialize(graph: Optional[tf.Graph] = None,
                local: bool = True) -> dict[str, np.ndarray]:
   """Runs the graph's initializers; returns {variable name: value}.

@@ -379,6 +379,7 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
   custom: list[_plan.Entry] = []
   transformed: list[_plan.Entry] = []
   streamed = []
+  staged = dict(plan.staged_sources)
   for entry in plan.restored:
     target = entry.target
     if target is None:
@@ -405,8 +406,12 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
     for i, part in enumerate(target.parts):
       read = _read_of_part(entry, i)
       if read is not None:
-        groups.setdefault((entry.source, _assign.device_group(part)),
-                          []).append(read)
+        # A staged copy is read by this process (which staged it and sees
+        # the cache), not on the variable's task: in a cluster, a ps may
+        # not see this machine's cache directory.
+        device = ('' if entry.source in staged else
+                  _assign.device_group(part))
+        groups.setdefault((entry.source, device), []).append(read)
   # Like variables' own initializers, the restore ops are built outside any
   # control-flow branch and free of the caller's control dependencies.
   with graph.as_default(), tf.init_scope(), tf.name_scope(OP_SCOPE):

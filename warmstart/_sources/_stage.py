@@ -29,9 +29,11 @@ checkpoint. The cache:
   the peak is about `max_chunk_bytes` plus the largest tensor.
 
 Nothing is ever evicted: remove the cache folder (or an entry) when no run
-reads from it. In a cluster, the restore ops of variables placed on another
-task read the staged checkpoint there: the cache must then be on a
-filesystem every task sees (set `cache_dir`).
+reads from it. In a cluster, the staged copy is read by the process that
+made the plan and runs the initializers (the chief: `_restore` places the
+reads of a staged source on its own CPU, never on a ps task, which may not
+see this machine's cache); a graph built in one process and initialized by
+another needs a `cache_dir` both see.
 """
 
 from __future__ import annotations

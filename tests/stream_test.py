@@ -1,0 +1,233 @@
+"""Streams: a tensor stored whole is read once, in chunks, for every part.
+
+Each test saves graph A, warm-starts graph B and compares values with numpy
+or with TF's own `warm_start` on the same graph; the reads themselves are
+counted by wrapping `_stream._reader` (the row ranges each chunk reads).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+
+import warmstart
+from tests import test_util
+from warmstart._restore import _stream
+
+_ROWS, _COLS = 96, 8
+
+
+def _reads(graph):
+  return [op for op in test_util.checkpoint_reads(graph)
+          if op.type != 'RestoreV2']
+
+
+class _RowLog:
+  """Wraps `_stream._reader`: the (first, count) of every chunk read."""
+
+  def __init__(self):
+    self.ranges = []
+    self._real = _stream._reader
+
+  def __call__(self, source, first, count):
+    read = self._real(source, first, count)
+
+    def logged():
+      self.ranges.append((first, count))
+      return read()
+
+    return logged
+
+  def rows_read(self):
+    return sorted(row for first, count in self.ranges
+                  for row in range(first, first + count))
+
+
+class StreamTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.dir = tempfile.mkdtemp(prefix='stream_source')
+    values = np.random.RandomState(0).randn(_ROWS, _COLS)
+
+    def build():
+      tf.compat.v1.get_variable('emb', initializer=values.astype(np.float32))
+      tf.compat.v1.get_variable('half', initializer=values.astype(np.float16))
+      tf.compat.v1.get_variable('bias', initializer=values[:, 0].astype(
+          np.float32))
+
+    cls.prefix, cls.ckpt = test_util.save_checkpoint(cls.dir, build)
+
+  def _restore(self, name, shape, parts, dtype=tf.float32,
+               max_chunk_bytes=None, **options):
+    """Warm-starts `name` (in `parts`) from the same name; values, graph."""
+    log = _RowLog()
+    with tf.Graph().as_default() as graph:
+      variable = tf.compat.v1.get_variable(
+          name, shape, dtype=dtype,
+          initializer=tf.compat.v1.constant_initializer(7.0),
+          partitioner=tf.compat.v1.fixed_size_partitioner(parts))
+      with mock.patch.object(_stream, '_reader', log):
+        if max_chunk_bytes:
+          options['max_chunk_bytes'] = max_chunk_bytes
+        warmstart.init_from_checkpoint(self.prefix, {name: name}, **options)
+      got = test_util.initialize(graph)
+      del variable
+    return got[name], graph, log
+
+  def test_every_row_is_read_once_into_every_part(self):
+    for parts in (2, 3, 5):
+      got, graph, log = self._restore('emb', [_ROWS, _COLS], parts)
+      self.assertAllEqual(self.ckpt['emb'], got)
+      self.assertEqual(list(range(_ROWS)), log.rows_read(), parts)
+      self.assertLen(_reads(graph), parts)  # One chunk per part here.
+      self.assertEmpty([op for op in graph.get_operations()
+                        if op.type == 'RestoreV2'])
+
+  def test_chunks_are_bounded_and_each_waits_for_the_one_before_last(self):
+    row_bytes = _COLS * 4
+    got, graph, log = self._restore('emb', [_ROWS, _COLS], 2,
+                                    max_chunk_bytes=10 * row_bytes)
+    self.assertAllEqual(self.ckpt['emb'], got)
+    self.assertEqual(list(range(_ROWS)), log.rows_read())
+    self.assertTrue(all(count <= 10 for _, count in log.ranges), log.ranges)
+    reads = sorted(_reads(graph), key=lambda op: op.name)
+    self.assertLen(reads, 10)  # 48 rows a part: 10 + 10 + 10 + 10 + 8, twice.
+    # The third read waits for what the first delivered (two chunks held).
+    waits = [[c.name for c in op.control_inputs] for op in reads]
+    self.assertEmpty(waits[0])
+    self.assertEmpty(waits[1])
+    self.assertNotEmpty(waits[2])
+
+  def test_resize_grows_and_shrinks_each_part(self):
+    for shape in ([_ROWS + 20, _COLS + 3], [_ROWS - 30, _COLS - 3],
+                  [_ROWS + 20, _COLS - 3]):
+      got, _, log = self._restore('emb', shape, 4, resize=True)
+      expected = np.full(shape, 7.0, np.float32)
+      rows, cols = min(shape[0], _ROWS), min(shape[1], _COLS)
+      expected[:rows, :cols] = self.ckpt['emb'][:rows, :cols]
+      self.assertAllEqual(expected, got, shape)
+      self.assertEqual(list(range(rows)), log.rows_read(), shape)
+
+  def test_cast_and_1d(self):
+    got, _, _ = self._restore('half', [_ROWS, _COLS], 3, cast=True)
+    self.assertAllEqual(self.ckpt['half'].astype(np.float32), got)
+    got, _, log = self._restore('bias', [_ROWS], 4)
+    self.assertAllEqual(self.ckpt['bias'], got)
+    self.assertEqual(list(range(_ROWS)), log.rows_read())
+
+  def test_ref_variables_and_sliced_checkpoints_are_read_as_before(self):
+    with tf.Graph().as_default() as graph:
+      tf.compat.v1.get_variable(
+          'emb', [_ROWS, _COLS], use_resource=False,
+          partitioner=tf.compat.v1.fixed_size_partitioner(3))
+      warmstart.init_from_checkpoint(self.prefix, {'emb': 'emb'})
+      got = test_util.initialize(graph)
+    self.assertAllEqual(self.ckpt['emb'], got['emb'])
+    self.assertEmpty(_reads(graph))
+
+  def test_a_data_file_cut_after_the_plan_fails_the_read_naming_it(self):
+    directory = self.create_tempdir().full_path
+    prefix, _ = test_util.save_checkpoint(
+        directory, lambda: tf.compat.v1.get_variable('emb', [_ROWS, _COLS]))
+    with tf.Graph().as_default() as graph:
+      tf.compat.v1.get_variable(
+          'emb', [_ROWS, _COLS],
+          partitioner=tf.compat.v1.fixed_size_partitioner(2))
+      warmstart.init_from_checkpoint(prefix, {'emb': 'emb'})
+      data = prefix + '.data-00000-of-00001'
+      with open(data, 'r+b') as f:
+        f.truncate(os.path.getsize(data) // 2)
+      with self.assertRaisesRegex(
+          Exception, 'Read \\d+ of \\d+ bytes at byte \\d+ of %s: the data '
+          'file is shorter than its index says' % data):
+        test_util.initialize(graph)
+
+
+class VocabStreamTest(tf.test.TestCase):
+  """Vocabulary remaps streamed: bit-identical to TF's `warm_start`."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.dir = tempfile.mkdtemp(prefix='vocab_stream')
+    os.makedirs(cls.dir, exist_ok=True)
+    rows = 200
+    old = ['tok%d' % i for i in range(rows)]
+    rng = np.random.RandomState(1)
+    new = list(rng.permutation(old)[:180]) + ['new%d' % i for i in range(20)]
+    cls.old_vocab = os.path.join(cls.dir, 'old.txt')
+    cls.new_vocab = os.path.join(cls.dir, 'new.txt')
+    with open(cls.old_vocab, 'w') as f:
+      f.write('\n'.join(old) + '\n')
+    with open(cls.new_vocab, 'w') as f:
+      f.write('\n'.join(new) + '\n')
+    values = np.random.RandomState(2).randn(rows, 6).astype(np.float32)
+
+    def build():
+      tf.compat.v1.get_variable('emb', initializer=values)
+      tf.compat.v1.get_variable('emb/Adagrad', initializer=values * 2,
+                                trainable=False)
+
+    cls.prefix, cls.ckpt = test_util.save_checkpoint(cls.dir, build)
+
+  def _run(self, module, parts, backup, old_vocab_size=-1):
+    with tf.Graph().as_default() as graph:
+      tf.compat.v1.set_random_seed(5)
+      emb = tf.compat.v1.get_variable(
+          'emb', [202, 6], initializer=tf.compat.v1.ones_initializer(),
+          partitioner=(tf.compat.v1.fixed_size_partitioner(parts)
+                       if parts > 1 else None))
+      info = module.VocabInfo(self.new_vocab, 200, 2, self.old_vocab,
+                              old_vocab_size=old_vocab_size,
+                              backup_initializer=backup)
+      module.warm_start(self.prefix, 'emb', var_name_to_vocab_info={
+          'emb': info})
+      got = test_util.initialize(graph)
+      del emb
+    return got['emb'], graph
+
+  def test_bit_identical_to_tf(self):
+    for parts in (1, 3, 8):
+      for backup in (tf.compat.v1.zeros_initializer(),
+                     tf.compat.v1.random_normal_initializer(seed=3)):
+        for old_vocab_size in (-1, 150):
+          expected, _ = self._run(tf.compat.v1.train, parts, backup,
+                                  old_vocab_size)
+          got, graph = self._run(warmstart, parts, backup, old_vocab_size)
+          case = (parts, type(backup).__name__, old_vocab_size)
+          self.assertAllEqual(expected, got, case)
+          self.assertNotEmpty(_reads(graph), case)
+          self.assertEmpty([op for op in graph.get_operations()
+                            if op.type == 'LoadAndRemapMatrix'], case)
+
+  def test_one_remapping_for_a_variable_and_its_slot(self):
+    with tf.Graph().as_default() as graph:
+      emb = tf.compat.v1.get_variable(
+          'emb', [202, 6], partitioner=tf.compat.v1.fixed_size_partitioner(3))
+      loss = tf.reduce_sum(emb.as_tensor())
+      tf.compat.v1.train.AdagradOptimizer(0.1).minimize(loss)
+      info = warmstart.VocabInfo(self.new_vocab, 200, 2, self.old_vocab)
+      warmstart.warm_start(self.prefix, 'emb', var_name_to_vocab_info={
+          'emb': info}, optimizer_state='matching')
+      got = test_util.initialize(graph)
+    remaps = [op for op in graph.get_operations()
+              if op.type == 'GenerateVocabRemapping']
+    self.assertLen(remaps, 1)
+    old = {t: i for i, t in enumerate(
+        open(self.old_vocab).read().split())}
+    new = open(self.new_vocab).read().split()
+    for i, token in enumerate(new):
+      if token in old:
+        self.assertAllEqual(self.ckpt['emb'][old[token]], got['emb'][i])
+        self.assertAllEqual(self.ckpt['emb/Adagrad'][old[token]],
+                            got['emb/Adagrad'][i])
+
+
+if __name__ == '__main__':
+  tf.test.main()
