@@ -129,8 +129,9 @@ class PlanTest(tf.test.TestCase):
     self.assertEqual(table, str(self.plan))
     lines = table.splitlines()
     self.assertRegex(lines[0],
-                     r'^variable +shape +dtype +action +tensor +source +note$')
-    self.assertRegex(lines[1], r'^-+( +-+){6}$')
+                     r'^variable +shape +dtype +action +tensor +source +reads '
+                     r'+note$')
+    self.assertRegex(lines[1], r'^-+( +-+){7}$')
     self.assertEqual(self.plan.summary(), lines[-1])
     self.assertLen(lines, 2 + len(self.plan) + 1)
     for line, entry in zip(lines[2:], self.plan):
@@ -224,6 +225,23 @@ class RealPlanTest(tf.test.TestCase):
                      back.entry('emb').slices)
     for entry in back:
       self.assertIsNone(entry.target)
+    # What each restore reads: the kernel whole (24 B), the emb stored whole
+    # once for its 3 parts (streamed, 48 B), nothing for the skipped bias.
+    self.assertEqual([24, 0, 48], [e.read_bytes for e in plan])
+    self.assertEqual([24, 0, 48], [e.read_bytes for e in back])
+    self.assertEqual(72, json.loads(plan.to_json())['read_bytes'])
+    self.assertIn('48 B', table.splitlines()[4])
+
+  def test_read_bytes_of_parts_that_each_read_the_whole_tensor(self):
+    prefix, _ = test_util.save_checkpoint(
+        self.get_temp_dir(), lambda: tf.compat.v1.get_variable('emb', [6, 2]))
+    with tf.Graph().as_default() as g:
+      # Ref variables are not streamed: each part's RestoreV2 reads it all.
+      tf.compat.v1.get_variable(
+          'emb', [6, 2], use_resource=False,
+          partitioner=tf.compat.v1.fixed_size_partitioner(3))
+      plan = _plan_maps([(prefix, {'/': '/'})], _options.Options(), g)
+    self.assertEqual(3 * 48, plan.entry('emb').read_bytes)
 
 
 if __name__ == '__main__':

@@ -114,16 +114,8 @@ class Listing:
     return self.table()
 
 
-def format_bytes(num_bytes: int) -> str:
-  """Returns a size for people: '812 B', '3.1 KiB', '2.0 GiB'."""
-  if num_bytes < 1024:
-    return '%d B' % num_bytes
-  size = float(num_bytes)
-  for unit in ('KiB', 'MiB', 'GiB'):
-    size /= 1024
-    if size < 1024:
-      return '%.1f %s' % (size, unit)
-  return '%.1f TiB' % (size / 1024)
+#: A size for people: '812 B', '3.1 KiB', '2.0 GiB'.
+format_bytes = _table.format_bytes
 
 
 def describe(path: _sources.PathLike, match: Optional[str] = None) -> Listing:

@@ -64,6 +64,9 @@ class Entry:
     action_params: The parameters of a non-batched action, such as the
       vocabulary files of a remap (JSON-compatible values).
     target: The graph object(s) to fill; not serialized, not compared.
+    read_bytes: The bytes of checkpoint data its restore reads (0 for a
+      skip or a set value): a tensor's bytes once when it is read whole or
+      streamed, once per part where each part's read reads it whole.
   """
 
   variable: str
@@ -78,6 +81,7 @@ class Entry:
   action_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   target: Any = dataclasses.field(
       default=None, repr=False, compare=False, hash=False)
+  read_bytes: int = dataclasses.field(default=0, compare=False)
 
   @property
   def skipped(self) -> bool:
@@ -96,6 +100,7 @@ class Entry:
         'rule': self.rule,
         'reason': self.reason,
         'action_params': dict(self.action_params),
+        'read_bytes': self.read_bytes,
     }
 
   @classmethod
@@ -113,7 +118,8 @@ class Entry:
         reason=data.get('reason', ''),
         # 'options': the key's name in plans written by warmstart 0.1.
         action_params=dict(
-            data.get('action_params', data.get('options', {}))))
+            data.get('action_params', data.get('options', {}))),
+        read_bytes=int(data.get('read_bytes', 0)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +199,11 @@ class Plan:
     return tuple(u for u in self.unused_tensors if u.kind == WEIGHT)
 
   @property
+  def read_bytes(self) -> int:
+    """The bytes of checkpoint data the restores read, all entries."""
+    return sum(e.read_bytes for e in self.entries)
+
+  @property
   def sources(self) -> tuple[str, ...]:
     """The checkpoint prefixes read, in first-use order."""
     return tuple(dict.fromkeys(e.source for e in self.entries if e.source))
@@ -243,6 +254,7 @@ class Plan:
         'cold_variables': list(self.cold_variables),
         'unused_tensors': [dataclasses.asdict(u) for u in self.unused_tensors],
         'start_step': self.start_step,
+        'read_bytes': self.read_bytes,
         'staged_sources': dict(self.staged_sources),
         'optimizer_state': {
             variable: [{'variable': slot, 'tensor': tensor, 'reason': reason}
@@ -297,7 +309,7 @@ class Plan:
     summary line.
     """
     header = ('variable', 'shape', 'dtype', 'action', 'tensor', 'source',
-              'note')
+              'reads', 'note')
     rows = [header]
     for e in self.entries:
       shape = _table.format_shape(e.shape)
@@ -305,7 +317,9 @@ class Plan:
         shape += ' in %d parts' % len(e.slices)
       source = dict(self.staged_sources).get(e.source)
       rows.append((e.variable, shape, e.dtype, e.action, e.tensor,
-                   '%s [staged]' % source if source else e.source, e.reason))
+                   '%s [staged]' % source if source else e.source,
+                   _table.format_bytes(e.read_bytes) if e.read_bytes else '',
+                   e.reason))
     lines = _table.format_table(rows)
     state = self.optimizer_state()
     if state:

@@ -29,3 +29,15 @@ def format_table(rows: Sequence[Sequence[str]],
 def format_shape(dims: Sequence[object]) -> str:
   """'[10000,64]'; an unknown dimension (None) is shown as '?'."""
   return '[' + ','.join('?' if d is None else str(d) for d in dims) + ']'
+
+
+def format_bytes(num_bytes: int) -> str:
+  """Returns a size for people: '812 B', '3.1 KiB', '2.0 GiB'."""
+  if num_bytes < 1024:
+    return '%d B' % num_bytes
+  size = float(num_bytes)
+  for unit in ('KiB', 'MiB', 'GiB'):
+    size /= 1024
+    if size < 1024:
+      return '%.1f %s' % (size, unit)
+  return '%.1f TiB' % (size / 1024)

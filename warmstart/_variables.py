@@ -316,3 +316,10 @@ def global_step_names(graph: Optional[tf.Graph] = None) -> frozenset[str]:
   names = {var_name(v) for v in graph.get_collection(
       tf.compat.v1.GraphKeys.GLOBAL_STEP)}
   return frozenset(names | {'global_step'})
+
+
+def is_plain_resource(part: Any) -> bool:
+  """True for a plain resource variable part (not custom, not distributed)."""
+  return (not isinstance(part, CustomVariable) and
+          not _tf_compat.is_distributed(part) and
+          part.op.type == 'VarHandleOp')

@@ -13,6 +13,7 @@ reported at once.
   settings (`settings_sources`) or assignment maps (`map_sources`).
 * `_checks`: one (tensor, variable) pair -> an entry (shape, dtype, resize,
   cast); missing tensors grouped; conflicts; the finished plan.
+* `_reads`: the bytes of checkpoint data each entry's restore reads.
 * `_vocab`: vocabulary remaps planned and checked.
 * `_slots`: optimizer slots and auxiliary variables, found structurally.
 * `_optimizer_conventions`: optimizer slots by kind across TF1 and Keras

@@ -22,6 +22,7 @@ from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
 from warmstart._planning import _moving_averages
+from warmstart._planning import _reads
 from warmstart._planning import _slots
 from warmstart import _sources
 from warmstart import _transform
@@ -371,6 +372,7 @@ def finished_plan(entries: Sequence[_plan.Entry],
       it.
   """
   checkpoints = tuple(checkpoints)
+  entries = _reads.with_read_bytes(entries, checkpoints)
   filled = {e.variable for e in entries if not e.skipped}
   filled.update(e.variable for e in earlier)
   cold = tuple(name for name in targets if name not in filled)

@@ -29,11 +29,8 @@ def device_group(variable: Any) -> str:
   return _device_group_of(getattr(variable, 'device', '') or '')
 
 
-def is_plain_resource(part: Any) -> bool:
-  """True for a part `assign_op` loads with a bare AssignVariableOp."""
-  return (not isinstance(part, _variables.CustomVariable) and
-          not _tf_compat.is_distributed(part) and
-          part.op.type == 'VarHandleOp')
+#: True for a part `assign_op` loads with a bare AssignVariableOp.
+is_plain_resource = _variables.is_plain_resource
 
 
 def assign_op(part: Any, value: tf.Tensor) -> tf.Operation:

@@ -1,0 +1,77 @@
+"""How many bytes of checkpoint data each planned restore reads.
+
+The plan states it per entry (`Entry.read_bytes`, in `plan --json` and the
+plan's table) so a warm start's I/O is known before it runs. It follows how
+`_restore` reads:
+
+* a tensor read whole (a variable in one part, a resize, a cast, a
+  vocabulary remap of one part): its bytes;
+* a tensor stored whole into several plain resource parts split along axis
+  0 (restore, cast, resize, a row remap): streamed, its bytes once;
+* otherwise, into several parts: each part's `RestoreV2` (or TF's remap
+  kernel) reads the whole stored tensor, so its bytes once per part; a
+  tensor the checkpoint stores in slices counts its bytes once (each stored
+  slice is read by the part over it; exact when the partitionings agree);
+* a transform: the bytes of each of its input tensors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import tensorflow as tf
+
+from warmstart import _plan
+from warmstart import _sources
+from warmstart import _tf_compat
+from warmstart import _variables
+
+
+def _streamed(entry: _plan.Entry, parts: Sequence[Any]) -> bool:
+  """Whether `_restore` streams the parts of `entry` (see `_restore/_stream`)."""
+  if entry.action == _plan.VOCAB_REMAP and entry.action_params.get('axis'):
+    return False
+  if tf.as_dtype(entry.dtype) == tf.string:
+    return False
+  for part in parts:
+    if not _variables.is_plain_resource(part):
+      return False
+    info = _tf_compat.save_slice_info(part)
+    if info is not None and any(info.var_offset[1:]):
+      return False
+  return True
+
+
+def read_bytes(entry: _plan.Entry, checkpoint: _sources.Checkpoint) -> int:
+  """The bytes of `checkpoint` the restore of `entry` reads (module doc)."""
+  if entry.skipped or entry.action == _plan.SET:
+    return 0
+  if entry.action == _plan.TRANSFORM:
+    return sum(checkpoint.num_bytes(name)
+               for name in entry.action_params.get('tensors', ())
+               if name in checkpoint)
+  if entry.tensor not in checkpoint:
+    return 0
+  stored = checkpoint.num_bytes(entry.tensor)
+  parts = entry.target.parts if entry.target is not None else ()
+  if (len(parts) < 2 or
+      _sources.data_location(checkpoint.prefix, entry.tensor) is None or
+      _streamed(entry, parts)):
+    return stored
+  return stored * len(parts)
+
+
+def with_read_bytes(entries: Iterable[_plan.Entry],
+                    checkpoints: Iterable[_sources.Checkpoint]
+                   ) -> list[_plan.Entry]:
+  """`entries`, each with its `read_bytes`."""
+  by_prefix = {c.prefix: c for c in checkpoints}
+  result = []
+  for entry in entries:
+    checkpoint = by_prefix.get(entry.source)
+    count = read_bytes(entry, checkpoint) if checkpoint is not None else 0
+    result.append(dataclasses.replace(entry, read_bytes=count)
+                  if count != entry.read_bytes else entry)
+  return result
