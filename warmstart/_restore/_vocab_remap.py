@@ -106,11 +106,10 @@ def _remapped(entry: _plan.Entry, backup: _Backup, shape: list[int],
               num_rows: int, row_remap: tf.Tensor,
               num_rows_present: tf.Tensor, col_remap: Optional[tf.Tensor],
               num_cols_present: Any, num_cols: int,
-              kernel: Optional[bool]) -> tf.Tensor:
+              kernel: bool) -> tf.Tensor:
   """The [num_rows, num_cols] block read from the checkpoint and remapped.
 
-  `kernel`: True: TF's `LoadAndRemapMatrix`; False: a read and gathers;
-  None: only the missing cells (the stream brings the others).
+  `kernel`: True: TF's `LoadAndRemapMatrix`; False: a read and gathers.
   """
   target = entry.target
   init_vals = backup.tf_call(
@@ -123,11 +122,6 @@ def _remapped(entry: _plan.Entry, backup: _Backup, shape: list[int],
     block = tf.reshape(backup.full(), [shape[0], -1])[:num_rows, :num_cols]
     init_vals = tf.boolean_mask(block, missing_mask)
   init_vals = tf.reshape(init_vals, [-1])
-  if kernel is None:
-    # Streamed (`_stream`): the rows present come later, by scatter; this is
-    # the value of the missing cells (present ones are overwritten).
-    return _filled(init_vals, row_remap, col_remap, num_rows, num_cols,
-                   target.dtype)[1]
   if kernel:
     # TF's own kernel, as TF's warm_start calls it.
     return tf.raw_ops.LoadAndRemapMatrix(
@@ -169,28 +163,24 @@ def _filled(init_vals: tf.Tensor, row_remap: tf.Tensor,
   cols = col_remap if col_remap is not None else tf.range(
       num_cols, dtype=tf.int64)
   if col_remap is None:
-    # Whole rows are missing: a missing row's cells follow those of the
-    # missing rows before it (a count over rows, not over every cell).
+    # Whole rows are missing: missing row k (in order) takes values
+    # [k * num_cols, (k + 1) * num_cols): one gather of rows, no per-cell
+    # index (which would be 8 bytes a cell: twice a float32 variable).
     before = tf.cumsum(tf.cast(row_remap < 0, tf.int64)) - 1
-    position = tf.reshape(before[:, None] * num_cols + cols[None, :], [-1])
-  else:
-    present = tf.logical_and(row_remap[:, None] >= 0, cols[None, :] >= 0)
-    position = tf.cumsum(
-        tf.reshape(tf.cast(tf.logical_not(present), tf.int64), [-1])) - 1
+    rows = tf.concat([tf.reshape(tf.cast(init_vals, dtype), [-1, num_cols]),
+                      tf.zeros([1, num_cols], dtype)], 0)
+    return cols, tf.gather(rows, tf.maximum(before, 0))
+  present = tf.logical_and(row_remap[:, None] >= 0, cols[None, :] >= 0)
+  position = tf.cumsum(
+      tf.reshape(tf.cast(tf.logical_not(present), tf.int64), [-1])) - 1
   # One padding value, so that the gather is valid when nothing is missing.
   init_vals = tf.concat([tf.cast(init_vals, dtype), tf.zeros([1], dtype)], 0)
   return cols, tf.reshape(tf.gather(init_vals, tf.maximum(position, 0)),
                           [num_rows, num_cols])
 
 
-def _part_value(entry: _plan.Entry, index: int,
-                shared: Optional[tf.Tensor] = None) -> tf.Tensor:
-  """The initial value of one part, as TF's `_warm_start_var_with_vocab`.
-
-  With `shared` (the whole new vocabulary's row remapping, `_shared_remap`)
-  the rows present in the checkpoint are left to the stream: the value is
-  that of every other cell.
-  """
+def _part_value(entry: _plan.Entry, index: int) -> tf.Tensor:
+  """The initial value of one part, as TF's `_warm_start_var_with_vocab`."""
   target = entry.target
   opts = entry.action_params
   axis = opts['axis']
@@ -215,11 +205,7 @@ def _part_value(entry: _plan.Entry, index: int,
     # An OOV-only partition.
     value = backup.tf_call(shape)
     return value if value is not None else backup.full()
-  if shared is not None:
-    row_remap = shared[offset:offset + num_rows]
-    num_rows_present = tf.reduce_sum(tf.cast(row_remap >= 0, tf.int64))
-    col_remap, num_cols_present = None, num_cols
-  elif axis == 0:
+  if axis == 0:
     row_remap, num_rows_present = tf.raw_ops.GenerateVocabRemapping(
         new_vocab_file=opts['new_vocab'], old_vocab_file=opts['old_vocab'],
         new_vocab_offset=offset, num_new_vocab=num_rows,
@@ -234,9 +220,8 @@ def _part_value(entry: _plan.Entry, index: int,
   value = _remapped(entry, backup, shape if matrix else [shape[0], 1],
                     num_rows, row_remap, num_rows_present, col_remap,
                     num_cols_present, num_cols,
-                    kernel=None if shared is not None else (
-                        matrix and target.dtype == tf.float32 and
-                        _saved_dtype(entry) == tf.float32))
+                    kernel=(matrix and target.dtype == tf.float32 and
+                            _saved_dtype(entry) == tf.float32))
   if row_oov > 0:
     oov = backup.tf_call([row_oov, num_cols])
     if oov is None:
@@ -250,6 +235,54 @@ def _part_value(entry: _plan.Entry, index: int,
   if not matrix:
     value = tf.reshape(value, shape)
   return tf.cast(value, target.dtype)
+
+
+def _streamed_base(entry: _plan.Entry, index: int,
+                   remap: tf.Tensor) -> tf.Tensor:
+  """One part's value but for the rows the stream brings, in one gather.
+
+  The rows of new tokens and the OOV rows take the backup initializer's
+  values exactly as `_part_value` (TF) gives them: the same calls, in the
+  same order, with the same shapes. They are gathered, with a placeholder
+  row for the rows the stream overwrites, into a tensor of the part's shape
+  that becomes the variable's buffer: no copy of the part beside it.
+  Falls back to `_part_value`'s structure where the initializer cannot take
+  TF's calls (positional mode).
+
+  Args:
+    entry: A row remap (axis 0).
+    index: The part.
+    remap: The whole new vocabulary's row remapping (`_shared_remap`).
+  """
+  target = entry.target
+  opts = entry.action_params
+  shape, offset = _part_geometry(target, index)
+  matrix = len(shape) == 2
+  num_cols = shape[1] if matrix else 1
+  backup = _Backup(target.backup_initializer, target.parts[index], shape,
+                   target.dtype)
+  vocab_size = opts['new_vocab_size']
+  row_oov = min(shape[0], max(0, offset + shape[0] - vocab_size))
+  num_rows = shape[0] - row_oov
+  if offset > vocab_size:  # An OOV-only partition.
+    value = backup.tf_call(shape)
+    return value if value is not None else backup.full()
+  row_remap = remap[offset:offset + num_rows]
+  missing = row_remap < 0
+  num_missing = tf.reduce_sum(tf.cast(missing, tf.int64))
+  init_vals = backup.tf_call([num_missing * num_cols, 1])
+  oov = backup.tf_call([row_oov, num_cols]) if row_oov > 0 else None
+  if init_vals is None or (row_oov > 0 and oov is None):
+    # Positional: each missing cell is the initializer's value there.
+    full = tf.reshape(backup.full(), [shape[0], num_cols])
+    return tf.reshape(tf.cast(full, target.dtype), shape)
+  table = [tf.reshape(tf.cast(init_vals, target.dtype), [-1, num_cols])]
+  if oov is not None:
+    table.append(tf.cast(oov, target.dtype))
+  table.append(tf.zeros([1, num_cols], target.dtype))
+  rows = tf.concat([tf.maximum(tf.cumsum(tf.cast(missing, tf.int64)) - 1, 0),
+                    num_missing + tf.range(row_oov, dtype=tf.int64)], 0)
+  return tf.reshape(tf.gather(tf.concat(table, 0), rows), shape)
 
 
 class _RemappedRows(_stream.Destination):
@@ -350,7 +383,7 @@ def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
   parts, fresh = [], []
   for index, part in enumerate(target.parts):
     with tf.device(_assign.device_group(part)), tf.device('/cpu:0'):
-      value = _part_value(entry, index, shared=remap)
+      value = _streamed_base(entry, index, remap)
     with tf.device(part.handle.device):
       base = _tf_compat.assign_variable(part.handle, value)
     _, offset = _part_geometry(target, index)
