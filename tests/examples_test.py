@@ -35,6 +35,22 @@ def _summary_tags(model_dir: str) -> set[str]:
 
 
 @test_util.requires_estimator
+class FromPytorchTest(tf.test.TestCase):
+
+  def test_the_tf1_model_computes_what_the_pytorch_one_does(self):
+    work_dir = self.create_tempdir().full_path
+    done = _run_example('from_pytorch.py', '--work_dir=' + work_dir)
+    self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+    with open(os.path.join(work_dir, 'result.json')) as f:
+      self.assertLess(json.load(f)['max_abs_diff'], 1e-4)
+    self.assertIn('computes what the PyTorch one does', done.stdout)
+    # Staged in the cache it was given, never beside the source.
+    self.assertEmpty(set(os.listdir(work_dir)) - {
+        'model.safetensors', 'cache', 'model', 'result.json'})
+    self.assertNotEmpty(os.listdir(os.path.join(work_dir, 'cache', 'staged')))
+
+
+@test_util.requires_estimator
 class TransferLearningTest(tf.test.TestCase):
 
   def test_warm_start_through_flags_beats_cold_at_the_start(self):
