@@ -48,7 +48,7 @@ PYENV_VERSIONS = $${PYENV_ROOT:-$$HOME/.pyenv}/versions
 PYTHON_LATEST_CANDIDATES := python3.12 python3.13
 PYTHON_LATEST_PROBE := import sys, ensurepip, venv; sys.exit(sys.version_info[:2] not in ((3, 12), (3, 13)))
 
-.PHONY: help venv venv-latest test test-latest demo docs bazel-test bench clean distclean
+.PHONY: help venv venv-latest test test-latest demo docs bazel-test bench bench-emb clean distclean
 
 help:
 	@echo "make venv        create/update $(VENV) (PYTHON=/path/to/python3.x to choose)"
@@ -58,6 +58,7 @@ help:
 	@echo "make docs        build the documentation site into build/site (mkdocs build --strict)"
 	@echo "make bazel-test  run bazel test //... (Python from $(VENV))"
 	@echo "make bench       run benchmarks/run.py"
+	@echo "make bench-emb   the embedding scenarios (S4, S5, E-emb: bytes read, peak RSS)"
 	@echo "make clean       remove caches, build outputs and bazel-* links (keeps $(VENV))"
 	@echo "make distclean   clean, and also remove $(VENV), $(VENV_LATEST) and Bazel's output base"
 
@@ -154,6 +155,11 @@ bazel-test: venv
 
 bench: venv
 	$(TF_QUIET_ENV) $(VENV_PY) benchmarks/run.py
+
+# The embedding scenarios of issue 20 (bytes read, peak RSS; TF's vocabulary
+# remaps take minutes per run at full size).
+bench-emb: venv
+	$(TF_QUIET_ENV) $(VENV_PY) benchmarks/run.py --scenarios=S4-1,S4-8,S5-1,S5-8,E-emb
 
 clean:
 	find . \( -path ./$(VENV) -o -path ./$(VENV_LATEST) \) -prune -o -type d \( -name __pycache__ -o -name .pytest_cache \) -exec rm -rf {} +

@@ -15,6 +15,14 @@ for it, and its split: model_fn, the warm start (TF's `warm_start` for
 session creation (to `after_create_session`), first step, and the rest
 (the final checkpoint). Sampled variables of the final checkpoint are
 compared with the source (a wrong value fails the run).
+
+With `emb_rows` (E-emb), the model also has an embedding `emb` of
+`emb_rows` + 2 OOV buckets x `emb_dim` in `partitions` parts
+(`fixed_size_partitioner`), remapped from the checkpoint's `emb` by the
+vocabularies of `_emb_worker.py` (the loss looks up one row, so the step
+stays small), and the run also records the bytes read and the peak RSS of
+`train()` over the baseline (`_probe.py`); sampled rows of the final
+checkpoint's `emb` are checked as `_emb_worker.py` checks them.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ import time
 from typing import Any
 
 # Run as a script: its directory (benchmarks/) is on sys.path.
+import _emb_worker  # pylint: disable=g-bad-import-order
+import _probe  # pylint: disable=g-bad-import-order
 import _worker  # pylint: disable=g-bad-import-order
 
 SCOPE = 'model'
@@ -53,6 +63,12 @@ def make_checkpoint(job: dict[str, Any]) -> dict[str, Any]:
         job['shape'], dtype=np.float32))
   names.append('global_step')
   values.append(np.int64(1000))
+  if job.get('emb_rows'):
+    # The vocabularies first: a checkpoint index means all is written.
+    _emb_worker.write_vocabularies(job['prefix'], job['emb_rows'])
+    names.append(_emb_worker.EMB)
+    values.append(_emb_worker.embedding_values(job['emb_rows'],
+                                               job['emb_dim']))
   tf.raw_ops.SaveV2(prefix=job['prefix'], tensor_names=names,
                     shape_and_slices=[''] * len(names), tensors=values)
   return {'seconds': time.perf_counter() - start}
@@ -90,7 +106,17 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
 
   method, prefix, model_dir = job['method'], job['prefix'], job['model_dir']
   num_vars, shape = job['num_vars'], job['shape']
+  emb_rows = job.get('emb_rows') or 0
   clock = _Clock()
+  vocab_infos, options, extra = {}, {}, {}
+  section = None
+  if emb_rows:
+    vocab_infos = {_emb_worker.EMB: _emb_worker.vocab_info(prefix, emb_rows)}
+    if job.get('max_chunk_bytes'):
+      options['max_chunk_bytes'] = job['max_chunk_bytes']
+    if hasattr(warmstart, 'Options'):
+      extra['max_chunk_bytes'] = warmstart.Options(**options).max_chunk_bytes
+    section = _probe.Section(_probe.baseline_rss_mb())
 
   def model_fn(features, labels, mode):
     del labels
@@ -103,8 +129,15 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
               partitioner=partitioner if _partitioned(job, i) else None)
           for i in range(num_vars)
       ]
-    loss = tf.add_n([tf.reduce_sum(v) for v in variables] +
-                    [tf.reduce_sum(features)])
+    terms = [tf.reduce_sum(v) for v in variables]
+    if emb_rows:
+      emb = tf.compat.v1.get_variable(
+          _emb_worker.EMB,
+          [emb_rows + _emb_worker.OOV_BUCKETS, job['emb_dim']], tf.float32,
+          partitioner=tf.compat.v1.fixed_size_partitioner(job['partitions']))
+      terms.append(tf.reduce_sum(tf.compat.v1.nn.embedding_lookup(
+          emb, [0], partition_strategy='div')))
+    loss = tf.add_n(terms + [tf.reduce_sum(features)])
     train_op = tf.compat.v1.train.GradientDescentOptimizer(0.0).minimize(
         loss, global_step=tf.compat.v1.train.get_or_create_global_step())
     clock.add('model_fn', time.perf_counter() - start)
@@ -125,12 +158,14 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
   def input_fn():
     return tf.zeros([1, 1]), tf.zeros([1])
 
-  settings = warmstart.WarmStartSettings(prefix, '.*')
+  settings = warmstart.WarmStartSettings(
+      prefix, '.*', var_name_to_vocab_info=vocab_infos or None, **options)
   hooks = [TimingHook()]
   warm_start_from = None
   fn = model_fn
   if method == 'warm_start_from':
-    warm_start_from = tf.estimator.WarmStartSettings(prefix, '.*')
+    warm_start_from = tf.estimator.WarmStartSettings(
+        prefix, '.*', var_name_to_vocab_info=vocab_infos or None)
     # Estimator calls it as tf.compat.v1.train.warm_start after model_fn.
     tf.compat.v1.train.warm_start = _timed(tf.compat.v1.train.warm_start,
                                            clock, 'warm_start')
@@ -159,11 +194,15 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
       config=tf.estimator.RunConfig(save_summary_steps=None,
                                     log_step_count_steps=None),
       warm_start_from=warm_start_from)
+  if section:
+    section.start()
   start = time.perf_counter()
   cpu_start = time.process_time()
   estimator.train(input_fn, steps=1, hooks=hooks)
   end = time.perf_counter()
   cpu = time.process_time() - cpu_start
+  if section:
+    extra.update(section.stop())
 
   spans = clock.spans
   if 'outer' in spans:
@@ -182,6 +221,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
       'first_step_s': clock.marks['first_step'] - clock.marks['session'],
       'end_s': end - clock.marks['first_step'],
       'total_cpu_s': cpu,
+      **extra,
   }
 
   # Not timed: the values train() left (a learning rate of 0: the initial).
@@ -196,6 +236,12 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     elif not np.array_equal(got, stored):
       raise RuntimeError('%s restored %s wrong: max |diff| %g' %
                          (method, var_name(i), np.max(np.abs(got - stored))))
+  if emb_rows:
+    sample = _emb_worker.sample_rows(emb_rows, job['partitions'], True)
+    got = tf.train.load_variable(latest, _emb_worker.EMB)
+    _emb_worker.check_rows(method, {i: got[i] for i in sample},
+                           _emb_worker.expected_rows(prefix, emb_rows, sample,
+                                                     True))
   if tf.train.load_variable(latest, 'global_step') != 1:
     raise RuntimeError('global_step is not 1 after one step')
   return result

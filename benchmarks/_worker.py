@@ -96,7 +96,7 @@ def make_checkpoint(job: dict[str, Any]) -> dict[str, Any]:
           'bytes': sum(os.path.getsize(f) for f in _data_files(job['prefix']))}
 
 
-def _init_subgraph_size(fetch: Any) -> int:
+def init_subgraph_size(fetch: Any) -> int:
   """Number of ops the first run needs (fetch and its transitive inputs)."""
   seen = set()
   stack = [fetch if hasattr(fetch, 'inputs') else fetch.op]
@@ -210,10 +210,10 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     # Not timed: graph size and correctness.
     graph_ops = len(graph.get_operations())
     if saver is not None:
-      init_ops = _init_subgraph_size(
+      init_ops = init_subgraph_size(
           graph.get_operation_by_name(saver.saver_def.restore_op_name))
     else:
-      init_ops = _init_subgraph_size(init)
+      init_ops = init_subgraph_size(init)
     for i in sorted({0, num_vars // 2, num_vars - 1}):
       value = sess.run(variables[i])
       stored = tf.train.load_variable(prefix, var_name(OLD_SCOPE, i))

@@ -40,6 +40,19 @@ Scenarios (source checkpoints are written once into --out_dir and reused):
   S2  10000 x 16x16 float32 (and 1000 x 16x16 for the linearity check).
   S3  50 x 2048x2048 float32 (800 MiB).
 
+Embedding scenarios (`_emb_worker.py`; `make bench-emb`), which also record
+the bytes read (/proc/self/io) and the peak RSS over the worker's baseline
+(`_probe.py`): one 2,000,000 x 64 float32 tensor `emb` (512 MB) restored
+into a variable of `fixed_size_partitioner(P)`, P = 1 or 8:
+  S4-1, S4-8  by name: tf_init_from_checkpoint, tf_warm_start (TF's
+              warm_start(ckpt, 'emb')), warmstart (init_from_checkpoint).
+  S5-1, S5-8  remapped by vocabulary (90% of the old tokens shuffled, 10% new,
+              2 OOV buckets, zeros for new rows): tf_warm_start, warmstart
+              (warmstart.warm_start), both with the same VocabInfo.
+  E-emb       Estimator train(steps=1): E1's 1000 x 64x64 plus that
+              embedding in 8 parts, remapped: warm_start_from, wrap_model_fn.
+  S4s-*, S5s-*, E-embs: the same with 20,000 x 16 rows (smoke test).
+
 Usage:
   python benchmarks/run.py --scenarios=S0,S1 --repeats=2
 Prints one table per scenario, the target checks, and writes the results as
@@ -64,10 +77,15 @@ from typing import Any, Optional
 from absl import app
 from absl import flags
 
+# Run as a script: its directory (benchmarks/) is on sys.path. (The worker
+# module imports no TensorFlow at import time.)
+import _emb_worker  # pylint: disable=g-bad-import-order
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _REPO = os.path.dirname(_HERE)
 _WORKER = os.path.join(_HERE, '_worker.py')
 _ESTIMATOR_WORKER = os.path.join(_HERE, '_estimator_worker.py')
+_EMB_WORKER = os.path.join(_HERE, '_emb_worker.py')
 
 GRAPH_METHODS = ('cold', 'tf_init_from_checkpoint', 'tf_warm_start',
                  'saver_restore', 'warmstart', 'warmstart_scope', 'init_floor',
@@ -117,7 +135,13 @@ class Scenario:
 
   `kind` 'graph': the graph and first initialization of `_worker.py`;
   'estimator': `train(steps=1)` of `_estimator_worker.py`'s Estimator, with
-  every `partitioned_every`-th variable split in two.
+  every `partitioned_every`-th variable split in two; 'emb': one embedding of
+  `_emb_worker.py` (`num_vars` 0).
+
+  `emb_rows` > 0 ('emb', and 'estimator' for E-emb): the checkpoint's `emb`
+  of `emb_rows` x `emb_dim`, restored into a variable in `partitions` parts,
+  by name or (`remap`) by vocabulary into `emb_rows` + 2 OOV rows. These runs
+  also record the bytes read and the peak RSS over the worker's baseline.
   """
   name: str
   num_vars: int
@@ -132,13 +156,29 @@ class Scenario:
   hidden: bool = False
   # Runs per method at least (cheap scenarios whose differences are small).
   min_repeats: int = 1
+  emb_rows: int = 0
+  emb_dim: int = 0
+  partitions: int = 1
+  remap: bool = False
 
   @property
   def nbytes(self) -> int:
+    """Bytes of the checkpoint's tensors the warm start restores (float32)."""
     size = 4
     for dim in self.shape:
       size *= dim
-    return size * self.num_vars
+    return size * self.num_vars + 4 * self.emb_rows * self.emb_dim
+
+  @property
+  def variable_bytes(self) -> int:
+    """Bytes of the target model's warm-started variables (float32)."""
+    return self.nbytes + (4 * _emb_worker.OOV_BUCKETS * self.emb_dim
+                          if self.remap else 0)
+
+  @property
+  def measures_io(self) -> bool:
+    """Whether the runs record bytes read and peak RSS over the baseline."""
+    return self.emb_rows > 0
 
 
 def _value(results: Results, scenario: str, method: str,
@@ -147,7 +187,9 @@ def _value(results: Results, scenario: str, method: str,
   row = results.get(scenario, {}).get(method)
   if row is None or 'error' in row:
     return None
-  return min(row.get('all_' + metric) or [row[metric]])
+  values = [v for v in row.get('all_' + metric) or [row.get(metric)]
+            if v is not None]
+  return min(values) if values else None
 
 
 def _ours_and(results: Results, scenario: str, other: str, metric: str,
@@ -183,7 +225,8 @@ def _faster_than(scenario: str, other: str, factor: float,
   return Check(text, judge, metrics)
 
 
-def _at_most(scenario: str, method: str, other: str, factor: float) -> Check:
+def _at_most(scenario: str, method: str, other: str, factor: float,
+             metrics: tuple[tuple[str, str], ...] = TRAIN_METRICS) -> Check:
   """`method`'s train(steps=1) at most `factor` times `other`'s."""
   def judge(results, metric):
     mine, theirs = _ours_and(results, scenario, other, metric, method)
@@ -191,8 +234,7 @@ def _at_most(scenario: str, method: str, other: str, factor: float) -> Check:
       return None, 'not measured'
     return mine <= factor * theirs, '%s %.2f s / %s %.2f s = %.2fx' % (
         method, mine, other, theirs, mine / theirs)
-  return Check('%s <= %gx %s' % (method, factor, other), judge,
-               TRAIN_METRICS)
+  return Check('%s <= %gx %s' % (method, factor, other), judge, metrics)
 
 
 def _grows_linearly(scenario: str, small: str, method: str,
@@ -255,6 +297,149 @@ def _peak_rss_at_most(scenario: str, other: str, factor: float) -> Check:
                         ('rss_added_mb', 'over the RSS after import')))
 
 
+#: The time of an embedding scenario: one variable, so the model build is
+#: negligible and the whole span is what the warm start costs.
+EMB_TIME_METRICS = (('total_s', 'total'),)
+#: E-emb: train(steps=1), and its part up to the end of the first step
+#: (without Estimator's final checkpoint, the same work for every method).
+EMB_TRAIN_METRICS = TRAIN_METRICS + (('startup_s', 'to the first step'),)
+#: The bytes a warm start may read, over those of the tensors it restores.
+READ_FACTOR = 1.2
+#: The peak RSS over the baseline a warm start may reach:
+#: variables' bytes x RSS_VARIABLES_FACTOR + RSS_CHUNKS x max_chunk_bytes.
+RSS_VARIABLES_FACTOR = 1.25
+RSS_CHUNKS = 2
+_MIB = float(2**20)
+
+
+def _others(results: Results, scenario: str, ours: str, metric: str,
+            fmt: Callable[[float], str]) -> str:
+  """'; method value, ...' for the measured methods other than `ours`."""
+  rows = results.get(scenario, {})
+  parts = []
+  for method in ALL_METHODS:
+    value = (_value(results, scenario, method, metric)
+             if method != ours and method in rows else None)
+    if value is not None:
+      parts.append('%s %s' % (method, fmt(value)))
+  return '; ' + ', '.join(parts) if parts else ''
+
+
+def _reads_at_most(scenario: str, factor: float = READ_FACTOR,
+                   ours: str = OURS) -> Check:
+  """`ours` reads at most `factor` times the bytes of the restored tensors."""
+  def judge(results, metric):
+    mine = _value(results, scenario, ours, metric)
+    if mine is None:
+      return None, 'not measured'
+    restored = SCENARIOS[scenario].nbytes
+    fmt = lambda b: '%.0f MiB = %.2fx' % (b / _MIB, b / restored)
+    return mine <= factor * restored, '%s %s of the %.0f MiB restored%s' % (
+        ours, fmt(mine), restored / _MIB,
+        _others(results, scenario, ours, metric, fmt))
+  return Check('%s reads <= %gx the restored tensors\' bytes' %
+               (ours, factor), judge, (('rchar', 'rchar'),))
+
+
+def _rss_within_budget(scenario: str, ours: str = OURS) -> Check:
+  """`ours`' peak RSS over the baseline within the variables' budget."""
+  def judge(results, metric):
+    row = results.get(scenario, {}).get(ours)
+    mine = _value(results, scenario, ours, metric)
+    if mine is None:
+      return None, 'not measured'
+    chunk = row.get('max_chunk_bytes') or FLAGS.max_chunk_bytes or (64 << 20)
+    variables = SCENARIOS[scenario].variable_bytes
+    budget = (variables * RSS_VARIABLES_FACTOR + RSS_CHUNKS * chunk) / _MIB
+    fmt = lambda mb: '%.0f MiB' % mb
+    detail = ('%s %.0f MiB, budget %.0f MiB (variables %.0f MiB x %g + %d x '
+              '%.0f MiB)%s' % (ours, mine, budget, variables / _MIB,
+                               RSS_VARIABLES_FACTOR, RSS_CHUNKS, chunk / _MIB,
+                               _others(results, scenario, ours, metric, fmt)))
+    if row.get('peak_of') == 'process':
+      detail += ' (peaks of the whole process: VmHWM could not be reset)'
+    return mine <= budget, detail
+  return Check('%s peak RSS over the baseline <= variables\' bytes x %g + '
+               '%d x max_chunk_bytes' % (ours, RSS_VARIABLES_FACTOR,
+                                         RSS_CHUNKS), judge,
+               (('peak_over_baseline_mb', 'peak RSS over the baseline'),))
+
+
+def _within_of(scenario: str, other_scenario: str, factor: float,
+               ours: str = OURS,
+               metrics: tuple[tuple[str, str], ...] = EMB_TIME_METRICS
+              ) -> Check:
+  """`ours` on `scenario` at most `factor` times its time on the other."""
+  def judge(results, metric):
+    mine = _value(results, scenario, ours, metric)
+    base = _value(results, other_scenario, ours, metric)
+    if mine is None or base is None:
+      return None, 'not measured (run %s and %s)' % (scenario, other_scenario)
+    return mine <= factor * base, '%s %.2f s (%s) / %.2f s (%s) = %.2fx' % (
+        ours, mine, scenario, base, other_scenario, mine / base)
+  return Check('%s within %gx of its time on %s' % (ours, factor,
+                                                    other_scenario),
+               judge, metrics)
+
+
+def _emb_scenarios(suffix: str, rows: int, dim: int, num_vars: int,
+                   shape: tuple[int, ...], note: str,
+                   estimator_partitions: int = 8) -> list[Scenario]:
+  """S4-1, S4-8, S5-1, S5-8 and E-emb (with `suffix`: their smaller twins).
+
+  Args:
+    suffix: Appended to 'S4', 'S5' and 'E-emb' ('s': the smoke test's).
+    rows: Rows of the checkpoint's `emb` (and of the new vocabulary).
+    dim: Its columns.
+    num_vars: E-emb's other variables (E1's model), each of `shape`.
+    shape: Their shape.
+    note: Appended to each description.
+    estimator_partitions: E-emb's partitions of `emb`.
+  """
+  emb = '`emb` %s x %d float32' % ('{:,}'.format(rows), dim)
+  parts = lambda p: '%d partition%s' % (p, 's' if p > 1 else '')
+  found = []
+  for partitions in (1, 8):
+    name = 'S4%s-%d' % (suffix, partitions)
+    checks = [_reads_at_most(name), _rss_within_budget(name)]
+    if partitions > 1:
+      checks[:0] = [
+          _faster_than(name, 'tf_init_from_checkpoint', 2.5,
+                       metrics=EMB_TIME_METRICS),
+          _faster_than(name, 'tf_warm_start', 2.5, metrics=EMB_TIME_METRICS),
+          _within_of(name, 'S4%s-1' % suffix, 1.3)]
+    found.append(Scenario(
+        name, 0, (), '%s restored by name into %s%s' % (
+            emb, parts(partitions), note),
+        methods=('tf_init_from_checkpoint', 'tf_warm_start', OURS),
+        kind='emb', emb_rows=rows, emb_dim=dim, partitions=partitions,
+        checks=tuple(checks)))
+  for partitions, factor in ((1, 3), (8, 10)):
+    name = 'S5%s-%d' % (suffix, partitions)
+    found.append(Scenario(
+        name, 0, (), '%s remapped by vocabulary (10%% new tokens, 2 OOV '
+        'buckets) into %s%s' % (emb, parts(partitions), note),
+        methods=('tf_warm_start', OURS), kind='emb', emb_rows=rows,
+        emb_dim=dim, partitions=partitions, remap=True,
+        checks=(_faster_than(name, 'tf_warm_start', factor,
+                             metrics=EMB_TIME_METRICS),
+                _reads_at_most(name), _rss_within_budget(name))))
+  name = 'E-emb' + suffix
+  found.append(Scenario(
+      name, num_vars, shape, 'Estimator, %d variables of %s plus %s '
+      'remapped by vocabulary into %s%s' % (
+          num_vars, 'x'.join(map(str, shape)), emb,
+          parts(estimator_partitions), note),
+      methods=('warm_start_from', 'wrap_model_fn'), kind='estimator',
+      emb_rows=rows, emb_dim=dim, partitions=estimator_partitions,
+      remap=True,
+      checks=(_at_most(name, 'wrap_model_fn', 'warm_start_from', 0.5,
+                       EMB_TRAIN_METRICS),
+              _reads_at_most(name, ours='wrap_model_fn'),
+              _rss_within_budget(name, ours='wrap_model_fn'))))
+  return found
+
+
 SCENARIOS = {
     s.name: s for s in (
         Scenario('S0', 200, (16, 16), '200 variables of 16x16 float32 '
@@ -309,6 +494,9 @@ SCENARIOS = {
                  'every 10th partitioned in two (for E10\'s linearity)',
                  methods=ESTIMATOR_METHODS, kind='estimator',
                  partitioned_every=10, hidden=True),
+        *_emb_scenarios('', 2_000_000, 64, 1000, (64, 64), ''),
+        *_emb_scenarios('s', 20_000, 16, 50, (16, 16), ' (smoke test: its '
+                        'targets mean nothing at this size)'),
     )
 }
 
@@ -373,22 +561,25 @@ def _worker(job: dict[str, Any], timeout: int,
 
 def _checkpoint(scenario: Scenario, out_dir: str, timeout: int) -> str:
   """Returns the scenario's source checkpoint prefix, writing it if needed."""
-  directory = os.path.join(
-      out_dir, '%s_%d_%s%s' % (
-          'ckpt' if scenario.kind == 'graph' else 'estimator',
-          scenario.num_vars, 'x'.join(map(str, scenario.shape)),
-          '_p%d' % scenario.partitioned_every
-          if scenario.partitioned_every else ''))
+  emb = ('emb%dx%d' % (scenario.emb_rows, scenario.emb_dim)
+         if scenario.emb_rows else '')
+  if scenario.kind == 'emb':  # S4 and S5 share it (and its vocabularies).
+    name = emb
+  else:
+    name = '%s_%d_%s%s%s' % (
+        'ckpt' if scenario.kind == 'graph' else 'estimator',
+        scenario.num_vars, 'x'.join(map(str, scenario.shape)),
+        '_p%d' % scenario.partitioned_every
+        if scenario.partitioned_every else '', '_' + emb if emb else '')
+  directory = os.path.join(out_dir, name)
   prefix = os.path.join(directory, 'model')
   if os.path.exists(prefix + '.index'):
     return prefix
   os.makedirs(directory, exist_ok=True)
   print('Writing the %s checkpoint (%.0f MiB) ...' %
         (scenario.name, scenario.nbytes / 2**20), flush=True)
-  result = _worker({'mode': 'checkpoint', 'num_vars': scenario.num_vars,
-                    'shape': list(scenario.shape), 'prefix': prefix,
-                    'partitioned_every': scenario.partitioned_every},
-                   timeout, script=_script(scenario))
+  result = _worker(dict(_job_fields(scenario), mode='checkpoint',
+                        prefix=prefix), timeout, script=_script(scenario))
   if 'error' in result:
     raise RuntimeError('Writing the %s checkpoint failed: %s' %
                        (scenario.name, result['error']))
@@ -396,15 +587,45 @@ def _checkpoint(scenario: Scenario, out_dir: str, timeout: int) -> str:
 
 
 def _script(scenario: Scenario) -> str:
-  return _WORKER if scenario.kind == 'graph' else _ESTIMATOR_WORKER
+  return {'graph': _WORKER, 'estimator': _ESTIMATOR_WORKER,
+          'emb': _EMB_WORKER}[scenario.kind]
+
+
+def _job_fields(scenario: Scenario) -> dict[str, Any]:
+  """What a worker is told of the scenario."""
+  return {'num_vars': scenario.num_vars, 'shape': list(scenario.shape),
+          'partitioned_every': scenario.partitioned_every,
+          'emb_rows': scenario.emb_rows, 'emb_dim': scenario.emb_dim,
+          'partitions': scenario.partitions, 'remap': scenario.remap}
 
 
 def _derive(row: dict[str, Any]) -> dict[str, Any]:
   """Adds the metrics computed from a worker's raw result."""
-  if 'error' not in row and 'call_s' in row:
+  if 'error' in row:
+    return row
+  if 'call_s' in row:
     row['setup_s'] = row['call_s'] + row['run_s']
+  if 'rss_import_mb' in row:
     row['rss_added_mb'] = row['peak_rss_mb'] - row['rss_import_mb']
+  if 'end_s' in row:
+    row['startup_s'] = row['total_s'] - row['end_s']
   return row
+
+
+#: Metrics of which every run is kept (`all_<metric>`): the targets judge
+#: each metric's best run.
+_KEPT_METRICS = ('total_s', 'setup_s', 'setup_cpu_s', 'startup_s', 'rchar',
+                 'peak_over_baseline_mb')
+
+
+def _io_summary(scenario: Scenario, result: Mapping[str, Any]) -> str:
+  """', read N MiB (k x), peak RSS +M MiB over B MiB' of one run."""
+  if not scenario.measures_io or result.get('rchar') is None:
+    return ''
+  return ', read %.0f MiB (%.2fx), peak RSS +%.0f MiB over %.0f MiB%s' % (
+      result['rchar'] / _MIB, result['rchar'] / scenario.nbytes,
+      result['peak_over_baseline_mb'], result['rss_baseline_mb'],
+      '' if result['peak_of'] == 'section' else ' (process peak)')
 
 
 def run_scenario(scenario: Scenario, methods: Sequence[str], repeats: int,
@@ -416,10 +637,8 @@ def run_scenario(scenario: Scenario, methods: Sequence[str], repeats: int,
   runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
   for repeat in range(max(repeats, scenario.min_repeats)):
     for method in methods:
-      job = {'mode': 'measure', 'method': method, 'prefix': prefix,
-             'num_vars': scenario.num_vars, 'shape': list(scenario.shape),
-             'max_chunk_bytes': max_chunk_bytes,
-             'partitioned_every': scenario.partitioned_every}
+      job = dict(_job_fields(scenario), mode='measure', method=method,
+                 prefix=prefix, max_chunk_bytes=max_chunk_bytes)
       model_dir = None
       if scenario.kind == 'estimator':
         # An empty model_dir of this run's own, removed after it.
@@ -437,10 +656,16 @@ def run_scenario(scenario: Scenario, methods: Sequence[str], repeats: int,
               flush=True)
       elif scenario.kind == 'estimator':
         print('  %s %-20s run %d: train(steps=1) %7.2f s (model_fn %.2f, '
-              'warm start %.2f, session %.2f, first step %.2f)' %
+              'warm start %.2f, session %.2f, first step %.2f)%s' %
               (scenario.name, method, repeat + 1, result['total_s'],
                result['model_fn_s'], result['warm_start_s'],
-               result['session_s'], result['first_step_s']), flush=True)
+               result['session_s'], result['first_step_s'],
+               _io_summary(scenario, result)), flush=True)
+      elif scenario.kind == 'emb':
+        print('  %s %-24s run %d: total %7.2f s (CPU %6.2f s)%s' %
+              (scenario.name, method, repeat + 1, result['total_s'],
+               result['total_cpu_s'], _io_summary(scenario, result)),
+              flush=True)
       else:
         print('  %s %-24s run %d: total %7.2f s, call + first run %6.2f s '
               '(CPU %6.2f s), peak RSS %6.0f MiB' %
@@ -448,19 +673,18 @@ def run_scenario(scenario: Scenario, methods: Sequence[str], repeats: int,
                result['setup_s'], result['setup_cpu_s'],
                result['peak_rss_mb']), flush=True)
       runs[method].append(result)
+  # The run a row shows: train(steps=1)'s fastest (Estimator), the whole
+  # span's (one embedding: the model build is negligible), else the fastest
+  # call + first run (what a warm start is judged by first).
+  key = 'setup_s' if scenario.kind == 'graph' else 'total_s'
   best = {}
   for method, results in runs.items():
     good = [r for r in results if 'error' not in r]
-    if good and scenario.kind == 'estimator':
-      row = dict(min(good, key=lambda r: r['total_s']))
-      row['all_total_s'] = [r['total_s'] for r in good]
-      best[method] = row
-    elif good:
-      # The run a warm start is judged by first: its call + first run.
-      row = dict(min(good, key=lambda r: r['setup_s']))
-      row['all_total_s'] = [r['total_s'] for r in good]
-      row['all_setup_s'] = [r['setup_s'] for r in good]
-      row['all_setup_cpu_s'] = [r['setup_cpu_s'] for r in good]
+    if good:
+      row = dict(min(good, key=lambda r: r[key]))
+      for metric in _KEPT_METRICS:
+        if metric in row:
+          row['all_' + metric] = [r.get(metric) for r in good]
       best[method] = row
     else:
       best[method] = results[-1]
@@ -504,27 +728,81 @@ _ESTIMATOR_COLUMNS = ('method', 'train(steps=1) s', 'model_fn s',
                       'other s', 'CPU s', '/ cold', '/ warm_start_from')
 
 
-def _estimator_rows(rows: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
-  """The Estimator table: train(steps=1) and its split, per method."""
+#: Columns of the scenarios that measure bytes read and peak RSS.
+_IO_COLUMNS = ('bytes read MiB', 'read / restored', 'from storage MiB',
+               'RSS baseline MiB', 'peak RSS over baseline MiB')
+
+
+def _io_cells(scenario: Scenario, row: Mapping[str, Any]) -> list[str]:
+  """The `_IO_COLUMNS` of one row ('-' where not measured)."""
+  def mib(value):
+    return '-' if value is None else '%.0f' % (value / _MIB)
+  rchar = row.get('rchar')
+  peak = row.get('peak_over_baseline_mb')
+  return [mib(rchar),
+          '-' if rchar is None else '%.2fx' % (rchar / scenario.nbytes),
+          mib(row.get('read_bytes')),
+          '%.0f' % row['rss_baseline_mb'] if 'rss_baseline_mb' in row else '-',
+          '-' if peak is None else '%.0f%s' % (
+              peak, '' if row.get('peak_of') == 'section' else '*')]
+
+
+def _estimator_table(
+    rows: Mapping[str, Mapping[str, Any]],
+    scenario: Scenario) -> tuple[list[list[str]], tuple[str, ...]]:
+  """The Estimator table: train(steps=1) and its split, per method.
+
+  Returns (rows, columns); E-emb adds `_IO_COLUMNS` (and has no cold run).
+  """
   def ratio(row, other):
     base = rows.get(other)
     if not base or 'error' in base:
       return '-'
     return '%.2fx' % (row['total_s'] / base['total_s'])
 
+  columns: tuple[str, ...] = _ESTIMATOR_COLUMNS
+  ratios: tuple[str, ...] = ('cold', 'warm_start_from')
+  if scenario.measures_io:
+    columns = tuple(c for c in columns if c != '/ cold') + _IO_COLUMNS
+    ratios = ('warm_start_from',)
   table = []
   for method in [m for m in ESTIMATOR_METHODS if m in rows]:
     row = rows[method]
     label = method + (' (earlier run)' if 'reused_from' in row else '')
     if 'error' in row:
-      table.append([label, 'FAILED'] + [''] * (len(_ESTIMATOR_COLUMNS) - 2))
+      table.append([label, 'FAILED'] + [''] * (len(columns) - 2))
       continue
     other = (row['total_s'] - row['model_fn_s'] - row['warm_start_s'] -
              row['session_s'] - row['first_step_s'])
     table.append([label] + ['%.2f' % v for v in (
         row['total_s'], row['model_fn_s'], row['warm_start_s'],
         row['session_s'], row['first_step_s'], other, row['total_cpu_s'])] +
-                 [ratio(row, 'cold'), ratio(row, 'warm_start_from')])
+                 [ratio(row, other) for other in ratios] +
+                 (_io_cells(scenario, row) if scenario.measures_io else []))
+  return table, columns
+
+
+_EMB_COLUMNS = (('method', 'total s', 'model build s', 'call s',
+                 'first run s', 'CPU s') + _IO_COLUMNS +
+                ('ops run', 'total / ours'))
+
+
+def _emb_rows(rows: Mapping[str, Mapping[str, Any]],
+              scenario: Scenario) -> list[list[str]]:
+  """The table of an embedding scenario (S4, S5): times, reads, RSS."""
+  ours = rows.get(OURS)
+  table = []
+  for method in [m for m in ALL_METHODS if m in rows]:
+    row = rows[method]
+    label = method + (' (earlier run)' if 'reused_from' in row else '')
+    if 'error' in row:
+      table.append([label, 'FAILED'] + [''] * (len(_EMB_COLUMNS) - 2))
+      continue
+    table.append(
+        [label] + ['%.2f' % row[k] for k in ('total_s', 'build_s', 'call_s',
+                                             'run_s', 'total_cpu_s')] +
+        _io_cells(scenario, row) +
+        [str(row.get('init_ops') or '-'), _ratio(row, ours, 'total_s')])
   return table
 
 
@@ -583,7 +861,18 @@ _LEGEND = (
     'the model_fn, the hook\'s `begin`), session creation (Scaffold, '
     'session, init op, to `after_create_session`), the first step and the '
     'rest (the final checkpoint); `wrap_model_fn_built` is '
-    '`wrap_model_fn(at_creation=False)`.')
+    '`wrap_model_fn(at_creation=False)`. Embedding scenarios (S4, S5, '
+    'E-emb): each row is the run with the fastest "total" (E-emb: '
+    'train(steps=1)); "bytes read": the `rchar` delta of /proc/self/io over '
+    'the measured span (every byte the process\'s threads read with '
+    'read()/pread(), page-cache hits included), "read / restored": over the '
+    'bytes of the checkpoint tensors restored, "from storage": the '
+    '`read_bytes` delta (0 when the files are cached); "peak RSS over '
+    'baseline": the peak RSS of the measured span (VmHWM, reset through '
+    '/proc/self/clear_refs at its start; marked * where it could not be '
+    'reset: the process\'s peak) minus "RSS baseline", the RSS after `import '
+    'tensorflow` and an empty `Session()`, taken in the same process before '
+    'the model is built.')
 
 
 def report(results: Results, names: Sequence[str]) -> tuple[str, str]:
@@ -594,7 +883,9 @@ def report(results: Results, names: Sequence[str]) -> tuple[str, str]:
     scenario = SCENARIOS[name]
     rows = results.get(name, {})
     if scenario.kind == 'estimator':
-      table, columns = _estimator_rows(rows), _ESTIMATOR_COLUMNS
+      table, columns = _estimator_table(rows, scenario)
+    elif scenario.kind == 'emb':
+      table, columns = _emb_rows(rows, scenario), _EMB_COLUMNS
     else:
       table, columns = _table_rows(rows), _COLUMNS
     runs = max([len(r.get('all_total_s', ())) for r in rows.values()] or [0])
