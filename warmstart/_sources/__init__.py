@@ -13,7 +13,8 @@ object graph resolved into variable names.
 * `_foreign`: a foreign weights file's format by content (`sniff`: a
   PyTorch pickle refused, never unpickled) and its reader (`open_reader`).
 * `_tensor_file`: what every such reader offers (`TensorInfo`, `Reader`).
-* `_safetensors`: reads a `.safetensors` file (header checked, memory-mapped).
+* `_safetensors`: reads a `.safetensors` file (header checked, one tensor
+  at a time).
 * `_npz`: reads a `.npz` archive (`numpy.savez`), one member at a time.
 * `_hdf5`: reads a Keras 2 / Keras 3 / plain HDF5 weights file (h5py).
 * `_stage`: a foreign weights file (safetensors, npz, Keras HDF5) staged

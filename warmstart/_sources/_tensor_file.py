@@ -119,8 +119,7 @@ class Reader(abc.ABC):
 
     Returns:
       An array of the tensor's shape and exact dtype (bfloat16 as
-      `tf.bfloat16.as_numpy_dtype`), in the machine's byte order; it may be
-      a read-only view of a memory-mapped file.
+      `tf.bfloat16.as_numpy_dtype`), in the machine's byte order.
 
     Raises:
       TensorNotFoundError: the file holds no tensor `name`.
