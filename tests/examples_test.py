@@ -42,12 +42,19 @@ class FromPytorchTest(tf.test.TestCase):
     done = _run_example('from_pytorch.py', '--work_dir=' + work_dir)
     self.assertEqual(done.returncode, 0, done.stderr[-3000:])
     with open(os.path.join(work_dir, 'result.json')) as f:
-      self.assertLess(json.load(f)['max_abs_diff'], 1e-4)
+      result = json.load(f)
+    self.assertLess(result['max_abs_diff'], 1e-4)
     self.assertIn('computes what the PyTorch one does', done.stdout)
     # Staged in the cache it was given, never beside the source.
     self.assertEmpty(set(os.listdir(work_dir)) - {
         'model.safetensors', 'cache', 'model', 'result.json'})
-    self.assertNotEmpty(os.listdir(os.path.join(work_dir, 'cache', 'staged')))
+    staged = os.path.join(work_dir, 'cache', 'staged')
+    entry, = [n for n in os.listdir(staged) if not n.endswith('.lock')]
+    with open(os.path.join(staged, entry, 'source.json')) as f:
+      manifest = json.load(f)
+    self.assertEqual(os.path.join(work_dir, 'model.safetensors'),
+                     manifest['source'])
+    self.assertEqual(result['tensors'], manifest['tensors'])
 
 
 @test_util.requires_estimator

@@ -24,7 +24,7 @@ checkpoint. The cache:
 * **Concurrent processes**: a conversion holds an exclusive `flock` on
   `staged/<key>.lock`; another process that wants the same file waits for
   it, then reuses the entry. The kernel drops the lock of a killed process.
-* **Memory**: tensors are read one at a time (safetensors memory-mapped) and
+* **Memory**: tensors are read one at a time (each its bytes only) and
   written in batches of at most `max_chunk_bytes` (a larger tensor alone):
   the peak is about `max_chunk_bytes` plus the largest tensor.
 
@@ -192,7 +192,8 @@ def _complete(entry: str) -> bool:
           os.path.isfile(os.path.join(entry, PREFIX_NAME + '.index')))
 
 
-def _make_dirs(staged: str, cache_dir: str) -> None:
+def _make_dirs(staged: str, cache_dir: str, lock: str) -> None:
+  """Creates the cache's `staged/` folder and the key's `lock` file."""
   try:
     os.makedirs(staged, exist_ok=True)
   except OSError as e:
@@ -200,6 +201,13 @@ def _make_dirs(staged: str, cache_dir: str) -> None:
         'Cannot create the staging cache %r (%s): set the cache_dir option '
         'or $%s to a writable directory.' % (cache_dir, e.strerror,
                                              CACHE_DIR_ENV)) from e
+  try:  # A cache another user made, or on a read-only store: named here.
+    os.close(os.open(lock, os.O_RDWR | os.O_CREAT, 0o644))
+  except OSError as e:
+    raise _errors.SettingsError(
+        'Cannot write to the staging cache %r (%s: %s): set the cache_dir '
+        'option or $%s to a writable directory.' % (
+            cache_dir, e.strerror, lock, CACHE_DIR_ENV)) from e
 
 
 def stage(path: str, fmt: str, cache_dir: Optional[str] = None,
@@ -229,8 +237,9 @@ def stage(path: str, fmt: str, cache_dir: Optional[str] = None,
   if _complete(entry):
     logging.info('Reusing %s, staged from %s.', prefix, path)
     return prefix
-  _make_dirs(staged, cache_dir)
-  with _locked(os.path.join(staged, key + '.lock')):
+  lock = os.path.join(staged, key + '.lock')
+  _make_dirs(staged, cache_dir, lock)
+  with _locked(lock):
     if _complete(entry):  # Another process converted it while we waited.
       return prefix
     _remove_leftovers(staged, key)
