@@ -350,9 +350,14 @@ class RandomKillTest(_FaultTestCase):
     _merge.merge_checkpoints(x, self.output, **kwargs)
     seconds = time.monotonic() - started  # About what a merge takes here.
     old_values, killed = x_values, 0
-    for i in range(3):
+    # At least three merges, and more (up to eight) until one was killed:
+    # the first merge's time (warm-up included) overstates a later one's,
+    # so a delay drawn late in it may find the child done.
+    for i in range(8):
+      if i >= 3 and killed:
+        break
       sources, new_values = self.merges[(i + 1) % 2]
-      delay = rng.uniform(0.05, 1.0) * seconds
+      delay = rng.uniform(0.05, 1.0 if i < 3 else 0.3) * seconds
       reply, _ = self.run_child(sources, kwargs, kill_after=delay)
       killed += reply['signal'] == signal.SIGKILL
       when = 'after a kill at %.2f s (a merge takes about %.2f s; seed %d)' % (
