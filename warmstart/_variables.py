@@ -323,3 +323,14 @@ def is_plain_resource(part: Any) -> bool:
   return (not isinstance(part, CustomVariable) and
           not _tf_compat.is_distributed(part) and
           part.op.type == 'VarHandleOp')
+
+
+def plain_row_parts(parts: Sequence[Any]) -> bool:
+  """True for plain resource parts split along axis 0 only (streamable)."""
+  for part in parts:
+    if not is_plain_resource(part):
+      return False
+    info = _tf_compat.save_slice_info(part)
+    if info is not None and any(info.var_offset[1:]):
+      return False
+  return True

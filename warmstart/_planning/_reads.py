@@ -25,7 +25,6 @@ import tensorflow as tf
 
 from warmstart import _plan
 from warmstart import _sources
-from warmstart import _tf_compat
 from warmstart import _variables
 
 
@@ -33,15 +32,8 @@ def _streamed(entry: _plan.Entry, parts: Sequence[Any]) -> bool:
   """Whether `_restore` streams the parts of `entry` (see `_restore/_stream`)."""
   if entry.action == _plan.VOCAB_REMAP and entry.action_params.get('axis'):
     return False
-  if tf.as_dtype(entry.dtype) == tf.string:
-    return False
-  for part in parts:
-    if not _variables.is_plain_resource(part):
-      return False
-    info = _tf_compat.save_slice_info(part)
-    if info is not None and any(info.var_offset[1:]):
-      return False
-  return True
+  return (tf.as_dtype(entry.dtype) != tf.string and
+          _variables.plain_row_parts(parts))
 
 
 def read_bytes(entry: _plan.Entry, checkpoint: _sources.Checkpoint) -> int:

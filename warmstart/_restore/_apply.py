@@ -27,6 +27,7 @@ from warmstart._restore import _transform
 from warmstart._restore import _vocab_remap
 from warmstart import _sources
 from warmstart import _tf_compat
+from warmstart import _variables
 
 #: Collection holding the entries applied to a graph (conflict detection).
 #: A tuple key, like TF's variable store: graphs export only string-keyed
@@ -309,20 +310,19 @@ def apply_plan(plan: _plan.Plan,
 
 
 def _streamed_parts(entry: _plan.Entry) -> Optional[
-    tuple[_stream.Stored, list[tuple[Any, int, int, int, Optional[list[int]],
+    tuple[_stream.Stored, list[tuple[Any, int, int, Optional[list[int]],
                                      bool]]]]:
   """How a partitioned entry's parts take rows of one stream, or None.
 
   For a variable in several parts along axis 0 read from a tensor stored
   whole (restore, cast or resize): per part (part, first stored row, stop,
-  row of the part it lands at, the trailing overlap or None, whether the
-  part keeps cells of its own initial value). None where the parts are
-  not plain resource variables split along axis 0 only, or the tensor
-  cannot be streamed (`_stream.stored`).
+  the trailing overlap or None, whether the part keeps cells of its own
+  initial value). None where the parts are not plain resource variables
+  split along axis 0 only, or the tensor cannot be streamed
+  (`_stream.stored`).
   """
   target = entry.target
-  if len(target.parts) < 2 or not all(
-      _stream.streamable(p) for p in target.parts):
+  if len(target.parts) < 2 or not _variables.plain_row_parts(target.parts):
     return None
   saved = tf.as_dtype(entry.action_params.get('checkpoint_dtype',
                                               target.dtype.name))
@@ -334,14 +334,13 @@ def _streamed_parts(entry: _plan.Entry) -> Optional[
   layout = []
   for part in target.parts:
     info = _tf_compat.save_slice_info(part)
-    if info is None or any(info.var_offset[1:]) or list(
-        info.var_shape[1:]) != new[1:]:
+    if info is None or list(info.var_shape[1:]) != new[1:]:
       return None
     offset, rows = int(info.var_offset[0]), int(info.var_shape[0])
     stop = min(offset + rows, old[0])
     trailing = [min(a, b) for a, b in zip(old[1:], new[1:])]
     whole = stop - offset == rows and trailing == new[1:]
-    layout.append((part, offset, stop, 0,
+    layout.append((part, offset, stop,
                    None if old[1:] == new[1:] else trailing, not whole))
   source = _stream.stored(entry.source, entry.tensor, old, saved)
   if source is None:
@@ -350,12 +349,12 @@ def _streamed_parts(entry: _plan.Entry) -> Optional[
 
 
 def _build_stream(entry: _plan.Entry, source: _stream.Stored,
-                  layout: Sequence[tuple[Any, int, int, int,
+                  layout: Sequence[tuple[Any, int, int,
                                          Optional[list[int]], bool]],
                   max_chunk_bytes: int) -> None:
   """Loads every part of `entry` from one read of its tensor (`_stream`)."""
   destinations = []
-  for part, first, stop, at, trailing, keeps_own in layout:
+  for part, first, stop, trailing, keeps_own in layout:
     if first >= stop:
       continue  # Wholly outside the checkpoint's rows: its own initializer.
     base = None
@@ -365,8 +364,7 @@ def _build_stream(entry: _plan.Entry, source: _stream.Stored,
       with tf.device(part.handle.device):
         base = _tf_compat.assign_variable(
             part.handle, tf.convert_to_tensor(part.initial_value))
-    destinations.append(_stream.PartRows(part, first, stop, at, trailing,
-                                         base))
+    destinations.append(_stream.PartRows(part, first, stop, trailing, base))
   if destinations:
     _stream.stream(source, destinations, max_chunk_bytes)
   for destination in destinations:

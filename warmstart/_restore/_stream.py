@@ -40,7 +40,6 @@ import tensorflow as tf
 
 from warmstart import _sources
 from warmstart import _tf_compat
-from warmstart._restore import _assign
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,19 +80,13 @@ def stored(prefix: str, tensor: str, shape: Sequence[int],
   return Stored(path, offset, size, shape, dtype)
 
 
-def _local(path: str) -> Optional[str]:
-  if path.startswith('file://'):
-    return path[len('file://'):]
-  return None if '://' in path else path
-
-
 def _reader(source: Stored, first: int, count: int):
   """A function reading rows [first, first + count) of `source`."""
   np_dtype = source.dtype.as_numpy_dtype
   start = source.offset + first * source.row_bytes
   nbytes = count * source.row_bytes
   shape = (count,) + source.row_shape
-  local = _local(source.path)
+  local = _sources.local_path(source.path)
 
   def read() -> np.ndarray:
     out = np.empty(shape, np_dtype)
@@ -150,30 +143,25 @@ class Destination:
 class PartRows(Destination):
   """Rows [first, stop) of the stored tensor into rows of a variable part.
 
-  Row `first` lands at row `at` of the part; with `trailing`, only the
+  Row `first` lands at the part's first row; with `trailing`, only the
   leading `trailing[i]` entries of each other axis are taken (a resize);
   `base`, if given, is assigned to the part first (the cells the checkpoint
   does not give).
   """
 
-  def __init__(self, part: Any, first: int, stop: int, at: int,
+  def __init__(self, part: Any, first: int, stop: int,
                trailing: Optional[Sequence[int]] = None,
                base: Optional[tf.Operation] = None):
     self.part = part
     self.first = first
     self.stop = stop
-    self.at = at
     self.trailing = list(trailing) if trailing is not None else None
     self.base = base
     self.ops: list[tf.Operation] = []
 
-  @property
-  def bounds(self) -> tuple[int, ...]:
-    return (self.first, self.stop)
-
   def _whole(self, lo: int, hi: int) -> bool:
     """Whether rows [lo, hi) are the whole part (one plain assign)."""
-    return (self.base is None and self.trailing is None and self.at == 0 and
+    return (self.base is None and self.trailing is None and
             (lo, hi) == (self.first, self.stop) and
             self.part.shape.as_list()[0] == hi - lo)
 
@@ -204,7 +192,7 @@ class PartRows(Destination):
             self.part.handle, tf.raw_ops.Empty(
                 shape=self.part.shape.as_list(), dtype=dtype, init=False))
       self.ops.append(self.base)
-    row = self.at + lo - self.first
+    row = lo - self.first
     with tf.device(self.part.handle.device), tf.control_dependencies(
         [self.base]):
       op = tf.raw_ops.ResourceStridedSliceAssign(
@@ -292,6 +280,3 @@ def initialize(part: Any, ops: Sequence[tf.Operation]) -> tf.Operation:
   return op
 
 
-def streamable(part: Any) -> bool:
-  """Whether a part takes streamed rows (a plain resource variable)."""
-  return _assign.is_plain_resource(part)

@@ -368,12 +368,8 @@ def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
   """
   target = entry.target
   opts = entry.action_params
-  if opts['axis'] != 0 or not all(_stream.streamable(p) for p in target.parts):
+  if opts['axis'] != 0 or not _variables.plain_row_parts(target.parts):
     return False
-  for part in target.parts:
-    info = _tf_compat.save_slice_info(part)
-    if info is not None and any(info.var_offset[1:]):
-      return False
   old_shape = [int(d) for d in opts['checkpoint_shape']]
   source = _stream.stored(entry.source, entry.tensor, old_shape,
                           _saved_dtype(entry))

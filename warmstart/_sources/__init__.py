@@ -28,6 +28,7 @@ from warmstart._sources._checkpoint import foreign_format
 from warmstart._sources._checkpoint import full_extent_spec
 from warmstart._sources._checkpoint import GLOB_CHARS
 from warmstart._sources._checkpoint import load
+from warmstart._sources._checkpoint import local_path
 from warmstart._sources._checkpoint import PathLike
 from warmstart._sources._checkpoint import resolve_prefix
 from warmstart._sources._checkpoint import tensor_bytes
@@ -57,6 +58,7 @@ __all__ = [
     'hint',
     'layout',
     'load',
+    'local_path',
     'names_of',
     'read_index',
     'resolve',

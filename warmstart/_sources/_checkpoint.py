@@ -111,7 +111,7 @@ _cache: dict[tuple[str, tuple[object, ...]],
 _cache_lock = threading.Lock()
 
 
-def _local_path(path: str) -> Optional[str]:
+def local_path(path: str) -> Optional[str]:
   """`path` as `os` functions take it, or None for another filesystem."""
   if path.startswith('file://'):
     return path[len('file://'):]
@@ -129,7 +129,7 @@ def _identity(path: str) -> Optional[tuple[object, ...]]:
   `tf.io.gfile.stat` gives (mtime, length); None where it records no mtime
   (`ram://`), which cannot tell a rewrite.
   """
-  local = _local_path(path)
+  local = local_path(path)
   if local is not None:
     try:
       stat = os.stat(local)
@@ -148,7 +148,7 @@ def _identity(path: str) -> Optional[tuple[object, ...]]:
 
 def _mtime_ns(path: str) -> Optional[int]:
   """The mtime of `path` in nanoseconds (os.stat's where local), or None."""
-  local = _local_path(path)
+  local = local_path(path)
   try:
     if local is not None:
       return os.stat(local).st_mtime_ns
@@ -610,7 +610,7 @@ def foreign_format(path: str) -> Optional[str]:
   file that is no checkpoint's file (`.index`, `.data-*`, `.meta`, a
   prefix). A PyTorch pickle raises `SourceFormatError` (never unpickled).
   """
-  local = _local_path(path)
+  local = local_path(path)
   if local is None or not os.path.isfile(local):
     return None
   if (local.endswith(_SUFFIXES) or _DATA_FILE.search(local) or
@@ -622,7 +622,7 @@ def foreign_format(path: str) -> Optional[str]:
 def _staged(origin: str, fmt: str, cache_dir: Optional[str],
             max_chunk_bytes: int) -> str:
   """The staged checkpoint of foreign file `origin`, converted if needed."""
-  local = _local_path(origin)
+  local = local_path(origin)
   assert local is not None  # foreign_format checked it.
   return _stage.stage(local, fmt, cache_dir, max_chunk_bytes)
 
