@@ -217,8 +217,10 @@ class VocabStreamTest(tf.test.TestCase):
           'emb': info}, optimizer_state='matching')
       got = test_util.initialize(graph)
     remaps = [op for op in graph.get_operations()
-              if op.type == 'GenerateVocabRemapping']
+              if op.name.endswith('vocab_remapping')]
     self.assertLen(remaps, 1)
+    self.assertEmpty([op for op in graph.get_operations()
+                      if op.type == 'GenerateVocabRemapping'])
     old = {t: i for i, t in enumerate(
         open(self.old_vocab).read().split())}
     new = open(self.new_vocab).read().split()

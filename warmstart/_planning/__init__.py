@@ -15,6 +15,8 @@ reported at once.
   cast); missing tensors grouped; conflicts; the finished plan.
 * `_reads`: the bytes of checkpoint data each entry's restore reads.
 * `_vocab`: vocabulary remaps planned and checked.
+* `_vocab_files`: vocabulary files read natively: lines, checks, and the
+  old -> new remapping by a sort-join (kept for the restore).
 * `_slots`: optimizer slots and auxiliary variables, found structurally.
 * `_optimizer_conventions`: optimizer slots by kind across TF1 and Keras
   naming, for `optimizer_state='matching'` across conventions.

@@ -20,6 +20,7 @@ from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
 from warmstart._planning import _checks
+from warmstart._planning import _vocab_files
 from warmstart import _sources
 from warmstart import _tf_compat
 from warmstart import _variables
@@ -36,99 +37,61 @@ class VocabTarget(_variables.Target):
   backup_initializer: Any = None
 
 
-@dataclasses.dataclass(frozen=True)
-class _VocabFile:
-  """What the plan needs of a vocabulary file, read once.
+def old_vocab_size(info: Any) -> int:
+  """How many old vocabulary lines TF looks in (-1: all): `old_vocab_size`
+  for rows; all for columns (TF's `warm_start` ignores it along axis 1).
 
-  Attributes:
-    lines: Its number of lines.
-    first_empty: The number (1-based) of its first empty line, or None.
-    duplicates: (token, first line, line repeating it) of each repeated
-      token, in the order of the repeats.
+  Args:
+    info: A `VocabInfo`, or an entry's `action_params`.
   """
-
-  lines: int
-  first_empty: Optional[int]
-  duplicates: tuple[tuple[bytes, int, int], ...]
-
-  def first_duplicate(self, within: int) -> Optional[tuple[bytes, int, int]]:
-    """The first token repeated within the first `within` lines, if any."""
-    return next((d for d in self.duplicates if d[2] <= within), None)
+  get = info.get if isinstance(info, dict) else lambda k: getattr(info, k)
+  size = get('old_vocab_size')
+  return size if get('axis') == 0 and size > 0 else -1
 
 
-_vocab_files: dict[tuple[str, int, int], _VocabFile] = {}
+def _used_old(info: _vocab_info.VocabInfo, old_lines: int) -> int:
+  size = old_vocab_size(info)
+  return size if size > 0 else old_lines
 
 
-def _lines(path: str) -> list[bytes]:
-  """The tokens of a vocabulary file, one per line, as TF's readers take
-  them; split in native code (a vocabulary of millions of lines in about a
-  second)."""
-  with tf.io.gfile.GFile(path, 'rb') as f:
-    data = f.read()
-  lines = data.split(b'\n')
-  if lines and not lines[-1]:
-    lines.pop()  # The end of the last line, not a line.
-  if b'\r' in data:
-    lines = [line.rstrip(b'\r') for line in lines]
-  return lines
-
-
-def _read_vocab(path: str) -> _VocabFile:
-  """Reads a vocabulary file (cached by path, mtime and size)."""
-  stat = tf.io.gfile.stat(path)
-  key = (path, stat.mtime_nsec, stat.length)
-  found = _vocab_files.get(key)
-  if found is None:
-    lines = _lines(path)
-    first_empty = lines.index(b'') + 1 if b'' in lines else None
-    duplicates = []
-    if len(set(lines)) != len(lines):  # Rare: then find them, line by line.
-      first_line: dict[bytes, int] = {}
-      for count, token in enumerate(lines, 1):
-        seen = first_line.setdefault(token, count)
-        if seen != count:
-          duplicates.append((token, seen, count))
-    found = _vocab_files[key] = _VocabFile(len(lines), first_empty,
-                                           tuple(duplicates))
-  return found
-
-
-def _tokens_of(path: str, tokens: set[bytes], within: int) -> set[bytes]:
-  """Which of `tokens` are among the first `within` lines of `path`."""
-  return tokens.intersection(_lines(path)[:within])
-
-
-def _vocab_file_problem(info: _vocab_info.VocabInfo, new: _VocabFile,
-                        old: _VocabFile, used_old: int) -> Optional[str]:
+def _vocab_file_problem(info: _vocab_info.VocabInfo,
+                        new: _vocab_files.Lines, old: _vocab_files.Lines,
+                        used_old: int) -> Optional[str]:
   """What TF's remap kernels would fail on at the first `session.run`.
 
   An empty line anywhere in the new vocabulary or within the old one's used
   lines; a token repeated within the old one's used lines; a token repeated
   within the new one's used lines that the old one holds (two rows would
-  take one old row).
+  take one old row). Also computes the remapping, kept for the restore
+  (`_vocab_files.remapping`).
   """
-  if new.first_empty is not None:
+  first_empty = new.first_empty()
+  if first_empty is not None:
     return ('new_vocab %r has an empty line (line %d): every line must hold '
-            'a token' % (info.new_vocab, new.first_empty))
-  if old.first_empty is not None and old.first_empty <= used_old:
+            'a token' % (info.new_vocab, first_empty))
+  used = _vocab_files.Lines(old.data, old.starts[:used_old],
+                            old.lengths[:used_old])
+  first_empty = used.first_empty()
+  if first_empty is not None:
     return ('old_vocab %r has an empty line (line %d) among the %d lines '
             'used: every line must hold a token' %
-            (info.old_vocab, old.first_empty, used_old))
-  duplicate = old.first_duplicate(used_old)
-  if duplicate is not None:
+            (info.old_vocab, first_empty, used_old))
+  repeat = used.first_repeat()
+  if repeat is not None:
     return ('old_vocab %r holds the token %r twice among the %d lines used '
             '(lines %d and %d): each token must have one row' %
-            (info.old_vocab, duplicate[0].decode('utf-8', 'replace'),
-             used_old, duplicate[1], duplicate[2]))
-  repeated = {d[0]: d for d in new.duplicates if d[2] <= info.new_vocab_size}
-  if repeated:
-    shared = _tokens_of(info.old_vocab, set(repeated), used_old)
-    for token, first, again in repeated.values():
-      if token in shared:
-        return ('new_vocab %r holds the token %r twice (lines %d and %d), '
-                'and old_vocab %r has it: one old row cannot fill two new '
-                'rows' % (info.new_vocab, token.decode('utf-8', 'replace'),
-                          first, again, info.old_vocab))
+            (info.old_vocab, repeat[0].decode('utf-8', 'replace'), used_old,
+             repeat[1], repeat[2]))
+  remap = _vocab_files.remapping(
+      info.new_vocab, info.new_vocab_size, info.old_vocab,
+      old_vocab_size(info), new=new, old=old, keep=True)
+  shared = _vocab_files.first_shared_repeat(remap)
+  if shared is not None:
+    return ('new_vocab %r holds the token %r twice (lines %d and %d), '
+            'and old_vocab %r has it: one old row cannot fill two new '
+            'rows' % (info.new_vocab,
+                      new.token(shared[0] - 1).decode('utf-8', 'replace'),
+                      shared[0], shared[1], info.old_vocab))
   return None
 
 
@@ -190,9 +153,9 @@ def plan_entry(target: _variables.Target, tensor: str,
                    '%s: VocabInfo.%s file %r does not exist.' %
                    (where, field, path))
       return None
-  new_file = _read_vocab(info.new_vocab)
-  old_file = _read_vocab(info.old_vocab)
-  new_lines, old_lines = new_file.lines, old_file.lines
+  new_file = _vocab_files.read(info.new_vocab)
+  old_file = _vocab_files.read(info.old_vocab)
+  new_lines, old_lines = len(new_file), len(old_file)
   if new_lines < info.new_vocab_size:
     problems.add(
         _errors.SettingsError,
@@ -205,7 +168,7 @@ def plan_entry(target: _variables.Target, tensor: str,
         '%s: VocabInfo.old_vocab_size is %d but old_vocab %r has only %d '
         'lines.' % (where, info.old_vocab_size, info.old_vocab, old_lines))
     return None
-  used_old = info.old_vocab_size if info.old_vocab_size > 0 else old_lines
+  used_old = _used_old(info, old_lines)
   problem = _vocab_file_problem(info, new_file, old_file, used_old)
   if problem is not None:
     problems.add(_errors.SettingsError, '%s: VocabInfo.%s.' % (where, problem))

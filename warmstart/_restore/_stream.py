@@ -203,23 +203,6 @@ class PartRows(Destination):
     return [op]
 
 
-def opaque(value: tf.Tensor) -> tf.Tensor:
-  """`value`, through an op no graph optimization evaluates ahead.
-
-  Values computed from constants (a vocabulary remapping: its inputs are
-  file names) would otherwise be evaluated by shape inference for every op
-  whose output shape depends on them (seconds each, while the graph is
-  built) and by the session's constant folding when it prepares the init
-  op (again, with everything computed from them, held as constants). A
-  stateful identity stops both: `Print` that never prints (`first_n=0`:
-  its kernel forwards the input, then returns before logging).
-  """
-  result = tf.raw_ops.Print(input=value, data=[], message='', first_n=0,
-                            summarize=0, name='opaque')
-  result.set_shape(value.shape)
-  return result
-
-
 def chunk_rows(source: Stored, max_chunk_bytes: int) -> int:
   """How many rows one chunk holds (at least one)."""
   return max(1, max_chunk_bytes // max(1, source.row_bytes))

@@ -6,8 +6,9 @@ the row of the checkpoint tensor whose old-vocabulary token equals the new
 token `i`, and rows of new tokens and OOV buckets from a backup initializer.
 TF's `warm_start` does this with its `GenerateVocabRemapping` and
 `LoadAndRemapMatrix` kernels; this module builds the restore that
-`_planning._vocab` planned, with the same kernels, giving TF's values
-exactly. Beyond TF it also remaps:
+`_planning._vocab` planned, giving TF's values exactly: the remapping of a
+vocabulary pair computed once by a sort-join (`_vocab_files`), and rows
+streamed (`_stream`) or TF's `LoadAndRemapMatrix`. Beyond TF it also remaps:
 
 * 1-D variables (a bias over the vocabulary; TF raises `IndexError`);
 * any float dtype (TF's kernel is float32 only);
@@ -23,6 +24,7 @@ from __future__ import annotations
 import weakref
 from typing import Any, Optional
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -30,6 +32,7 @@ from warmstart import _errors
 from warmstart import _options
 from warmstart import _plan
 from warmstart._planning import _vocab
+from warmstart._planning import _vocab_files
 from warmstart._restore import _assign
 from warmstart._restore import _stream
 from warmstart import _sources
@@ -179,8 +182,18 @@ def _filled(init_vals: tf.Tensor, row_remap: tf.Tensor,
                           [num_rows, num_cols])
 
 
-def _part_value(entry: _plan.Entry, index: int) -> tf.Tensor:
-  """The initial value of one part, as TF's `_warm_start_var_with_vocab`."""
+def _present(remap: tf.Tensor) -> tf.Tensor:
+  """How many entries of a remapping take an old row (or column)."""
+  return tf.reduce_sum(tf.cast(remap >= 0, tf.int64))
+
+
+def _part_value(entry: _plan.Entry, index: int,
+                remap: tf.Tensor) -> tf.Tensor:
+  """The initial value of one part, as TF's `_warm_start_var_with_vocab`.
+
+  `remap`: the whole new vocabulary's remapping (`_shared_remap`), which
+  TF's `GenerateVocabRemapping` computes again for each part.
+  """
   target = entry.target
   opts = entry.action_params
   axis = opts['axis']
@@ -206,17 +219,13 @@ def _part_value(entry: _plan.Entry, index: int) -> tf.Tensor:
     value = backup.tf_call(shape)
     return value if value is not None else backup.full()
   if axis == 0:
-    row_remap, num_rows_present = tf.raw_ops.GenerateVocabRemapping(
-        new_vocab_file=opts['new_vocab'], old_vocab_file=opts['old_vocab'],
-        new_vocab_offset=offset, num_new_vocab=num_rows,
-        old_vocab_size=opts['old_vocab_size'])
+    row_remap = remap[offset:offset + num_rows]
+    num_rows_present = _present(row_remap)
     col_remap, num_cols_present = None, num_cols
   else:
     row_remap = tf.range(offset, offset + num_rows, dtype=tf.int64)
     num_rows_present = num_rows
-    col_remap, num_cols_present = tf.raw_ops.GenerateVocabRemapping(
-        new_vocab_file=opts['new_vocab'], old_vocab_file=opts['old_vocab'],
-        new_vocab_offset=0, num_new_vocab=num_cols)
+    col_remap, num_cols_present = remap, _present(remap)
   value = _remapped(entry, backup, shape if matrix else [shape[0], 1],
                     num_rows, row_remap, num_rows_present, col_remap,
                     num_cols_present, num_cols,
@@ -333,30 +342,44 @@ class _RemappedRows(_stream.Destination):
     return ops
 
 
-#: graph -> {(new vocab, old vocab, size, old size): (remap, order, sorted)}:
-#: one remapping per vocabulary pair, shared by every variable and part.
+#: graph -> {(new vocab, size, old vocab, old size): remapping}: one
+#: remapping per vocabulary pair, shared by every variable and part.
 _SHARED: 'weakref.WeakKeyDictionary[tf.Graph, dict[Any, Any]]' = (
     weakref.WeakKeyDictionary())
 
 
-def _shared_remap(opts: dict[str, Any]) -> tuple[tf.Tensor, tf.Tensor,
-                                                 tf.Tensor]:
-  """(row remapping of the whole new vocabulary, the order sorting it, the
-  sorted remapping), built once per graph and vocabulary pair."""
-  key = (opts['new_vocab'], opts['old_vocab'], opts['new_vocab_size'],
-         opts['old_vocab_size'])
+def _shared_remap(opts: dict[str, Any]) -> tf.Tensor:
+  """The remapping of the whole new vocabulary (`_vocab_files.remapping`),
+  built once per graph and vocabulary pair, on the CPU of the process that
+  runs the initializers (its `numpy_function` runs there).
+
+  The planner computed it while checking the files: then the op takes that
+  result (in the same process, files unchanged) and reads no file.
+  """
+  old_size = _vocab.old_vocab_size(opts)
+  key = (opts['new_vocab'], opts['new_vocab_size'], opts['old_vocab'],
+         old_size)
   cache = _SHARED.setdefault(tf.compat.v1.get_default_graph(), {})
   if key not in cache:
+    def compute() -> np.ndarray:
+      return _vocab_files.remapping(*key)
+
     with tf.device('/cpu:0'):
-      # From opaque file names: not computed ahead by constant folding.
-      remap, _ = tf.raw_ops.GenerateVocabRemapping(
-          new_vocab_file=_stream.opaque(tf.constant(opts['new_vocab'])),
-          old_vocab_file=_stream.opaque(tf.constant(opts['old_vocab'])),
-          new_vocab_offset=0, num_new_vocab=opts['new_vocab_size'],
-          old_vocab_size=opts['old_vocab_size'], name='vocab_remapping')
+      remap = tf.numpy_function(compute, [], tf.int64, stateful=True,
+                                name='vocab_remapping')
+    remap.set_shape([opts['new_vocab_size']])
+    cache[key] = remap
+  return cache[key]
+
+
+def _sorted_remap(remap: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+  """(the order sorting `remap` stably, the sorted remapping), once."""
+  key = ('sorted', remap.name)
+  cache = _SHARED.setdefault(remap.graph, {})
+  if key not in cache:
+    with tf.device('/cpu:0'):
       order = tf.argsort(remap, stable=True)
-      tensors = (remap, tf.cast(order, tf.int64), tf.gather(remap, order))
-      cache[key] = tuple(_stream.opaque(t) for t in tensors)
+      cache[key] = (tf.cast(order, tf.int64), tf.gather(remap, order))
   return cache[key]
 
 
@@ -375,7 +398,7 @@ def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
                           _saved_dtype(entry))
   if source is None:
     return False
-  remap, order, remap_sorted = _shared_remap(opts)
+  remap = _shared_remap(opts)
   parts, fresh = [], []
   for index, part in enumerate(target.parts):
     with tf.device(_assign.device_group(part)), tf.device('/cpu:0'):
@@ -391,7 +414,7 @@ def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
   if opts['old_vocab_size'] > 0:
     stop = min(stop, opts['old_vocab_size'])
   if parts and stop > 0:
-    rows = _RemappedRows(parts, order, remap_sorted, stop)
+    rows = _RemappedRows(parts, *_sorted_remap(remap), stop)
     _stream.stream(source, [rows], max_chunk_bytes)
     for part, _, base in parts:
       _stream.initialize(part, [base] + rows.ops[id(part)])
@@ -420,9 +443,10 @@ def build(entry: _plan.Entry,
         'planning; rebuild the plan in this graph.' % (entry.variable, ACTION))
   if _streamed(entry, max_chunk_bytes):
     return
+  remap = _shared_remap(entry.action_params)
   for index, part in enumerate(target.parts):
     with tf.device(_assign.device_group(part)), tf.device('/cpu:0'):
-      value = _part_value(entry, index)
+      value = _part_value(entry, index, remap)
     _assign.assign_op(part, value)
   logging.debug('Remapping %s from %s tensor %r by vocabulary.',
                 entry.variable, entry.source, entry.tensor)
