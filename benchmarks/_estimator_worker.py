@@ -195,6 +195,17 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
                                     log_step_count_steps=None),
       warm_start_from=warm_start_from)
   if section:
+    # The peak up to the session's creation (where every method's warm start
+    # runs), before Estimator's first checkpoint: saving holds about the
+    # variables' bytes again, cold or warm (the cold run shows it).
+    saver_hook = tf.compat.v1.train.CheckpointSaverHook
+    first_save = saver_hook.after_create_session
+
+    def after_create_session(hook, session, coord):
+      extra.setdefault('startup_peak_over_baseline_mb', section.peak_now_mb())
+      return first_save(hook, session, coord)
+
+    saver_hook.after_create_session = after_create_session
     section.start()
   start = time.perf_counter()
   cpu_start = time.process_time()
@@ -236,7 +247,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     elif not np.array_equal(got, stored):
       raise RuntimeError('%s restored %s wrong: max |diff| %g' %
                          (method, var_name(i), np.max(np.abs(got - stored))))
-  if emb_rows:
+  if emb_rows and method != 'cold':
     sample = _emb_worker.sample_rows(emb_rows, job['partitions'], True)
     got = tf.train.load_variable(latest, _emb_worker.EMB)
     _emb_worker.check_rows(method, {i: got[i] for i in sample},

@@ -85,6 +85,14 @@ class Section:
     self._reset = _reset_peak()
     self._io_start = _io()
 
+  def peak_now_mb(self) -> Optional[float]:
+    """The section's peak RSS so far over the baseline (None where VmHWM
+    could not be reset: it would be the process's)."""
+    hwm = _status_kib('VmHWM')
+    if not self._reset or hwm is None:
+      return None
+    return hwm / 1024.0 - self._baseline_mb
+
   def stop(self) -> dict[str, Any]:
     """The section's result fields (sizes in bytes and MiB)."""
     io = _io()

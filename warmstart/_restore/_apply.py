@@ -366,7 +366,8 @@ def _build_stream(entry: _plan.Entry, source: _stream.Stored,
             part.handle, tf.convert_to_tensor(part.initial_value))
     destinations.append(_stream.PartRows(part, first, stop, trailing, base))
   if destinations:
-    _stream.stream(source, destinations, max_chunk_bytes)
+    _stream.stream(source, destinations, max_chunk_bytes,
+                   after=[d.base for d in destinations if d.base is not None])
   for destination in destinations:
     _stream.initialize(destination.part, destination.ops)
 

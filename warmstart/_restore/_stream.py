@@ -11,7 +11,10 @@ partition. A stream reads each row of the stored tensor once instead:
   every destination that needs those rows: a partition's rows, or the rows
   a vocabulary remap scatters.
 * A chunk is read only once the chunk before the previous one was delivered:
-  at most two chunks are held at a time, beside the variables themselves.
+  at most two chunks are held at a time, beside the variables themselves,
+  with what their deliveries make of them (a cast, the gathered rows of a
+  remap): chunks are read that many times smaller, so that all of it stays
+  within 2 x `max_chunk_bytes`.
 * Each part's initializer groups its own loads (and a base value assigned
   first where cells do not come from the checkpoint); running all
   initializers (Scaffold's init op) reads the stream once.
@@ -134,6 +137,13 @@ class Destination:
     """Rows where a chunk should start (its range, or none beyond it)."""
     return (self.first, self.stop)
 
+  def copies(self, source: Stored) -> int:
+    """How many chunk-sized tensors its delivery of a chunk makes (a cast,
+    a gather): the stream reads chunks that much smaller, so that a chunk
+    and what is made of it stay within `max_chunk_bytes`."""
+    del source
+    return 0
+
   def deliver(self, chunk: tf.Tensor, first: int,
               stop: int) -> list[tf.Operation]:
     """The ops loading rows [first, stop) (`chunk`) where they belong."""
@@ -158,6 +168,11 @@ class PartRows(Destination):
     self.trailing = list(trailing) if trailing is not None else None
     self.base = base
     self.ops: list[tf.Operation] = []
+
+  def copies(self, source: Stored) -> int:
+    # A resize slices a copy out of the chunk; a cast makes another.
+    return (int(self.trailing is not None) +
+            int(source.dtype != self.part.dtype.base_dtype))
 
   def _whole(self, lo: int, hi: int) -> bool:
     """Whether rows [lo, hi) are the whole part (one plain assign)."""
@@ -225,22 +240,26 @@ def _chunks(destinations: Sequence[Destination],
 
 
 def stream(source: Stored, destinations: Sequence[Destination],
-           max_chunk_bytes: int) -> int:
+           max_chunk_bytes: int, after: Sequence[tf.Operation] = ()) -> int:
   """Builds the chunk reads of `source` and their deliveries.
 
   Args:
     source: The stored tensor.
     destinations: Where its rows go; each collects its own ops.
-    max_chunk_bytes: Bound on one chunk's bytes (a row is never split).
+    max_chunk_bytes: Bound on the bytes of one chunk and of what its
+      deliveries make of it (a row is never split): two such at a time.
+    after: Ops the first reads wait for: the parts' base values, so that
+      what is made to compute them is freed before chunks are held.
 
   Returns:
     The number of chunks.
   """
-  delivered: list[list[tf.Operation]] = [[], []]
+  delivered: list[list[tf.Operation]] = [list(after), list(after)]
   chunks = 0
+  copies = max(d.copies(source) for d in destinations)
   with tf.device('/cpu:0'):
-    for begin, end in _chunks(destinations,
-                              chunk_rows(source, max_chunk_bytes)):
+    for begin, end in _chunks(destinations, chunk_rows(
+        source, max_chunk_bytes // (1 + copies))):
       # Read after the chunk before the previous one was delivered.
       with tf.control_dependencies(delivered[0]):
         chunk = read_rows(source, begin, end - begin)

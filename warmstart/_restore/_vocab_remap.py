@@ -247,16 +247,16 @@ def _part_value(entry: _plan.Entry, index: int,
 
 
 def _streamed_base(entry: _plan.Entry, index: int,
-                   remap: tf.Tensor) -> tf.Tensor:
-  """One part's value but for the rows the stream brings, in one gather.
+                   remap: tf.Tensor) -> tuple[tf.Tensor, Optional[tf.Tensor]]:
+  """One part's value but for the rows the stream brings; its OOV rows.
 
   The rows of new tokens and the OOV rows take the backup initializer's
   values exactly as `_part_value` (TF) gives them: the same calls, in the
-  same order, with the same shapes. They are gathered, with a placeholder
-  row for the rows the stream overwrites, into a tensor of the part's shape
-  that becomes the variable's buffer: no copy of the part beside it.
-  Falls back to `_part_value`'s structure where the initializer cannot take
-  TF's calls (positional mode).
+  same order, with the same shapes. The new tokens' rows are gathered into
+  a tensor of the part's shape that becomes the variable's buffer (no copy
+  of the part beside it), and the OOV rows, returned apart, are assigned
+  into it after (None: none, or already in place). Falls back to `_part_value`'s structure where the
+  initializer cannot take TF's calls (positional mode).
 
   Args:
     entry: A row remap (axis 0).
@@ -275,7 +275,7 @@ def _streamed_base(entry: _plan.Entry, index: int,
   num_rows = shape[0] - row_oov
   if offset > vocab_size:  # An OOV-only partition.
     value = backup.tf_call(shape)
-    return value if value is not None else backup.full()
+    return (value if value is not None else backup.full()), None
   row_remap = remap[offset:offset + num_rows]
   missing = row_remap < 0
   num_missing = tf.reduce_sum(tf.cast(missing, tf.int64))
@@ -284,14 +284,22 @@ def _streamed_base(entry: _plan.Entry, index: int,
   if init_vals is None or (row_oov > 0 and oov is None):
     # Positional: each missing cell is the initializer's value there.
     full = tf.reshape(backup.full(), [shape[0], num_cols])
-    return tf.reshape(tf.cast(full, target.dtype), shape)
-  table = [tf.reshape(tf.cast(init_vals, target.dtype), [-1, num_cols])]
+    return tf.reshape(tf.cast(full, target.dtype), shape), None
+  init_rows = tf.reshape(tf.cast(init_vals, target.dtype), [-1, num_cols])
+  # Row k takes the missing row before it (or the first): rows the stream
+  # overwrites take any row.
+  # Row k takes the missing row before it (or the first: rows the stream
+  # overwrites take any row), from one row of zeros when none is missing.
+  # The OOV rows are assigned after (`_streamed`).
+  rows = tf.maximum(tf.cumsum(tf.cast(missing, tf.int32)) - 1, 0)
+  if row_oov:
+    rows = tf.concat([rows, tf.zeros([row_oov], tf.int32)], 0)
+  table = tf.cond(num_missing > 0, lambda: init_rows,
+                  lambda: tf.zeros([1, num_cols], target.dtype))
+  value = tf.gather(table, rows)
   if oov is not None:
-    table.append(tf.cast(oov, target.dtype))
-  table.append(tf.zeros([1, num_cols], target.dtype))
-  rows = tf.concat([tf.maximum(tf.cumsum(tf.cast(missing, tf.int64)) - 1, 0),
-                    num_missing + tf.range(row_oov, dtype=tf.int64)], 0)
-  return tf.reshape(tf.gather(tf.concat(table, 0), rows), shape)
+    oov = tf.reshape(tf.cast(oov, target.dtype), [row_oov] + shape[1:])
+  return tf.reshape(value, shape), oov
 
 
 class _RemappedRows(_stream.Destination):
@@ -300,7 +308,7 @@ class _RemappedRows(_stream.Destination):
   `order` sorts the new rows by the old row each takes (`remap_sorted`, -1
   first for those that take none): the new rows a chunk of old rows
   [first, stop) feeds are one contiguous run of `order`, found by binary
-  search; they go to their parts with one `dynamic_partition`.
+  search; their indices go to their parts with one `dynamic_partition`.
   """
 
   def __init__(self, parts: list[tuple[Any, int, tf.Operation]],
@@ -312,30 +320,37 @@ class _RemappedRows(_stream.Destination):
     self.stop = stop
     self.ops: dict[int, list[tf.Operation]] = {id(p): [] for p, _, _ in parts}
 
+  def copies(self, source: _stream.Stored) -> int:
+    # The rows gathered out of the chunk (each old row once), and their cast.
+    return 1 + int(source.dtype != self.parts[0][0].dtype.base_dtype)
+
   def deliver(self, chunk: tf.Tensor, first: int,
               stop: int) -> list[tf.Operation]:
+    index = self.order.dtype
     bounds = tf.searchsorted(self.remap_sorted,
-                             tf.constant([first, stop], tf.int64))
+                             tf.constant([first, stop], index))
     size = bounds[1:] - bounds[:1]
     new_rows = tf.slice(self.order, bounds[:1], size)
     old_rows = tf.slice(self.remap_sorted, bounds[:1], size) - first
-    dtype = self.parts[0][0].dtype.base_dtype
-    values = tf.gather(chunk, old_rows)
-    if values.dtype != dtype:
-      values = tf.cast(values, dtype)  # cast=True.
     if len(self.parts) == 1:
-      indices, rows = [new_rows], [values]
+      new_rows, old_rows = [new_rows], [old_rows]
     else:
-      starts = tf.constant([start for _, start, _ in self.parts], tf.int64)
+      # Each part gathers its own rows: no gather of all of them beside.
+      starts = tf.constant([start for _, start, _ in self.parts], index)
       owner = tf.cast(tf.searchsorted(starts, new_rows, side='right') - 1,
                       tf.int32)
-      indices = tf.dynamic_partition(new_rows, owner, len(self.parts))
-      rows = tf.dynamic_partition(values, owner, len(self.parts))
+      new_rows = tf.dynamic_partition(new_rows, owner, len(self.parts))
+      old_rows = tf.dynamic_partition(old_rows, owner, len(self.parts))
     ops = []
-    for (part, start, base), index, value in zip(self.parts, indices, rows):
+    for (part, start, base), rows, taken in zip(self.parts, new_rows,
+                                                old_rows):
+      dtype = part.dtype.base_dtype
+      values = tf.gather(chunk, taken)
+      if values.dtype != dtype:
+        values = tf.cast(values, dtype)  # cast=True.
       with tf.device(part.handle.device), tf.control_dependencies([base]):
         op = tf.raw_ops.ResourceScatterUpdate(
-            resource=part.handle, indices=index - start, updates=value,
+            resource=part.handle, indices=rows - start, updates=values,
             name='scatter_rows')
       self.ops[id(part)].append(op)
       ops.append(op)
@@ -372,14 +387,26 @@ def _shared_remap(opts: dict[str, Any]) -> tf.Tensor:
   return cache[key]
 
 
-def _sorted_remap(remap: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-  """(the order sorting `remap` stably, the sorted remapping), once."""
+def _sorted_remap(remap: tf.Tensor,
+                  old_rows: int) -> tuple[tf.Tensor, tf.Tensor]:
+  """(the order sorting `remap` stably, the sorted remapping), once, in
+  numpy (TF's argsort is a top-k with several temporaries of its size);
+  int32 where the rows allow (half the memory)."""
   key = ('sorted', remap.name)
   cache = _SHARED.setdefault(remap.graph, {})
   if key not in cache:
+    index = tf.int32 if max(remap.shape[0], old_rows) < 2**31 else tf.int64
+
+    def sort(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+      order = np.argsort(values, kind='stable').astype(index.as_numpy_dtype)
+      return order, values[order].astype(index.as_numpy_dtype)
+
     with tf.device('/cpu:0'):
-      order = tf.argsort(remap, stable=True)
-      cache[key] = (tf.cast(order, tf.int64), tf.gather(remap, order))
+      order, ordered = tf.numpy_function(sort, [remap], [index, index],
+                                         stateful=False, name='sort_remapping')
+    order.set_shape(remap.shape)
+    ordered.set_shape(remap.shape)
+    cache[key] = (order, ordered)
   return cache[key]
 
 
@@ -402,9 +429,16 @@ def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
   parts, fresh = [], []
   for index, part in enumerate(target.parts):
     with tf.device(_assign.device_group(part)), tf.device('/cpu:0'):
-      value = _streamed_base(entry, index, remap)
+      value, oov = _streamed_base(entry, index, remap)
     with tf.device(part.handle.device):
       base = _tf_compat.assign_variable(part.handle, value)
+      if oov is not None:
+        shape = part.shape.as_list()
+        with tf.control_dependencies([base]):
+          base = tf.raw_ops.ResourceStridedSliceAssign(
+              ref=part.handle, begin=[shape[0] - oov.shape[0]] +
+              [0] * (len(shape) - 1), end=shape, strides=[1] * len(shape),
+              value=oov, name='assign_oov_rows')
     _, offset = _part_geometry(target, index)
     if offset < opts['new_vocab_size']:
       parts.append((part, offset, base))
@@ -414,8 +448,9 @@ def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
   if opts['old_vocab_size'] > 0:
     stop = min(stop, opts['old_vocab_size'])
   if parts and stop > 0:
-    rows = _RemappedRows(parts, *_sorted_remap(remap), stop)
-    _stream.stream(source, [rows], max_chunk_bytes)
+    rows = _RemappedRows(parts, *_sorted_remap(remap, old_shape[0]), stop)
+    _stream.stream(source, [rows], max_chunk_bytes,
+                   after=[base for _, _, base in parts])
     for part, _, base in parts:
       _stream.initialize(part, [base] + rows.ops[id(part)])
   else:
