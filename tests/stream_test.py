@@ -33,12 +33,12 @@ class _RowLog:
     self.ranges = []
     self._real = _stream._reader
 
-  def __call__(self, source, first, count):
-    read = self._real(source, first, count)
+  def __call__(self, source, first, count, *args):
+    read = self._real(source, first, count, *args)
 
-    def logged():
+    def logged(*takes):
       self.ranges.append((first, count))
-      return read()
+      return read(*takes)
 
     return logged
 

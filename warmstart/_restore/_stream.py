@@ -33,7 +33,10 @@ the file.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import dataclasses
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any, Optional
@@ -83,15 +86,43 @@ def stored(prefix: str, tensor: str, shape: Sequence[int],
   return Stored(path, offset, size, shape, dtype)
 
 
-def _reader(source: Stored, first: int, count: int):
-  """A function reading rows [first, first + count) of `source`."""
+@functools.lru_cache(maxsize=None)
+def _malloc_trim() -> Any:
+  """glibc's `malloc_trim`, or None (another C library)."""
+  try:
+    libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+    return libc.malloc_trim
+  except (OSError, AttributeError):
+    return None
+
+
+def release_free_memory() -> None:
+  """Returns the memory the C allocator holds freed to the system.
+
+  The temporaries of a restore (a base value's indices, the rows gathered
+  from a chunk) are freed into the allocator's arenas, which keep them: the
+  next chunk would then add its pages on top. Trimming before each chunk
+  keeps the process' peak at what is alive (measured: about 60 MiB less
+  on a 488 MiB remap). glibc only; elsewhere a no-op.
+  """
+  trim = _malloc_trim()
+  if trim is not None:
+    trim(0)
+
+
+def _reader(source: Stored, first: int, count: int, chunk: bool = True):
+  """A function reading rows [first, first + count) of `source`: it returns
+  the chunk (if `chunk`), then the rows each of its arguments (index arrays
+  into the chunk) takes, gathered in numpy; the chunk itself, when not
+  returned, is freed before the values leave."""
   np_dtype = source.dtype.as_numpy_dtype
   start = source.offset + first * source.row_bytes
   nbytes = count * source.row_bytes
   shape = (count,) + source.row_shape
   local = _sources.local_path(source.path)
 
-  def read() -> np.ndarray:
+  def read(*takes: np.ndarray) -> list[np.ndarray]:
+    release_free_memory()
     out = np.empty(shape, np_dtype)
     buffer = memoryview(out.reshape(-1).view(np.uint8))
     got = 0
@@ -112,17 +143,30 @@ def _reader(source: Stored, first: int, count: int):
       raise ValueError(
           'Read %d of %d bytes at byte %d of %s: the data file is shorter '
           'than its index says.' % (got, nbytes, start, source.path))
-    return out
+    return ([out] if chunk else []) + [np.take(out, t, axis=0) for t in takes]
 
   return read
 
 
-def read_rows(source: Stored, first: int, count: int) -> tf.Tensor:
-  """The op reading rows [first, first + count) of `source` (on the CPU)."""
-  value = tf.numpy_function(_reader(source, first, count), [], source.dtype,
-                            stateful=True, name='read_rows')
-  value.set_shape((count,) + source.row_shape)
-  return value
+def read_rows(source: Stored, first: int, count: int,
+              takes: Sequence[tf.Tensor] = (),
+              chunk: bool = True) -> list[tf.Tensor]:
+  """The op reading rows [first, first + count) of `source` (on the CPU).
+
+  Returns:
+    [the chunk (if `chunk`)] + [the chunk's rows each of `takes` (row
+    indices into the chunk) takes]: gathered by the reader, with no
+    chunk-sized tensor of TF's beside.
+  """
+  values = tf.numpy_function(
+      _reader(source, first, count, chunk), list(takes),
+      [source.dtype] * (int(chunk) + len(takes)), stateful=True,
+      name='read_rows')
+  if chunk:
+    values[0].set_shape((count,) + source.row_shape)
+  for value in values[int(chunk):]:
+    value.set_shape((None,) + source.row_shape)
+  return values
 
 
 class Destination:
@@ -144,9 +188,22 @@ class Destination:
     del source
     return 0
 
-  def deliver(self, chunk: tf.Tensor, first: int,
+  def takes(self, first: int, stop: int) -> Optional[list[tf.Tensor]]:
+    """The rows of chunk [first, stop) it needs, as index tensors into the
+    chunk, for the reader to gather; None: the whole chunk."""
+    del first, stop
+    return None
+
+  def deliver(self, chunk: Any, first: int,
               stop: int) -> list[tf.Operation]:
-    """The ops loading rows [first, stop) (`chunk`) where they belong."""
+    """The ops loading rows [first, stop) where they belong.
+
+    Args:
+      chunk: The chunk; where `takes` gave index tensors, the list of the
+        rows each takes instead.
+      first: The chunk's first row.
+      stop: The row after its last.
+    """
     raise NotImplementedError
 
 
@@ -260,12 +317,22 @@ def stream(source: Stored, destinations: Sequence[Destination],
   with tf.device('/cpu:0'):
     for begin, end in _chunks(destinations, chunk_rows(
         source, max_chunk_bytes // (1 + copies))):
+      takes = [d.takes(begin, end) for d in destinations]
+      chunk = any(t is None for t in takes)
       # Read after the chunk before the previous one was delivered.
       with tf.control_dependencies(delivered[0]):
-        chunk = read_rows(source, begin, end - begin)
+        values = read_rows(source, begin, end - begin,
+                           [t for ts in takes if ts is not None for t in ts],
+                           chunk)
       ops = []
-      for destination in destinations:
-        ops.extend(destination.deliver(chunk, begin, end))
+      at = int(chunk)
+      for destination, taken in zip(destinations, takes):
+        if taken is None:
+          ops.extend(destination.deliver(values[0], begin, end))
+        else:
+          ops.extend(destination.deliver(values[at:at + len(taken)], begin,
+                                         end))
+          at += len(taken)
       delivered = [delivered[1], ops]
       chunks += 1
   return chunks

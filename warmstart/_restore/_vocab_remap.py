@@ -308,7 +308,8 @@ class _RemappedRows(_stream.Destination):
   `order` sorts the new rows by the old row each takes (`remap_sorted`, -1
   first for those that take none): the new rows a chunk of old rows
   [first, stop) feeds are one contiguous run of `order`, found by binary
-  search; their indices go to their parts with one `dynamic_partition`.
+  search; their indices go to their parts with one `dynamic_partition`, and
+  the stream's reader gathers each part's rows out of the chunk (`takes`).
   """
 
   def __init__(self, parts: list[tuple[Any, int, tf.Operation]],
@@ -321,11 +322,12 @@ class _RemappedRows(_stream.Destination):
     self.ops: dict[int, list[tf.Operation]] = {id(p): [] for p, _, _ in parts}
 
   def copies(self, source: _stream.Stored) -> int:
-    # The rows gathered out of the chunk (each old row once), and their cast.
-    return 1 + int(source.dtype != self.parts[0][0].dtype.base_dtype)
+    # While the reader gathers a chunk's rows (each old row once), the rows
+    # of the chunk before wait for their scatter; and a cast copies them.
+    return 2 + int(source.dtype != self.parts[0][0].dtype.base_dtype)
 
-  def deliver(self, chunk: tf.Tensor, first: int,
-              stop: int) -> list[tf.Operation]:
+  def takes(self, first: int, stop: int) -> list[tf.Tensor]:
+    """Per part, the chunk's rows it takes; `deliver` scatters them."""
     index = self.order.dtype
     bounds = tf.searchsorted(self.remap_sorted,
                              tf.constant([first, stop], index))
@@ -333,19 +335,20 @@ class _RemappedRows(_stream.Destination):
     new_rows = tf.slice(self.order, bounds[:1], size)
     old_rows = tf.slice(self.remap_sorted, bounds[:1], size) - first
     if len(self.parts) == 1:
-      new_rows, old_rows = [new_rows], [old_rows]
-    else:
-      # Each part gathers its own rows: no gather of all of them beside.
-      starts = tf.constant([start for _, start, _ in self.parts], index)
-      owner = tf.cast(tf.searchsorted(starts, new_rows, side='right') - 1,
-                      tf.int32)
-      new_rows = tf.dynamic_partition(new_rows, owner, len(self.parts))
-      old_rows = tf.dynamic_partition(old_rows, owner, len(self.parts))
+      self._new_rows = [new_rows]
+      return [old_rows]
+    starts = tf.constant([start for _, start, _ in self.parts], index)
+    owner = tf.cast(tf.searchsorted(starts, new_rows, side='right') - 1,
+                    tf.int32)
+    self._new_rows = tf.dynamic_partition(new_rows, owner, len(self.parts))
+    return tf.dynamic_partition(old_rows, owner, len(self.parts))
+
+  def deliver(self, chunk: list[tf.Tensor], first: int,
+              stop: int) -> list[tf.Operation]:
     ops = []
-    for (part, start, base), rows, taken in zip(self.parts, new_rows,
-                                                old_rows):
+    for (part, start, base), rows, values in zip(self.parts, self._new_rows,
+                                                 chunk):
       dtype = part.dtype.base_dtype
-      values = tf.gather(chunk, taken)
       if values.dtype != dtype:
         values = tf.cast(values, dtype)  # cast=True.
       with tf.device(part.handle.device), tf.control_dependencies([base]):
