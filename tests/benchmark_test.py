@@ -140,7 +140,7 @@ class BenchmarkSmokeTest(absltest.TestCase):
     self.assertRegex(proc.stdout, r'(PASS|FAIL)  wrap_model_fn <= 0.5x '
                      r'warm_start_from \[to the first step\]')
     self.assertRegex(proc.stdout, r'(PASS|FAIL)  wrap_model_fn peak RSS over '
-                     r'the baseline to the session')
+                     r'the baseline to the session <= a cold start')
 
   def test_an_embedding_warm_start_that_restores_nothing_fails_the_run(self):
     # Neither the by-name restore (S4) nor the remap (S5) does anything: the
