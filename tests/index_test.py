@@ -148,6 +148,33 @@ class SliceTest(tf.test.TestCase):
     self.assertEqual(10 * 4 * 4, sum(e.size for e in slices))
     self.assertEqual(_file_sizes(prefix, 1), _index.layout(data).needed)
 
+  def test_locations_of_row_slices(self):
+    def build():
+      tf.compat.v1.get_variable(
+          'scope/emb', [10, 4],
+          partitioner=tf.compat.v1.fixed_size_partitioner(3))
+      tf.compat.v1.get_variable(
+          'cols', [4, 10],
+          partitioner=tf.compat.v1.fixed_size_partitioner(2, axis=1))
+      tf.compat.v1.get_variable('w', [2])
+
+    prefix, values = test_util.save_checkpoint(self.get_temp_dir(), build)
+    num_shards, found = _index.locations(_index_data(prefix))
+    self.assertEqual(1, num_shards)
+    self.assertEqual({'scope/emb', 'w'}, set(found))  # Not 'cols'.
+    self.assertEqual([0, 4, 7], [p.first_row for p in found['scope/emb']])
+    self.assertEqual([4 * 4 * 4, 3 * 4 * 4, 3 * 4 * 4],
+                     [p.size for p in found['scope/emb']])
+    # Each piece holds its rows' values.
+    with open(prefix + '.data-00000-of-00001', 'rb') as f:
+      data = f.read()
+    for piece, stop in zip(found['scope/emb'], (4, 7, 10)):
+      rows = np.frombuffer(data[piece.offset:piece.offset + piece.size],
+                           np.float32).reshape([-1, 4])
+      self.assertAllEqual(values['scope/emb'][piece.first_row:stop], rows)
+    (whole,) = found['w']
+    self.assertEqual((0, 8), (whole.first_row, whole.size))
+
   def test_tensor_name_unescapes(self):
     self.assertEqual('plain', _index.tensor_name(b'plain'))
     # OrderedCode: 0, then the name with 00 -> 00 ff and ff -> ff 00, 00 01.

@@ -243,6 +243,21 @@ class RealPlanTest(tf.test.TestCase):
       plan = _plan_maps([(prefix, {'/': '/'})], _options.Options(), g)
     self.assertEqual(3 * 48, plan.entry('emb').read_bytes)
 
+  def test_read_bytes_of_a_checkpoint_in_slices(self):
+    prefix, _ = test_util.save_checkpoint(
+        self.get_temp_dir(), lambda: tf.compat.v1.get_variable(
+            'emb', [6, 2], partitioner=tf.compat.v1.fixed_size_partitioner(2)))
+    for use_resource, expected in ((True, 48), (False, 48)):
+      with tf.Graph().as_default() as g:
+        # Resource parts stream each stored slice once; ref parts' RestoreV2
+        # reads the slices each overlaps (once each when the parts agree).
+        tf.compat.v1.get_variable(
+            'emb', [6, 2], use_resource=use_resource,
+            partitioner=tf.compat.v1.fixed_size_partitioner(
+                3 if use_resource else 2))
+        plan = _plan_maps([(prefix, {'/': '/'})], _options.Options(), g)
+      self.assertEqual(expected, plan.entry('emb').read_bytes, use_resource)
+
 
 if __name__ == '__main__':
   tf.test.main()

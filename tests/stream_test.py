@@ -16,9 +16,21 @@ import tensorflow as tf
 
 import warmstart
 from tests import test_util
+from warmstart import _sources
 from warmstart._restore import _stream
 
 _ROWS, _COLS = 96, 8
+
+
+def _values_initializer(values):
+  """An initializer giving each part its block of `values` (any axis)."""
+  def initializer(shape, dtype=None, partition_info=None):
+    del dtype
+    offsets = (partition_info.var_offset if partition_info is not None
+               else [0] * len(shape))
+    block = values[tuple(slice(o, o + n) for o, n in zip(offsets, shape))]
+    return tf.constant(block)
+  return initializer
 
 
 def _reads(graph):
@@ -121,7 +133,7 @@ class StreamTest(tf.test.TestCase):
     self.assertAllEqual(self.ckpt['bias'], got)
     self.assertEqual(list(range(_ROWS)), log.rows_read())
 
-  def test_ref_variables_and_sliced_checkpoints_are_read_as_before(self):
+  def test_ref_variables_are_read_as_before(self):
     with tf.Graph().as_default() as graph:
       tf.compat.v1.get_variable(
           'emb', [_ROWS, _COLS], use_resource=False,
@@ -147,6 +159,73 @@ class StreamTest(tf.test.TestCase):
           Exception, 'Read \\d+ of \\d+ bytes at byte \\d+ of %s: the data '
           'file is shorter than its index says' % data):
         test_util.initialize(graph)
+
+
+class SlicedStreamTest(tf.test.TestCase):
+  """A checkpoint of a partitioned variable (stored in slices along axis 0)
+  is streamed too: each stored slice read once, whatever the parts now."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.dir = tempfile.mkdtemp(prefix='stream_slices')
+    values = np.random.RandomState(3).randn(_ROWS, _COLS).astype(np.float32)
+
+    def build():
+      tf.compat.v1.get_variable(
+          'emb', [_ROWS, _COLS], initializer=_values_initializer(values),
+          partitioner=tf.compat.v1.fixed_size_partitioner(4))
+      tf.compat.v1.get_variable(
+          'cols', [_ROWS, _COLS], initializer=_values_initializer(values),
+          partitioner=tf.compat.v1.fixed_size_partitioner(2, axis=1))
+
+    cls.prefix, _ = test_util.save_checkpoint(cls.dir, build)
+    cls.values = values
+
+  def _restore(self, module, name, shape, parts, **options):
+    log = _RowLog()
+    with tf.Graph().as_default() as graph:
+      tf.compat.v1.get_variable(
+          name, shape, initializer=tf.compat.v1.constant_initializer(7.0),
+          partitioner=tf.compat.v1.fixed_size_partitioner(parts))
+      with mock.patch.object(_stream, '_reader', log):
+        module.init_from_checkpoint(self.prefix, {name: name}, **options)
+      got = test_util.initialize(graph)
+    return got[name], graph, log
+
+  def test_the_index_gives_each_slice_in_row_order(self):
+    pieces = _sources.data_pieces(self.prefix, 'emb')
+    self.assertEqual([0, 24, 48, 72], [row for _, _, _, row in pieces])
+    self.assertEqual([24 * _COLS * 4] * 4, [size for _, _, size, _ in pieces])
+    self.assertIsNone(_sources.data_pieces(self.prefix, 'cols'))
+
+  def test_repartitioned_like_tf_each_row_read_once(self):
+    for parts in (2, 3, 4, 7):
+      expected, _, _ = self._restore(tf.compat.v1.train, 'emb',
+                                     [_ROWS, _COLS], parts)
+      got, graph, log = self._restore(warmstart, 'emb', [_ROWS, _COLS],
+                                      parts)
+      self.assertAllEqual(self.values, expected, parts)
+      self.assertAllEqual(expected, got, parts)
+      self.assertEqual(list(range(_ROWS)), log.rows_read(), parts)
+      # A chunk never spans two stored slices (each chunk is one read).
+      for first, count in log.ranges:
+        self.assertEqual(first // 24, (first + count - 1) // 24, log.ranges)
+      self.assertEmpty([op for op in graph.get_operations()
+                        if op.type == 'RestoreV2'])
+
+  def test_resized_from_slices(self):
+    got, _, log = self._restore(warmstart, 'emb', [_ROWS - 10, _COLS + 2], 3,
+                                resize=True)
+    expected = np.full([_ROWS - 10, _COLS + 2], 7.0, np.float32)
+    expected[:, :_COLS] = self.values[:_ROWS - 10]
+    self.assertAllEqual(expected, got)
+    self.assertEqual(list(range(_ROWS - 10)), log.rows_read())
+
+  def test_slices_along_another_axis_are_read_as_before(self):
+    got, graph, _ = self._restore(warmstart, 'cols', [_ROWS, _COLS], 3)
+    self.assertAllEqual(self.values, got)
+    self.assertEmpty(_reads(graph))
 
 
 class VocabStreamTest(tf.test.TestCase):
@@ -176,7 +255,7 @@ class VocabStreamTest(tf.test.TestCase):
 
     cls.prefix, cls.ckpt = test_util.save_checkpoint(cls.dir, build)
 
-  def _run(self, module, parts, backup, old_vocab_size=-1):
+  def _run(self, module, parts, backup, old_vocab_size=-1, prefix=None):
     with tf.Graph().as_default() as graph:
       tf.compat.v1.set_random_seed(5)
       emb = tf.compat.v1.get_variable(
@@ -186,8 +265,8 @@ class VocabStreamTest(tf.test.TestCase):
       info = module.VocabInfo(self.new_vocab, 200, 2, self.old_vocab,
                               old_vocab_size=old_vocab_size,
                               backup_initializer=backup)
-      module.warm_start(self.prefix, 'emb', var_name_to_vocab_info={
-          'emb': info})
+      module.warm_start(prefix or self.prefix, 'emb',
+                        var_name_to_vocab_info={'emb': info})
       got = test_util.initialize(graph)
       del emb
     return got['emb'], graph
@@ -205,6 +284,22 @@ class VocabStreamTest(tf.test.TestCase):
           self.assertNotEmpty(_reads(graph), case)
           self.assertEmpty([op for op in graph.get_operations()
                             if op.type == 'LoadAndRemapMatrix'], case)
+
+  def test_from_a_checkpoint_in_slices(self):
+    directory = self.create_tempdir().full_path
+    values = self.ckpt['emb']
+    prefix, _ = test_util.save_checkpoint(
+        directory, lambda: tf.compat.v1.get_variable(
+            'emb', values.shape, initializer=_values_initializer(values),
+            partitioner=tf.compat.v1.fixed_size_partitioner(4)))
+    backup = tf.compat.v1.random_normal_initializer(seed=3)
+    for parts in (3, 8):
+      expected, _ = self._run(tf.compat.v1.train, parts, backup, prefix=prefix)
+      got, graph = self._run(warmstart, parts, backup, prefix=prefix)
+      self.assertAllEqual(expected, got, parts)
+      self.assertNotEmpty(_reads(graph), parts)
+      self.assertEmpty([op for op in graph.get_operations()
+                        if op.type in ('LoadAndRemapMatrix', 'RestoreV2')])
 
   def test_one_remapping_for_a_variable_and_its_slot(self):
     with tf.Graph().as_default() as graph:

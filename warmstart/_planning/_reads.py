@@ -6,12 +6,14 @@ plan's table) so a warm start's I/O is known before it runs. It follows how
 
 * a tensor read whole (a variable in one part, a resize, a cast, a
   vocabulary remap of one part): its bytes;
-* a tensor stored whole into several plain resource parts split along axis
-  0 (restore, cast, resize, a row remap): streamed, its bytes once;
-* otherwise, into several parts: each part's `RestoreV2` (or TF's remap
-  kernel) reads the whole stored tensor, so its bytes once per part; a
-  tensor the checkpoint stores in slices counts its bytes once (each stored
-  slice is read by the part over it; exact when the partitionings agree);
+* a tensor stored whole or in slices along axis 0 into several plain
+  resource parts split along axis 0 (restore, cast, resize, a row remap):
+  streamed, its bytes once;
+* otherwise, into several parts: each part's `RestoreV2` of a tensor stored
+  whole, and TF's remap kernel of any, read the whole stored tensor, so its
+  bytes once per part; `RestoreV2` of a tensor stored in slices counts its
+  bytes once (each stored slice is read by the parts over it; exact when
+  the partitionings agree);
 * a transform: the bytes of each of its input tensors.
 """
 
@@ -48,11 +50,15 @@ def read_bytes(entry: _plan.Entry, checkpoint: _sources.Checkpoint) -> int:
     return 0
   stored = checkpoint.num_bytes(entry.tensor)
   parts = entry.target.parts if entry.target is not None else ()
-  if (len(parts) < 2 or
-      _sources.data_location(checkpoint.prefix, entry.tensor) is None or
-      _streamed(entry, parts)):
+  if len(parts) < 2:
     return stored
-  return stored * len(parts)
+  pieces = _sources.data_pieces(checkpoint.prefix, entry.tensor)
+  if pieces is not None and _streamed(entry, parts):
+    return stored
+  if entry.action == _plan.VOCAB_REMAP or (pieces is not None and
+                                           len(pieces) == 1):
+    return stored * len(parts)
+  return stored
 
 
 def with_read_bytes(entries: Iterable[_plan.Entry],

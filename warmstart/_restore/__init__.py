@@ -2,14 +2,15 @@
 
 Stage 3: batched `RestoreV2` reads (chunked by `max_chunk_bytes`), sliced,
 resized, cast or remapped, assigned into every variable kind; built once for
-all replicas of a `tf.distribute` strategy. A tensor stored whole that
-several parts (or a vocabulary remap) need is streamed: each byte read once.
+all replicas of a `tf.distribute` strategy. A tensor (stored whole or in
+row slices) that several parts or a vocabulary remap need is streamed: each
+byte read once.
 
 * `_apply`: `apply_plan`, the batched reads and their chunking.
 * `_assign`: assigning a value into a plain, partitioned, distributed or
   custom variable, as its new initializer.
-* `_stream`: reads a tensor stored whole once, in row chunks, for every
-  part or remapped row that needs them.
+* `_stream`: reads a tensor (stored whole or in row slices) once, in row
+  chunks, for every part or remapped row that needs them.
 * `_vocab_remap`: builds vocabulary remaps (streamed, or with TF's
   `load_and_remap_matrix` kernels), bit-identical to TF's.
 * `_transform`: builds the restores of `warmstart.Transform` entries, each

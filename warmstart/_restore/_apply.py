@@ -315,7 +315,7 @@ def _streamed_parts(entry: _plan.Entry) -> Optional[
   """How a partitioned entry's parts take rows of one stream, or None.
 
   For a variable in several parts along axis 0 read from a tensor stored
-  whole (restore, cast or resize): per part (part, first stored row, stop,
+  whole or in row slices (restore, cast or resize): per part (part, first stored row, stop,
   the trailing overlap or None, whether the part keeps cells of its own
   initial value). None where the parts are not plain resource variables
   split along axis 0 only, or the tensor cannot be streamed

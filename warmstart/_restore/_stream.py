@@ -1,15 +1,19 @@
-"""Reads a tensor a checkpoint stores whole once, in row chunks, for every part.
+"""Reads a checkpoint tensor once, in row chunks, for every part that needs it.
 
 `RestoreV2` of a slice of a tensor stored whole reads the whole stored tensor
 (TF's bundle reader reads the stored tensor, then copies the slice out), so
 a variable in N partitions read from an unpartitioned tensor reads it N
-times, and TF's `LoadAndRemapMatrix` (vocabulary remaps) opens a reader per
-partition. A stream reads each row of the stored tensor once instead:
+times; from a tensor stored in slices (a partitioned variable's save) each
+part reads every stored slice it overlaps, whole; and TF's
+`LoadAndRemapMatrix` (vocabulary remaps) reads the whole tensor for each
+partition. A stream reads each row of the stored tensor once instead, from
+a tensor stored whole or in slices along axis 0 (`Stored`):
 
 * The rows are read in chunks of at most `max_chunk_bytes` (at least one
-  row), each exactly its bytes of the data file (`pread`), and delivered to
-  every destination that needs those rows: a partition's rows, or the rows
-  a vocabulary remap scatters.
+  row, never across two stored slices), each exactly its bytes of the data
+  file (`pread`), and delivered to every destination that needs those
+  rows: a partition's rows, or the rows a vocabulary remap scatters (which
+  the reader gathers out of the chunk in numpy).
 * A chunk is read only once the chunk before the previous one was delivered:
   at most two chunks are held at a time, beside the variables themselves,
   with what their deliveries make of them (a cast, the gathered rows of a
@@ -50,11 +54,17 @@ from warmstart import _tf_compat
 
 @dataclasses.dataclass(frozen=True)
 class Stored:
-  """A tensor stored whole: where its bytes are, its shape and dtype."""
+  """A tensor stored in row order: its pieces, its shape and dtype.
 
-  path: str
-  offset: int
-  size: int
+  Attributes:
+    pieces: (data file, first byte, first row) of each piece, in row order:
+      one for a tensor stored whole, one per slice of a tensor stored in
+      slices along axis 0 (a partitioned variable's save).
+    shape: The whole tensor's shape.
+    dtype: Its dtype.
+  """
+
+  pieces: tuple[tuple[str, int, int], ...]
   shape: tuple[int, ...]
   dtype: tf.DType
 
@@ -66,24 +76,42 @@ class Stored:
   def row_bytes(self) -> int:
     return int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.size
 
+  @property
+  def bounds(self) -> tuple[int, ...]:
+    """The first row of each piece, then the number of rows."""
+    return tuple(row for _, _, row in self.pieces) + (self.shape[0],)
+
+  def where(self, first: int, count: int) -> tuple[str, int]:
+    """(data file, first byte) of rows [first, first + count), which lie in
+    one piece (chunks are cut at the pieces' bounds)."""
+    for (path, offset, row), stop in zip(self.pieces, self.bounds[1:]):
+      if row <= first and first + count <= stop:
+        return path, offset + (first - row) * self.row_bytes
+    raise ValueError('Rows [%d, %d) span pieces of the stored tensor.' %
+                     (first, first + count))
+
 
 def stored(prefix: str, tensor: str, shape: Sequence[int],
            dtype: tf.DType) -> Optional[Stored]:
   """The `Stored` of `tensor`, or None where it cannot be streamed.
 
-  None for a tensor stored in slices, a string tensor, a scalar, or a
-  location whose size disagrees with `shape` and `dtype`.
+  None for a tensor stored in slices along another axis than 0, a string
+  tensor, a scalar, or pieces whose sizes disagree with `shape` and
+  `dtype`.
   """
   shape = tuple(int(d) for d in shape)
   if not shape or dtype == tf.string or dtype.is_quantized:
     return None
-  location = _sources.data_location(prefix, tensor)
-  if location is None:
+  pieces = _sources.data_pieces(prefix, tensor)
+  if pieces is None:
     return None
-  path, offset, size = location
-  if size != int(np.prod(shape, dtype=np.int64)) * dtype.size:
-    return None
-  return Stored(path, offset, size, shape, dtype)
+  row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.size
+  stops = [row for _, _, _, row in pieces[1:]] + [shape[0]]
+  for (_, _, size, row), stop in zip(pieces, stops):
+    if stop < row or size != (stop - row) * row_bytes:
+      return None
+  return Stored(tuple((path, offset, row) for path, offset, _, row in pieces),
+                shape, dtype)
 
 
 @functools.lru_cache(maxsize=None)
@@ -116,10 +144,10 @@ def _reader(source: Stored, first: int, count: int, chunk: bool = True):
   into the chunk) takes, gathered in numpy; the chunk itself, when not
   returned, is freed before the values leave."""
   np_dtype = source.dtype.as_numpy_dtype
-  start = source.offset + first * source.row_bytes
+  path, start = source.where(first, count)
   nbytes = count * source.row_bytes
   shape = (count,) + source.row_shape
-  local = _sources.local_path(source.path)
+  local = _sources.local_path(path)
 
   def read(*takes: np.ndarray) -> list[np.ndarray]:
     release_free_memory()
@@ -134,7 +162,7 @@ def _reader(source: Stored, first: int, count: int, chunk: bool = True):
             break
           got += n
     else:
-      with tf.io.gfile.GFile(source.path, 'rb') as f:
+      with tf.io.gfile.GFile(path, 'rb') as f:
         f.seek(start)
         data = f.read(nbytes)
         got = len(data)
@@ -142,7 +170,7 @@ def _reader(source: Stored, first: int, count: int, chunk: bool = True):
     if got != nbytes:
       raise ValueError(
           'Read %d of %d bytes at byte %d of %s: the data file is shorter '
-          'than its index says.' % (got, nbytes, start, source.path))
+          'than its index says.' % (got, nbytes, start, path))
     return ([out] if chunk else []) + [np.take(out, t, axis=0) for t in takes]
 
   return read
@@ -280,12 +308,13 @@ def chunk_rows(source: Stored, max_chunk_bytes: int) -> int:
   return max(1, max_chunk_bytes // max(1, source.row_bytes))
 
 
-def _chunks(destinations: Sequence[Destination],
-            step: int) -> list[tuple[int, int]]:
+def _chunks(destinations: Sequence[Destination], step: int,
+            pieces: Sequence[int] = ()) -> list[tuple[int, int]]:
   """The chunks' row ranges: cut at every destination's own bounds (a
-  partition is never split across chunks it does not need) and every `step`
-  rows within."""
-  cuts = sorted({row for d in destinations for row in d.bounds})
+  partition is never split across chunks it does not need), at the stored
+  `pieces`' bounds (a chunk is one read) and every `step` rows within."""
+  cuts = sorted({row for d in destinations for row in d.bounds} |
+                set(pieces))
   needed = [(d.first, d.stop) for d in destinations]
   ranges = []
   for lo, hi in zip(cuts, cuts[1:]):
@@ -316,7 +345,7 @@ def stream(source: Stored, destinations: Sequence[Destination],
   copies = max(d.copies(source) for d in destinations)
   with tf.device('/cpu:0'):
     for begin, end in _chunks(destinations, chunk_rows(
-        source, max_chunk_bytes // (1 + copies))):
+        source, max_chunk_bytes // (1 + copies)), source.bounds):
       takes = [d.takes(begin, end) for d in destinations]
       chunk = any(t is None for t in takes)
       # Read after the chunk before the previous one was delivered.

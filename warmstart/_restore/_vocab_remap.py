@@ -417,7 +417,8 @@ def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
   """Builds `entry` from one stream of its tensor; False where it cannot.
 
   Row remaps (axis 0) of plain resource variables in parts along axis 0,
-  from a tensor the checkpoint stores whole (`_stream.stored`).
+  from a tensor the checkpoint stores whole or in row slices
+  (`_stream.stored`).
   """
   target = entry.target
   opts = entry.action_params

@@ -23,7 +23,7 @@ object graph resolved into variable names.
 """
 
 from warmstart._sources._checkpoint import Checkpoint
-from warmstart._sources._checkpoint import data_location
+from warmstart._sources._checkpoint import data_pieces
 from warmstart._sources._checkpoint import foreign_format
 from warmstart._sources._checkpoint import full_extent_spec
 from warmstart._sources._checkpoint import GLOB_CHARS
@@ -51,7 +51,7 @@ __all__ = [
     'OBJECT_GRAPH_KEY',
     'PathLike',
     'data_file',
-    'data_location',
+    'data_pieces',
     'foreign_format',
     'join_shards',
     'full_extent_spec',

@@ -569,15 +569,18 @@ def _not_a_checkpoint_hint(prefix: str) -> str:
   return ''
 
 
-# (prefix, `_identity` of its index) -> (number of shards, tensor locations).
+# (prefix, `_identity` of its index) -> (number of shards, tensor pieces).
 _locations: dict[tuple[str, tuple[object, ...]],
-                 tuple[int, dict[str, _index.Location]]] = {}
+                 tuple[int, dict[str, tuple[_index.Location, ...]]]] = {}
 
 
-def data_location(prefix: str, tensor: str) -> Optional[tuple[str, int, int]]:
-  """(data file, first byte, bytes) of `tensor` if `prefix` stores it whole.
+def data_pieces(prefix: str,
+                tensor: str) -> Optional[list[tuple[str, int, int, int]]]:
+  """[(data file, first byte, bytes, first row)] of `tensor`, in row order.
 
-  None for a tensor stored as slices, a checkpoint without a readable index
+  One piece for a tensor stored whole, one per slice for a tensor stored in
+  slices along axis 0 only (a partitioned variable's save). None for a
+  tensor sliced along other axes, a checkpoint without a readable index
   (V1) or one with big-endian values. The index is parsed once per version
   of its file.
   """
@@ -596,11 +599,11 @@ def data_location(prefix: str, tensor: str) -> Optional[tuple[str, int, int]]:
     with _cache_lock:
       _locations[key] = found
   num_shards, by_name = found
-  location = by_name.get(tensor)
-  if location is None:
+  pieces = by_name.get(tensor)
+  if pieces is None:
     return None
-  return (_index.data_file(prefix, location.shard, num_shards),
-          location.offset, location.size)
+  return [(_index.data_file(prefix, p.shard, num_shards), p.offset, p.size,
+           p.first_row) for p in pieces]
 
 
 def foreign_format(path: str) -> Optional[str]:

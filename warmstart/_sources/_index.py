@@ -35,7 +35,9 @@ from __future__ import annotations
 import dataclasses
 import struct
 from collections.abc import Iterator
+from typing import Any, Optional
 
+import numpy as np
 import tensorflow as tf
 from google.protobuf import message
 
@@ -223,31 +225,69 @@ def _parse(proto_class: type, value: bytes, key: bytes) -> object:
 
 @dataclasses.dataclass(frozen=True)
 class Location:
-  """Where the bytes of a tensor stored whole lie.
+  """Where the bytes of a tensor stored whole, or of rows of it, lie.
 
   Attributes:
     shard: Its data file's number.
     offset: Its first byte in that file.
     size: Its bytes (the raw little-endian values of a numeric tensor).
+    first_row: The tensor's row these bytes start at (0 when whole).
   """
 
   shard: int
   offset: int
   size: int
+  first_row: int = 0
 
 
-def locations(data: bytes) -> tuple[int, dict[str, Location]]:
-  """The data location of every tensor an index stores whole.
+def _row_pieces(entry: Any, pieces: list[Any]) -> Optional[list[Location]]:
+  """The `Location`s of a tensor stored in slices along axis 0 only, in row
+  order, or None (slices along other axes, gaps, or entries that disagree
+  with the slices recorded)."""
+  full = [d.size for d in entry.shape.dim]
+  if not full or len(pieces) != len(entry.slices):
+    return None
+  extents = []
+  for proto in entry.slices:
+    dims = list(proto.extent)
+    if len(dims) != len(full):
+      return None
+    for axis in range(1, len(full)):
+      extent = dims[axis]
+      if extent.HasField('length') and (extent.start, extent.length) != (
+          0, full[axis]):
+        return None  # Split along another axis too.
+    first = dims[0]
+    rows = first.length if first.HasField('length') else full[0]
+    extents.append((first.start, rows))
+  extents.sort()
+  found, row = [], 0
+  item_size = tf.as_dtype(entry.dtype).size
+  row_items = int(np.prod(full[1:], dtype=np.int64))
+  for (start, rows), piece in zip(extents, pieces):
+    shape = [d.size for d in piece.shape.dim]
+    if (start != row or shape != [rows] + full[1:] or
+        piece.size != rows * row_items * item_size):
+      return None
+    found.append(Location(piece.shard_id, piece.offset, piece.size, start))
+    row += rows
+  return found if row == full[0] else None
 
-  A partitioned tensor (stored as slices) is left out, and so is every
-  tensor of an index whose header records big-endian values: only tensors
-  whose bytes are the raw little-endian values can be read in pieces.
+
+def locations(data: bytes) -> tuple[int, dict[str, tuple[Location, ...]]]:
+  """Where the bytes of every tensor an index stores in row order lie.
+
+  A tensor stored whole has one `Location`; one stored in slices along axis
+  0 only (a partitioned variable's save), one per slice, in row order.
+  Tensors sliced along other axes are left out, and so is every tensor of
+  an index whose header records big-endian values: only tensors whose bytes
+  are the raw little-endian values can be read in pieces.
 
   Args:
     data: The contents of the index file.
 
   Returns:
-    (the number of shards, {tensor name: `Location`}).
+    (the number of shards, {tensor name: its `Location`s}).
 
   Raises:
     FormatError: `data` is not a bundle index or has no header.
@@ -260,14 +300,22 @@ def locations(data: bytes) -> tuple[int, dict[str, Location]]:
   header = _parse(header_proto, first[1], b'')
   if header.endianness != header_proto.LITTLE:
     return header.num_shards, {}
-  found = {}
+  found: dict[str, tuple[Location, ...]] = {}
+  # A tensor's slices, in key order: by first row (the keys order the
+  # slices' extents, first the first axis' start). They come first (their
+  # keys start with a zero byte).
+  slices: dict[str, list[Any]] = {}
   for key, value in entries:
-    if key.startswith(b'\x00'):
-      continue  # A slice of a partitioned tensor.
     entry = _parse(entry_proto, value, key)
-    if not entry.slices:
-      found[key.decode('utf-8', 'replace')] = Location(
-          entry.shard_id, entry.offset, entry.size)
+    name = tensor_name(key)
+    if key.startswith(b'\x00'):
+      slices.setdefault(name, []).append(entry)
+    elif not entry.slices:
+      found[name] = (Location(entry.shard_id, entry.offset, entry.size),)
+    else:
+      pieces = _row_pieces(entry, slices.pop(name, []))
+      if pieces is not None:
+        found[name] = tuple(pieces)
   return header.num_shards, found
 
 
