@@ -261,7 +261,31 @@ class InitFromCheckpointTest(tf.test.TestCase, parameterized.TestCase):
         'copy/var1': 'old_scope_1/var1'
     }, _DOCSTRING_INITIAL)
     self.assertEqual(2, plan.num_restored)
-    self.assertLen(_restore_ops(g), 1)
+    [restore] = _restore_ops(g)
+    # The tensor is read once for both variables (and counted once).
+    names = restore.inputs[1].op.get_attr('value').string_val
+    self.assertEqual(1, list(names).count(b'old_scope_1/var1'), names)
+    self.assertEqual(
+        [20 * 2 * 4, 0],
+        [plan.entry(v).read_bytes for v in ('new_scope_1/var1', 'copy/var1')])
+
+  def test_one_tensor_into_two_partitioned_variables_is_streamed_once(self):
+    prefix, ckpt = test_util.save_checkpoint(
+        self._dir(), lambda: tf.compat.v1.get_variable('w', [12, 3]))
+    with tf.Graph().as_default() as g:
+      for name, parts in (('a', 3), ('b', 4)):
+        tf.compat.v1.get_variable(
+            name, [12, 3], initializer=_const(1.0),
+            partitioner=tf.compat.v1.fixed_size_partitioner(parts))
+      plan = warmstart.init_from_checkpoint(prefix, [('w', 'a'), ('w', 'b')])
+      got = test_util.initialize(g)
+    self.assertAllEqual(ckpt['w'], got['a'])
+    self.assertAllEqual(ckpt['w'], got['b'])
+    reads = test_util.checkpoint_reads(g)
+    # One stream: chunks cut at both variables' part bounds (0 3 4 6 8 9).
+    self.assertLen(reads, 6)
+    self.assertEqual([12 * 3 * 4, 0],
+                     [plan.entry(v).read_bytes for v in ('a', 'b')])
 
   def test_single_part_object_restores_only_its_slice(self):
     prefix, ckpt = test_util.save_checkpoint(self._dir(),

@@ -125,13 +125,18 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
         expected = np.take(ckpt['old/p'], range(size * i, size * (i + 1)),
                            axis=loaded_axis)
         self.assertAllEqual(expected, got['new/p/part_%d' % i])
-    # One batched RestoreV2; or, for a tensor stored whole into several
-    # parts, a stream: one chunk per part, each byte read once.
-    streamed = not saved_parts and loaded_parts and loaded_axis == 0
-    self.assertLen(test_util.checkpoint_reads(g),
-                   loaded_parts if streamed else 1)
+    # One batched RestoreV2; or, for a tensor stored whole (or in slices
+    # along axis 0 that parts share) into several parts along axis 0, a
+    # stream: chunks cut at the parts' and slices' bounds, each byte read
+    # once.
+    streamed = bool(loaded_parts) and loaded_axis == 0 and (
+        not saved_parts or (saved_axis == 0 and saved_parts != loaded_parts))
     if streamed:
       self.assertEmpty(_restore_ops(g))
+      self.assertLen(test_util.checkpoint_reads(g),
+                     loaded_parts if not saved_parts else 6)  # 0 3 4 6 8 9.
+    else:
+      self.assertLen(test_util.checkpoint_reads(g), 1)
 
   # --- Ref and resource variables, every dtype. -----------------------------
 
@@ -141,7 +146,7 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
     def build_a():
       tf.compat.v1.get_variable('w', [3, 2])
       tf.compat.v1.get_variable(
-          'p', [6, 2], partitioner=_partitioner(2))
+          'p', [6, 2], partitioner=_partitioner(3))
 
     prefix, ckpt = test_util.save_checkpoint(self._dir(), build_a)
     with tf.Graph().as_default() as g:
@@ -232,7 +237,7 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
 
     def build_a():
       tf.compat.v1.get_variable('a', [3, 2])
-      tf.compat.v1.get_variable('p', [8, 3], partitioner=_partitioner(2))
+      tf.compat.v1.get_variable('p', [8, 3], partitioner=_partitioner(4))
       tf.compat.v1.get_variable('i', initializer=tf.constant([1, 2, 3]))
       tf.compat.v1.get_variable('s', initializer=tf.constant(['x', 'y']))
       tf.compat.v1.get_variable('d', [2], dtype=tf.float64)
@@ -249,7 +254,8 @@ class RestoreTest(tf.test.TestCase, parameterized.TestCase):
       warmstart.init_from_checkpoint(prefix, {'/': '/'})
       [restore] = _restore_ops(g)
       got = test_util.initialize(g)
-    # One read per variable part: the partitioned one is read as 4 slices.
+    # One read per variable part: the partitioned one is read as its 4
+    # stored slices (parts sharing no slice: no stream).
     self.assertCountEqual(['a', 'p', 'p', 'p', 'p', 'i', 's', 'd'],
                           _read_names(restore))
     for name in ckpt:

@@ -200,7 +200,7 @@ class SlicedStreamTest(tf.test.TestCase):
     self.assertIsNone(_sources.data_pieces(self.prefix, 'cols'))
 
   def test_repartitioned_like_tf_each_row_read_once(self):
-    for parts in (2, 3, 4, 7):
+    for parts in (3, 7, 8):
       expected, _, _ = self._restore(tf.compat.v1.train, 'emb',
                                      [_ROWS, _COLS], parts)
       got, graph, log = self._restore(warmstart, 'emb', [_ROWS, _COLS],
@@ -213,6 +213,35 @@ class SlicedStreamTest(tf.test.TestCase):
         self.assertEqual(first // 24, (first + count - 1) // 24, log.ranges)
       self.assertEmpty([op for op in graph.get_operations()
                         if op.type == 'RestoreV2'])
+
+  def test_parts_sharing_no_slice_take_one_batched_read(self):
+    for parts in (2, 4):  # Each stored slice within one part.
+      got, graph, log = self._restore(warmstart, 'emb', [_ROWS, _COLS], parts)
+      self.assertAllEqual(self.values, got, parts)
+      self.assertEmpty(log.ranges, parts)
+      self.assertLen([op for op in graph.get_operations()
+                      if op.type == 'RestoreV2'], 1, parts)
+
+  def test_a_checkpoint_rewritten_after_the_build_fails_the_read(self):
+    directory = self.create_tempdir().full_path
+    build = lambda rows: lambda: tf.compat.v1.get_variable(
+        'emb', [rows, _COLS], partitioner=tf.compat.v1.fixed_size_partitioner(4))
+    prefix, _ = test_util.save_checkpoint(directory, build(_ROWS))
+    with tf.Graph().as_default() as graph:
+      tf.compat.v1.get_variable(
+          'emb', [_ROWS, _COLS],
+          partitioner=tf.compat.v1.fixed_size_partitioner(3))
+      warmstart.init_from_checkpoint(prefix, {'emb': 'emb'})
+      self.assertNotEmpty(_reads(graph))
+      # The same prefix now holds 'emb' in other slices: its bytes moved.
+      again, _ = test_util.save_checkpoint(directory, build(_ROWS + 8))
+      self.assertEqual(prefix, again)
+      with self.assertRaisesRegex(
+          tf.errors.InvalidArgumentError,
+          r"Tensor 'emb' of checkpoint .* changed since the warm start was "
+          r'built \(stored as 4 piece\(s\) of 3072 bytes then, 4 piece\(s\) '
+          r'of 3328 bytes now\)'):
+        test_util.initialize(graph)
 
   def test_resized_from_slices(self):
     got, _, log = self._restore(warmstart, 'emb', [_ROWS - 10, _COLS + 2], 3,

@@ -1008,7 +1008,9 @@ class ErrorsTest(ScopeTestCase):
       built.extend(r.part for r in reads)
 
     # dnn/kernel and dnn/bias (24 + 8 bytes) in the first chunk: their
-    # initializers were rewired to its reads and to a batched handle.
+    # initializers were rewired to its reads and to a batched handle. (emb
+    # in the checkpoint's 2 parts: batched reads, not a stream.)
+    model = lambda: _model(partitions=2)
     settings = warmstart.WarmStartSettings(self.prefix, ['dnn/', 'emb'],
                                            max_chunk_bytes=32)
     with tf.Graph().as_default() as graph:
@@ -1017,7 +1019,7 @@ class ErrorsTest(ScopeTestCase):
         with self.assertRaisesRegex(tf.errors.ResourceExhaustedError,
                                     'injected fault'):
           with warmstart.warm_start_scope(settings):
-            _model()
+            model()
       self.assertEqual(['dnn/kernel', 'dnn/bias'], [v.op.name for v in built])
       for variable in built:
         self.assertIn(variable.op.name, test_util.stand_ins(graph))
@@ -1027,7 +1029,7 @@ class ErrorsTest(ScopeTestCase):
         self.assertIs(variable.handle, initializer.inputs[0])
         self.assertEqual(variable.initial_value.op.name,
                          initializer.inputs[1].op.name)
-      self.assertColdAndUsable(graph, _model)
+      self.assertColdAndUsable(graph, model)
 
   def test_entered_eagerly(self):
     self.assertTrue(tf.executing_eagerly())

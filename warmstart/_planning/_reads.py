@@ -14,14 +14,16 @@ plan's table) so a warm start's I/O is known before it runs. It follows how
   bytes once per part; `RestoreV2` of a tensor stored in slices counts its
   bytes once (each stored slice is read by the parts over it; exact when
   the partitionings agree);
-* a transform: the bytes of each of its input tensors.
+* a transform: the bytes of each of its input tensors;
+* a tensor several variables take the same way (one tensor into two
+  variables): read once, counted on the first entry (`with_read_bytes`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Optional
 
 import tensorflow as tf
 
@@ -61,15 +63,37 @@ def read_bytes(entry: _plan.Entry, checkpoint: _sources.Checkpoint) -> int:
   return stored
 
 
+def _shared_read(entry: _plan.Entry,
+                 checkpoint: _sources.Checkpoint) -> Optional[tuple[Any, ...]]:
+  """What identifies the read of `entry` that others may share (`_restore`
+  reads a tensor once for every variable taking it the same way: one
+  stream of it, or one `RestoreV2` output per tensor slice), or None."""
+  if entry.action not in _plan.BATCHED or entry.tensor not in checkpoint:
+    return None
+  parts = entry.target.parts if entry.target is not None else ()
+  if (len(parts) > 1 and _streamed(entry, parts) and
+      _sources.data_pieces(checkpoint.prefix, entry.tensor) is not None):
+    return entry.source, entry.tensor, 'stream'
+  shape = entry.target.shape.as_list() if entry.target is not None else None
+  return (entry.source, entry.tensor, 'read', entry.slices,
+          shape if entry.action == _plan.RESIZE else None)
+
+
 def with_read_bytes(entries: Iterable[_plan.Entry],
                     checkpoints: Iterable[_sources.Checkpoint]
                    ) -> list[_plan.Entry]:
-  """`entries`, each with its `read_bytes`."""
+  """`entries`, each with its `read_bytes` (a read several entries share
+  counted on the first)."""
   by_prefix = {c.prefix: c for c in checkpoints}
+  seen = set()
   result = []
   for entry in entries:
     checkpoint = by_prefix.get(entry.source)
     count = read_bytes(entry, checkpoint) if checkpoint is not None else 0
+    shared = _shared_read(entry, checkpoint) if count else None
+    if shared is not None:
+      count = 0 if shared in seen else count
+      seen.add(shared)
     result.append(dataclasses.replace(entry, read_bytes=count)
                   if count != entry.read_bytes else entry)
   return result

@@ -211,16 +211,27 @@ def _resized_read(entry: _plan.Entry, part: Any, info: Any,
                overlap if overlap != shape else None)
 
 
+def _read_key(read: _Read) -> tuple[str, str, tf.DType]:
+  """What one `RestoreV2` output is: reads with the same key share it."""
+  return read.tensor, read.slice_spec, read.dtype
+
+
 def _chunks(reads: Sequence[_Read], max_bytes: int) -> list[list[_Read]]:
+  """`reads` in chunks of at most `max_bytes` read (at least one read); the
+  reads of one tensor slice (several variables from one tensor) go in one
+  chunk and count once."""
+  same: dict[tuple[str, str, tf.DType], list[_Read]] = {}
+  for read in reads:
+    same.setdefault(_read_key(read), []).append(read)
   chunks: list[list[_Read]] = []
   current: list[_Read] = []
   size = 0
-  for read in reads:
-    if current and size + read.nbytes > max_bytes:
+  for group in same.values():
+    if current and size + group[0].nbytes > max_bytes:
       chunks.append(current)
       current, size = [], 0
-    current.append(read)
-    size += read.nbytes
+    current.extend(group)
+    size += group[0].nbytes
   if current:
     chunks.append(current)
   return chunks
@@ -228,13 +239,18 @@ def _chunks(reads: Sequence[_Read], max_bytes: int) -> list[list[_Read]]:
 
 def _build_reads(prefix: str, device: str, reads: Sequence[_Read],
                  reuse: ReusableInitializers) -> None:
+  keys: dict[tuple[str, str, tf.DType], int] = {}
+  for read in reads:
+    keys.setdefault(_read_key(read), len(keys))
   with tf.device(device), tf.device('/cpu:0'):
-    values = tf.raw_ops.RestoreV2(
+    # Each tensor slice read once, however many variables take it.
+    outputs = tf.raw_ops.RestoreV2(
         prefix=prefix,
-        tensor_names=[r.tensor for r in reads],
-        shape_and_slices=[r.slice_spec for r in reads],
-        dtypes=[r.dtype for r in reads],
+        tensor_names=[tensor for tensor, _, _ in keys],
+        shape_and_slices=[spec for _, spec, _ in keys],
+        dtypes=[dtype for _, _, dtype in keys],
         name='restore')
+  values = [outputs[keys[_read_key(read)]] for read in reads]
   # Plain resource variables get the same assign as `assign_op` builds, but
   # per device one scope and, where TF allows, one batched handle op for all
   # of them (half the nodes the first session.run must set up). A part whose
@@ -343,33 +359,55 @@ def _streamed_parts(entry: _plan.Entry) -> Optional[
     layout.append((part, offset, stop,
                    None if old[1:] == new[1:] else trailing, not whole))
   source = _stream.stored(entry.source, entry.tensor, old, saved)
-  if source is None:
+  if source is None or _read_once_each(source, layout):
     return None
   return source, layout
 
 
-def _build_stream(entry: _plan.Entry, source: _stream.Stored,
-                  layout: Sequence[tuple[Any, int, int,
-                                         Optional[list[int]], bool]],
-                  max_chunk_bytes: int) -> None:
-  """Loads every part of `entry` from one read of its tensor (`_stream`)."""
-  destinations = []
-  for part, first, stop, trailing, keeps_own in layout:
-    if first >= stop:
-      continue  # Wholly outside the checkpoint's rows: its own initializer.
-    base = None
-    if keeps_own:
-      # Cells outside the checkpoint's block keep the part's own initial
-      # value, read before its initializer becomes the restore.
-      with tf.device(part.handle.device):
-        base = _tf_compat.assign_variable(
-            part.handle, tf.convert_to_tensor(part.initial_value))
-    destinations.append(_stream.PartRows(part, first, stop, trailing, base))
-  if destinations:
-    _stream.stream(source, destinations, max_chunk_bytes,
-                   after=[d.base for d in destinations if d.base is not None])
-  for destination in destinations:
-    _stream.initialize(destination.part, destination.ops)
+def _read_once_each(source: _stream.Stored,
+                    layout: Sequence[tuple[Any, int, int, Any, bool]]) -> bool:
+  """Whether the parts' own `RestoreV2`s read each stored row once: a
+  tensor stored in slices that no two parts share (the partitioning it was
+  saved with), which one batched read serves as well as a stream."""
+  if len(source.pieces) < 2:
+    return False
+  bounds = source.bounds
+  readers = [0] * len(source.pieces)
+  for _, first, stop, _, _ in layout:
+    for i, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+      if first < hi and lo < stop:
+        readers[i] += 1
+  return max(readers) <= 1
+
+
+def _build_streams(streamed: Sequence[tuple[_plan.Entry, tuple[
+    _stream.Stored, Sequence[tuple[Any, int, int, Optional[list[int]],
+                                   bool]]]]],
+                   max_chunk_bytes: int) -> None:
+  """Loads every part of the streamed entries (`_stream`): one read of each
+  tensor, shared by every variable that takes it."""
+  by_tensor: dict[tuple[Any, ...], tuple[_stream.Stored, list[Any]]] = {}
+  for _, (source, layout) in streamed:
+    key = (source.prefix, source.tensor, source.shape, source.dtype)
+    destinations = by_tensor.setdefault(key, (source, []))[1]
+    for part, first, stop, trailing, keeps_own in layout:
+      if first >= stop:
+        continue  # Wholly outside the checkpoint's rows: its own initializer.
+      base = None
+      if keeps_own:
+        # Cells outside the checkpoint's block keep the part's own initial
+        # value, read before its initializer becomes the restore.
+        with tf.device(part.handle.device):
+          base = _tf_compat.assign_variable(
+              part.handle, tf.convert_to_tensor(part.initial_value))
+      destinations.append(_stream.PartRows(part, first, stop, trailing, base))
+  for source, destinations in by_tensor.values():
+    if destinations:
+      _stream.stream(
+          source, destinations, max_chunk_bytes,
+          after=[d.base for d in destinations if d.base is not None])
+    for destination in destinations:
+      _stream.initialize(destination.part, destination.ops)
 
 
 def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
@@ -417,8 +455,7 @@ def _apply_plan(plan: _plan.Plan, options: _options.Options, graph: tf.Graph,
     for (prefix, device), reads in groups.items():
       for chunk in _chunks(reads, options.max_chunk_bytes):
         _build_reads(prefix, device, chunk, reuse)
-    for entry, (source, layout) in streamed:
-      _build_stream(entry, source, layout, options.max_chunk_bytes)
+    _build_streams(streamed, options.max_chunk_bytes)
     if transformed:
       _transform.build_all(transformed)
     for entry in custom:

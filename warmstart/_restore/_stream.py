@@ -57,14 +57,19 @@ class Stored:
   """A tensor stored in row order: its pieces, its shape and dtype.
 
   Attributes:
-    pieces: (data file, first byte, first row) of each piece, in row order:
-      one for a tensor stored whole, one per slice of a tensor stored in
-      slices along axis 0 (a partitioned variable's save).
+    prefix: The checkpoint.
+    tensor: The tensor's name in it.
+    pieces: (data file, first byte, bytes, first row) of each piece, in row
+      order (`_sources.data_pieces`): one for a tensor stored whole, one per
+      slice of a tensor stored in slices along axis 0 (a partitioned
+      variable's save).
     shape: The whole tensor's shape.
     dtype: Its dtype.
   """
 
-  pieces: tuple[tuple[str, int, int], ...]
+  prefix: str
+  tensor: str
+  pieces: tuple[tuple[str, int, int, int], ...]
   shape: tuple[int, ...]
   dtype: tf.DType
 
@@ -79,12 +84,12 @@ class Stored:
   @property
   def bounds(self) -> tuple[int, ...]:
     """The first row of each piece, then the number of rows."""
-    return tuple(row for _, _, row in self.pieces) + (self.shape[0],)
+    return tuple(row for _, _, _, row in self.pieces) + (self.shape[0],)
 
   def where(self, first: int, count: int) -> tuple[str, int]:
     """(data file, first byte) of rows [first, first + count), which lie in
     one piece (chunks are cut at the pieces' bounds)."""
-    for (path, offset, row), stop in zip(self.pieces, self.bounds[1:]):
+    for (path, offset, _, row), stop in zip(self.pieces, self.bounds[1:]):
       if row <= first and first + count <= stop:
         return path, offset + (first - row) * self.row_bytes
     raise ValueError('Rows [%d, %d) span pieces of the stored tensor.' %
@@ -110,8 +115,24 @@ def stored(prefix: str, tensor: str, shape: Sequence[int],
   for (_, _, size, row), stop in zip(pieces, stops):
     if stop < row or size != (stop - row) * row_bytes:
       return None
-  return Stored(tuple((path, offset, row) for path, offset, _, row in pieces),
-                shape, dtype)
+  return Stored(prefix, tensor, tuple(pieces), shape, dtype)
+
+
+def _check_unchanged(source: Stored) -> None:
+  """Raises if the checkpoint no longer stores the tensor where it did when
+  the stream was built (rewritten since): its bytes would be others'."""
+  now = _sources.data_pieces(source.prefix, source.tensor)
+  if now is None or tuple(now) != source.pieces:
+    raise ValueError(
+        'Tensor %r of checkpoint %s changed since the warm start was built '
+        '(stored as %s then, %s now): build the warm start again.' %
+        (source.tensor, source.prefix, _describe(source.pieces),
+         'not readable in pieces' if now is None else _describe(now)))
+
+
+def _describe(pieces: Sequence[tuple[str, int, int, int]]) -> str:
+  return '%d piece(s) of %d bytes' % (len(pieces),
+                                       sum(size for _, _, size, _ in pieces))
 
 
 @functools.lru_cache(maxsize=None)
@@ -150,6 +171,7 @@ def _reader(source: Stored, first: int, count: int, chunk: bool = True):
   local = _sources.local_path(path)
 
   def read(*takes: np.ndarray) -> list[np.ndarray]:
+    _check_unchanged(source)
     release_free_memory()
     out = np.empty(shape, np_dtype)
     buffer = memoryview(out.reshape(-1).view(np.uint8))
