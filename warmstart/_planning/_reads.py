@@ -74,9 +74,11 @@ def _shared_read(entry: _plan.Entry,
   if (len(parts) > 1 and _streamed(entry, parts) and
       _sources.data_pieces(checkpoint.prefix, entry.tensor) is not None):
     return entry.source, entry.tensor, 'stream'
-  shape = entry.target.shape.as_list() if entry.target is not None else None
-  return (entry.source, entry.tensor, 'read', entry.slices,
-          shape if entry.action == _plan.RESIZE else None)
+  shape = (tuple(entry.target.shape.as_list())
+           if entry.target is not None and entry.action == _plan.RESIZE
+           else None)
+  return (entry.source, entry.tensor, 'read', tuple(entry.slices or ()),
+          shape)
 
 
 def with_read_bytes(entries: Iterable[_plan.Entry],
