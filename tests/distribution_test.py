@@ -9,6 +9,8 @@ value, exactly as after TF's `init_from_checkpoint` under the same strategy.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -179,6 +181,48 @@ class MirroredStrategyTest(tf.test.TestCase):
         self.assertAllClose(self.ckpt['model/w'] / len(_DEVICES), component)
       for component in ours['model/b']:
         self.assertAllClose(self.ckpt['model/b'], component)
+
+  def _vocab_remap(self, module, prefix, new_vocab, old_vocab):
+    """Warm-starts a mirrored [6, 2] emb (5 tokens + 1 OOV) by vocabulary;
+    returns (its components' values, the graph)."""
+    with tf.Graph().as_default() as g:
+      strategy = tf.distribute.MirroredStrategy(_DEVICES)
+      with strategy.scope():
+        emb = tf.compat.v1.get_variable('emb', [6, 2],
+                                        initializer=_const(7.0))
+        info = module.VocabInfo(new_vocab, 5, 1, old_vocab)
+        module.warm_start(prefix, 'emb',
+                          var_name_to_vocab_info={'emb': info})
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        return sess.run(list(emb.values)), g
+
+  def test_vocab_remap_on_every_replica(self):
+    # The remapping and the read run once (on the CPU of the process, as the
+    # init op does), their value goes to each replica's component.
+    directory = self.create_tempdir().full_path
+    prefix, ckpt = test_util.save_checkpoint(
+        directory, lambda: tf.compat.v1.get_variable('emb', [4, 2]))
+    old_vocab = os.path.join(directory, 'old.txt')
+    new_vocab = os.path.join(directory, 'new.txt')
+    with open(old_vocab, 'w') as f:
+      f.write('a\nb\nc\nd\n')
+    with open(new_vocab, 'w') as f:
+      f.write('c\nx\na\nd\ny\n')
+    expected = np.stack([ckpt['emb'][2], np.zeros(2), ckpt['emb'][0],
+                         ckpt['emb'][3], np.zeros(2), np.zeros(2)])
+    ours, graph = self._vocab_remap(warmstart, prefix, new_vocab, old_vocab)
+    self.assertLen(ours, 2)
+    for component in ours:
+      self.assertAllEqual(expected, component)
+    self.assertLen([op for op in graph.get_operations()
+                    if op.name.endswith('vocab_remapping')], 1)
+    self.assertLen([op for op in graph.get_operations()
+                    if op.type in ('LoadAndRemapMatrix', 'RestoreV2')], 1)
+    theirs, _ = self._vocab_remap(tf.compat.v1.train, prefix, new_vocab,
+                                  old_vocab)
+    for their_component, our_component in zip(theirs, ours):
+      np.testing.assert_array_equal(their_component, our_component)
 
   def test_error_in_replica_context_names_the_tensor(self):
     with self.assertRaisesRegex(warmstart.TensorNotFoundError,

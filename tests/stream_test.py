@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import unittest
 from unittest import mock
 
 import numpy as np
@@ -110,11 +111,13 @@ class StreamTest(tf.test.TestCase):
     self.assertTrue(all(count <= 10 for _, count in log.ranges), log.ranges)
     reads = sorted(_reads(graph), key=lambda op: op.name)
     self.assertLen(reads, 10)  # 48 rows a part: 10 + 10 + 10 + 10 + 8, twice.
-    # The third read waits for what the first delivered (two chunks held).
+    # Each read waits for the one before (in order, for the checksums); the
+    # third also for what the first delivered (two chunks held).
     waits = [[c.name for c in op.control_inputs] for op in reads]
     self.assertEmpty(waits[0])
-    self.assertEmpty(waits[1])
-    self.assertNotEmpty(waits[2])
+    self.assertEqual([reads[0].name], waits[1])
+    self.assertIn(reads[1].name, waits[2])
+    self.assertLen(waits[2], 2)
 
   def test_resize_grows_and_shrinks_each_part(self):
     for shape in ([_ROWS + 20, _COLS + 3], [_ROWS - 30, _COLS - 3],
@@ -142,6 +145,49 @@ class StreamTest(tf.test.TestCase):
       got = test_util.initialize(graph)
     self.assertAllEqual(self.ckpt['emb'], got['emb'])
     self.assertEmpty(_reads(graph))
+
+  def _damaged(self, partitions):
+    """A checkpoint whose 'emb' has one flipped byte (row 50), planned and
+    built before the damage; returns the graph."""
+    directory = self.create_tempdir().full_path
+    prefix, _ = test_util.save_checkpoint(
+        directory, lambda: tf.compat.v1.get_variable(
+            'emb', [_ROWS, _COLS], partitioner=(
+                tf.compat.v1.fixed_size_partitioner(partitions)
+                if partitions else None)))
+    graph = tf.Graph()
+    with graph.as_default():
+      tf.compat.v1.get_variable(
+          'emb', [_ROWS, _COLS],
+          partitioner=tf.compat.v1.fixed_size_partitioner(3))
+      warmstart.init_from_checkpoint(prefix, {'emb': 'emb'})
+    self.assertNotEmpty(_reads(graph))
+    [(path, offset, _, first, _)] = [
+        p for p in _sources.data_pieces(prefix, 'emb')
+        if p[3] <= 50 < p[3] + p[2] // (_COLS * 4)]
+    with open(path, 'r+b') as f:
+      f.seek(offset + (50 - first) * _COLS * 4 + 5)
+      byte = f.read(1)
+      f.seek(-1, os.SEEK_CUR)
+      f.write(bytes([byte[0] ^ 0x10]))
+    return graph
+
+  @unittest.skipUnless(_stream._crc32c(), 'google-crc32c is not installed')
+  def test_a_damaged_data_file_fails_the_read_as_restore_does(self):
+    for partitions in (None, 4):  # Stored whole; in slices.
+      graph = self._damaged(partitions)
+      with self.assertRaisesRegex(
+          tf.errors.InvalidArgumentError,
+          r"Checksum mismatch reading tensor 'emb' of checkpoint .*: bytes "
+          r'\[\d+, \d+\) of .*data-00000-of-00001 have CRC32C'):
+        with graph.as_default():
+          test_util.initialize(graph)
+
+  def test_checksums_hold_on_every_run(self):
+    got, graph, _ = self._restore('emb', [_ROWS, _COLS], 3)
+    with graph.as_default(), tf.compat.v1.Session() as sess:
+      for _ in range(2):
+        sess.run(tf.compat.v1.global_variables_initializer())
 
   def test_a_data_file_cut_after_the_plan_fails_the_read_naming_it(self):
     directory = self.create_tempdir().full_path
@@ -195,8 +241,9 @@ class SlicedStreamTest(tf.test.TestCase):
 
   def test_the_index_gives_each_slice_in_row_order(self):
     pieces = _sources.data_pieces(self.prefix, 'emb')
-    self.assertEqual([0, 24, 48, 72], [row for _, _, _, row in pieces])
-    self.assertEqual([24 * _COLS * 4] * 4, [size for _, _, size, _ in pieces])
+    self.assertEqual([0, 24, 48, 72], [row for _, _, _, row, _ in pieces])
+    self.assertEqual([24 * _COLS * 4] * 4,
+                     [size for _, _, size, _, _ in pieces])
     self.assertIsNone(_sources.data_pieces(self.prefix, 'cols'))
 
   def test_repartitioned_like_tf_each_row_read_once(self):

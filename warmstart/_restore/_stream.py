@@ -29,10 +29,13 @@ process of `MirroredStrategy`), from that process' view of the data file:
 the one the plan read the index from. The values then travel to each
 part's device as any assign's value does.
 
-Not checked here: the tensor's CRC32C, which `RestoreV2` checks when it
-reads a whole tensor. The index's sizes are checked when the plan loads the
-checkpoint (`_sources.load`), and a short read fails the chunk's op naming
-the file.
+Checked as `RestoreV2` checks a tensor it reads whole: each piece read
+whole has its CRC32C compared with the index's (with google-crc32c
+installed, `_Checksums`: a mismatch fails the read naming the tensor and the
+file, an `InvalidArgumentError` where `RestoreV2` raises `DataLossError`); the index's sizes are checked when the plan loads the checkpoint
+(`_sources.load`), a short read fails the chunk's op naming the file, and
+a checkpoint rewritten with another layout since the stream was built fails
+it naming the tensor.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from typing import Any, Optional
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from warmstart import _sources
 from warmstart import _tf_compat
@@ -59,17 +63,17 @@ class Stored:
   Attributes:
     prefix: The checkpoint.
     tensor: The tensor's name in it.
-    pieces: (data file, first byte, bytes, first row) of each piece, in row
-      order (`_sources.data_pieces`): one for a tensor stored whole, one per
-      slice of a tensor stored in slices along axis 0 (a partitioned
-      variable's save).
+    pieces: (data file, first byte, bytes, first row, masked CRC32C) of each
+      piece, in row order (`_sources.data_pieces`): one for a tensor stored
+      whole, one per slice of a tensor stored in slices along axis 0 (a
+      partitioned variable's save).
     shape: The whole tensor's shape.
     dtype: Its dtype.
   """
 
   prefix: str
   tensor: str
-  pieces: tuple[tuple[str, int, int, int], ...]
+  pieces: tuple[tuple[str, int, int, int, int], ...]
   shape: tuple[int, ...]
   dtype: tf.DType
 
@@ -84,14 +88,15 @@ class Stored:
   @property
   def bounds(self) -> tuple[int, ...]:
     """The first row of each piece, then the number of rows."""
-    return tuple(row for _, _, _, row in self.pieces) + (self.shape[0],)
+    return tuple(piece[3] for piece in self.pieces) + (self.shape[0],)
 
-  def where(self, first: int, count: int) -> tuple[str, int]:
-    """(data file, first byte) of rows [first, first + count), which lie in
-    one piece (chunks are cut at the pieces' bounds)."""
-    for (path, offset, _, row), stop in zip(self.pieces, self.bounds[1:]):
+  def where(self, first: int, count: int) -> tuple[int, str, int]:
+    """(piece, data file, first byte) of rows [first, first + count), which
+    lie in one piece (chunks are cut at the pieces' bounds)."""
+    for i, (piece, stop) in enumerate(zip(self.pieces, self.bounds[1:])):
+      path, offset, _, row, _ = piece
       if row <= first and first + count <= stop:
-        return path, offset + (first - row) * self.row_bytes
+        return i, path, offset + (first - row) * self.row_bytes
     raise ValueError('Rows [%d, %d) span pieces of the stored tensor.' %
                      (first, first + count))
 
@@ -111,11 +116,65 @@ def stored(prefix: str, tensor: str, shape: Sequence[int],
   if pieces is None:
     return None
   row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.size
-  stops = [row for _, _, _, row in pieces[1:]] + [shape[0]]
-  for (_, _, size, row), stop in zip(pieces, stops):
+  stops = [piece[3] for piece in pieces[1:]] + [shape[0]]
+  for (_, _, size, row, _), stop in zip(pieces, stops):
     if stop < row or size != (stop - row) * row_bytes:
       return None
   return Stored(prefix, tensor, tuple(pieces), shape, dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _crc32c() -> Any:
+  """The `google_crc32c` module (a C extension), or None if not installed."""
+  try:
+    import google_crc32c  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    logging.info(
+        'warmstart streams checkpoint tensors without checking their CRC32C '
+        '(RestoreV2 checks a tensor it reads whole): install google-crc32c '
+        '(the extra warmstart[crc]) to check them too.')
+    return None
+  return google_crc32c if google_crc32c.implementation == 'c' else None
+
+
+def _mask(crc: int) -> int:
+  """A CRC32C masked as TF's bundles record it (`crc32c::Mask`)."""
+  return (((crc >> 15) | (crc << 17)) + 0xa282ead8) & 0xffffffff
+
+
+class _Checksums:
+  """Checks each piece a stream reads whole against its recorded CRC32C.
+
+  The chunks of a stream are read in order (each read waits for the one
+  before), so each piece's CRC extends chunk by chunk; a piece some of whose
+  rows are not read (rows no destination needs) is not checked.
+  """
+
+  def __init__(self, source: Stored):
+    self._source = source
+    self._crc = _crc32c()
+    self._done = [0] * len(source.pieces)  # Bytes checked, from the start.
+    self._value = [0] * len(source.pieces)
+
+  def add(self, piece: int, start: int, data: np.ndarray) -> None:
+    """Takes bytes [start, start + len) of a piece (start: from its first)."""
+    if start == 0:  # A piece's first chunk (again, on another run).
+      self._done[piece], self._value[piece] = 0, 0
+    if self._crc is None or self._done[piece] != start:
+      self._done[piece] = -1  # A gap: this piece cannot be checked.
+      return
+    self._value[piece] = self._crc.extend(self._value[piece], data)
+    self._done[piece] += data.nbytes
+    path, offset, size, _, recorded = self._source.pieces[piece]
+    if self._done[piece] == size and _mask(self._value[piece]) != recorded:
+      # (TF runs a numpy_function's ValueError as InvalidArgumentError; it
+      # has no way to raise RestoreV2's DataLossError.)
+      raise ValueError(
+          'Checksum mismatch reading tensor %r of checkpoint %s: bytes '
+          '[%d, %d) of %s have CRC32C %08x (masked), the index records %08x: '
+          'the data file is damaged.' %
+          (self._source.tensor, self._source.prefix, offset, offset + size,
+           path, _mask(self._value[piece]), recorded))
 
 
 def _check_unchanged(source: Stored) -> None:
@@ -130,9 +189,9 @@ def _check_unchanged(source: Stored) -> None:
          'not readable in pieces' if now is None else _describe(now)))
 
 
-def _describe(pieces: Sequence[tuple[str, int, int, int]]) -> str:
+def _describe(pieces: Sequence[tuple[str, int, int, int, int]]) -> str:
   return '%d piece(s) of %d bytes' % (len(pieces),
-                                       sum(size for _, _, size, _ in pieces))
+                                       sum(piece[2] for piece in pieces))
 
 
 @functools.lru_cache(maxsize=None)
@@ -159,13 +218,15 @@ def release_free_memory() -> None:
     trim(0)
 
 
-def _reader(source: Stored, first: int, count: int, chunk: bool = True):
+def _reader(source: Stored, first: int, count: int, chunk: bool = True,
+            checksums: Optional[_Checksums] = None):
   """A function reading rows [first, first + count) of `source`: it returns
   the chunk (if `chunk`), then the rows each of its arguments (index arrays
   into the chunk) takes, gathered in numpy; the chunk itself, when not
-  returned, is freed before the values leave."""
+  returned, is freed before the values leave. `checksums` takes its bytes."""
   np_dtype = source.dtype.as_numpy_dtype
-  path, start = source.where(first, count)
+  piece, path, start = source.where(first, count)
+  piece_start = start - source.pieces[piece][1]
   nbytes = count * source.row_bytes
   shape = (count,) + source.row_shape
   local = _sources.local_path(path)
@@ -193,6 +254,8 @@ def _reader(source: Stored, first: int, count: int, chunk: bool = True):
       raise ValueError(
           'Read %d of %d bytes at byte %d of %s: the data file is shorter '
           'than its index says.' % (got, nbytes, start, path))
+    if checksums is not None:
+      checksums.add(piece, piece_start, out)
     return ([out] if chunk else []) + [np.take(out, t, axis=0) for t in takes]
 
   return read
@@ -200,7 +263,8 @@ def _reader(source: Stored, first: int, count: int, chunk: bool = True):
 
 def read_rows(source: Stored, first: int, count: int,
               takes: Sequence[tf.Tensor] = (),
-              chunk: bool = True) -> list[tf.Tensor]:
+              chunk: bool = True,
+              checksums: Optional[_Checksums] = None) -> list[tf.Tensor]:
   """The op reading rows [first, first + count) of `source` (on the CPU).
 
   Returns:
@@ -209,7 +273,7 @@ def read_rows(source: Stored, first: int, count: int,
     chunk-sized tensor of TF's beside.
   """
   values = tf.numpy_function(
-      _reader(source, first, count, chunk), list(takes),
+      _reader(source, first, count, chunk, checksums), list(takes),
       [source.dtype] * (int(chunk) + len(takes)), stateful=True,
       name='read_rows')
   if chunk:
@@ -365,16 +429,20 @@ def stream(source: Stored, destinations: Sequence[Destination],
   delivered: list[list[tf.Operation]] = [list(after), list(after)]
   chunks = 0
   copies = max(d.copies(source) for d in destinations)
+  checksums = _Checksums(source)
+  previous: list[tf.Operation] = []
   with tf.device('/cpu:0'):
     for begin, end in _chunks(destinations, chunk_rows(
         source, max_chunk_bytes // (1 + copies)), source.bounds):
       takes = [d.takes(begin, end) for d in destinations]
       chunk = any(t is None for t in takes)
-      # Read after the chunk before the previous one was delivered.
-      with tf.control_dependencies(delivered[0]):
+      # Read after the read before (in order: the checksums extend) and
+      # after the chunk before the previous one was delivered.
+      with tf.control_dependencies(delivered[0] + previous):
         values = read_rows(source, begin, end - begin,
                            [t for ts in takes if ts is not None for t in ts],
-                           chunk)
+                           chunk, checksums)
+      previous = [values[0].op]
       ops = []
       at = int(chunk)
       for destination, taken in zip(destinations, takes):

@@ -574,9 +574,10 @@ _locations: dict[tuple[str, tuple[object, ...]],
                  tuple[int, dict[str, tuple[_index.Location, ...]]]] = {}
 
 
-def data_pieces(prefix: str,
-                tensor: str) -> Optional[list[tuple[str, int, int, int]]]:
-  """[(data file, first byte, bytes, first row)] of `tensor`, in row order.
+def data_pieces(
+    prefix: str, tensor: str) -> Optional[list[tuple[str, int, int, int, int]]]:
+  """[(data file, first byte, bytes, first row, masked CRC32C)] of `tensor`,
+  in row order.
 
   One piece for a tensor stored whole, one per slice for a tensor stored in
   slices along axis 0 only (a partitioned variable's save). None for a
@@ -603,7 +604,7 @@ def data_pieces(prefix: str,
   if pieces is None:
     return None
   return [(_index.data_file(prefix, p.shard, num_shards), p.offset, p.size,
-           p.first_row) for p in pieces]
+           p.first_row, p.crc32c) for p in pieces]
 
 
 def foreign_format(path: str) -> Optional[str]:

@@ -232,12 +232,14 @@ class Location:
     offset: Its first byte in that file.
     size: Its bytes (the raw little-endian values of a numeric tensor).
     first_row: The tensor's row these bytes start at (0 when whole).
+    crc32c: The masked CRC32C of these bytes the index records.
   """
 
   shard: int
   offset: int
   size: int
   first_row: int = 0
+  crc32c: int = 0
 
 
 def _row_pieces(entry: Any, pieces: list[Any]) -> Optional[list[Location]]:
@@ -269,7 +271,8 @@ def _row_pieces(entry: Any, pieces: list[Any]) -> Optional[list[Location]]:
     if (start != row or shape != [rows] + full[1:] or
         piece.size != rows * row_items * item_size):
       return None
-    found.append(Location(piece.shard_id, piece.offset, piece.size, start))
+    found.append(Location(piece.shard_id, piece.offset, piece.size, start,
+                          piece.crc32c))
     row += rows
   return found if row == full[0] else None
 
@@ -311,7 +314,8 @@ def locations(data: bytes) -> tuple[int, dict[str, tuple[Location, ...]]]:
     if key.startswith(b'\x00'):
       slices.setdefault(name, []).append(entry)
     elif not entry.slices:
-      found[name] = (Location(entry.shard_id, entry.offset, entry.size),)
+      found[name] = (Location(entry.shard_id, entry.offset, entry.size, 0,
+                              entry.crc32c),)
     else:
       pieces = _row_pieces(entry, slices.pop(name, []))
       if pieces is not None:
