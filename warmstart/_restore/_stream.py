@@ -45,6 +45,7 @@ import ctypes.util
 import dataclasses
 import functools
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -142,31 +143,81 @@ def _mask(crc: int) -> int:
   return (((crc >> 15) | (crc << 17)) + 0xa282ead8) & 0xffffffff
 
 
+#: CRC32C's polynomial, reflected.
+_POLY = 0x82f63b78
+
+
+def _gf2_times(matrix: Sequence[int], vector: int) -> int:
+  total, row = 0, 0
+  while vector:
+    if vector & 1:
+      total ^= matrix[row]
+    vector >>= 1
+    row += 1
+  return total
+
+
+def _gf2_square(matrix: Sequence[int]) -> list[int]:
+  return [_gf2_times(matrix, matrix[n]) for n in range(32)]
+
+
+@functools.lru_cache(maxsize=64)
+def _shift(length: int) -> tuple[int, ...]:
+  """The GF(2) operator that runs a CRC through `length` zero bytes."""
+  one_bit = [_POLY] + [1 << n for n in range(31)]
+  operator = _gf2_square(_gf2_square(_gf2_square(one_bit)))  # One byte.
+  result = [1 << n for n in range(32)]  # The identity.
+  while length:
+    if length & 1:
+      result = [_gf2_times(operator, column) for column in result]
+    length >>= 1
+    if length:
+      operator = _gf2_square(operator)
+  return tuple(result)
+
+
+def crc32c_combine(crc1: int, crc2: int, length2: int) -> int:
+  """The CRC32C of A + B from those of A and B (B of `length2` bytes), as
+  zlib's `crc32_combine` for CRC32; the operator is cached per length (a
+  stream's chunks mostly share one)."""
+  return _gf2_times(_shift(length2), crc1) ^ crc2
+
+
 class _Checksums:
   """Checks each piece a stream reads whole against its recorded CRC32C.
 
-  The chunks of a stream are read in order (each read waits for the one
-  before), so each piece's CRC extends chunk by chunk; a piece some of whose
-  rows are not read (rows no destination needs) is not checked.
+  Each chunk's CRC is computed as it is read (two reads may run at once)
+  and joined, in order, to the bytes of its piece read before it
+  (`crc32c_combine`); a piece some of whose rows are not read (rows no
+  destination needs) is not checked.
   """
 
   def __init__(self, source: Stored):
     self._source = source
     self._crc = _crc32c()
+    self._lock = threading.Lock()
     self._done = [0] * len(source.pieces)  # Bytes checked, from the start.
     self._value = [0] * len(source.pieces)
+    self._waiting: list[dict[int, tuple[int, int]]] = [
+        {} for _ in source.pieces]
 
   def add(self, piece: int, start: int, data: np.ndarray) -> None:
     """Takes bytes [start, start + len) of a piece (start: from its first)."""
-    if start == 0:  # A piece's first chunk (again, on another run).
-      self._done[piece], self._value[piece] = 0, 0
-    if self._crc is None or self._done[piece] != start:
-      self._done[piece] = -1  # A gap: this piece cannot be checked.
+    if self._crc is None:
       return
-    self._value[piece] = self._crc.extend(self._value[piece], data)
-    self._done[piece] += data.nbytes
+    crc = self._crc.value(data)
     path, offset, size, _, recorded = self._source.pieces[piece]
-    if self._done[piece] == size and _mask(self._value[piece]) != recorded:
+    with self._lock:
+      if start == 0:  # A piece's first chunk (again, on another run).
+        self._done[piece], self._value[piece] = 0, 0
+      waiting = self._waiting[piece]
+      waiting[start] = (crc, data.nbytes)
+      while self._done[piece] in waiting:
+        crc, length = waiting.pop(self._done[piece])
+        self._value[piece] = crc32c_combine(self._value[piece], crc, length)
+        self._done[piece] += length
+      if self._done[piece] != size or _mask(self._value[piece]) == recorded:
+        return
       # (TF runs a numpy_function's ValueError as InvalidArgumentError; it
       # has no way to raise RestoreV2's DataLossError.)
       raise ValueError(
@@ -430,19 +481,16 @@ def stream(source: Stored, destinations: Sequence[Destination],
   chunks = 0
   copies = max(d.copies(source) for d in destinations)
   checksums = _Checksums(source)
-  previous: list[tf.Operation] = []
   with tf.device('/cpu:0'):
     for begin, end in _chunks(destinations, chunk_rows(
         source, max_chunk_bytes // (1 + copies)), source.bounds):
       takes = [d.takes(begin, end) for d in destinations]
       chunk = any(t is None for t in takes)
-      # Read after the read before (in order: the checksums extend) and
-      # after the chunk before the previous one was delivered.
-      with tf.control_dependencies(delivered[0] + previous):
+      # Read after the chunk before the previous one was delivered.
+      with tf.control_dependencies(delivered[0]):
         values = read_rows(source, begin, end - begin,
                            [t for ts in takes if ts is not None for t in ts],
                            chunk, checksums)
-      previous = [values[0].op]
       ops = []
       at = int(chunk)
       for destination, taken in zip(destinations, takes):
