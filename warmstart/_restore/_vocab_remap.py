@@ -255,8 +255,9 @@ def _streamed_base(entry: _plan.Entry, index: int,
   same order, with the same shapes. The new tokens' rows are gathered into
   a tensor of the part's shape that becomes the variable's buffer (no copy
   of the part beside it), and the OOV rows, returned apart, are assigned
-  into it after (None: none, or already in place). Falls back to `_part_value`'s structure where the
-  initializer cannot take TF's calls (positional mode).
+  into it after (None: none, or already in place). Falls back to
+  `_part_value`'s structure where the initializer cannot take TF's calls
+  (positional mode).
 
   Args:
     entry: A row remap (axis 0).
@@ -286,8 +287,6 @@ def _streamed_base(entry: _plan.Entry, index: int,
     full = tf.reshape(backup.full(), [shape[0], num_cols])
     return tf.reshape(tf.cast(full, target.dtype), shape), None
   init_rows = tf.reshape(tf.cast(init_vals, target.dtype), [-1, num_cols])
-  # Row k takes the missing row before it (or the first): rows the stream
-  # overwrites take any row.
   # Row k takes the missing row before it (or the first: rows the stream
   # overwrites take any row), from one row of zeros when none is missing.
   # The OOV rows are assigned after (`_streamed`).
@@ -309,7 +308,9 @@ class _RemappedRows(_stream.Destination):
   first for those that take none): the new rows a chunk of old rows
   [first, stop) feeds are one contiguous run of `order`, found by binary
   search; their indices go to their parts with one `dynamic_partition`, and
-  the stream's reader gathers each part's rows out of the chunk (`takes`).
+  the stream's reader gathers each part's rows out of the chunk (`takes`,
+  which keeps the new rows for the `deliver` of the same chunk that
+  follows).
   """
 
   def __init__(self, parts: list[tuple[Any, int, tf.Operation]],
