@@ -44,6 +44,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import functools
+import mmap
 import os
 import threading
 from collections.abc import Sequence
@@ -269,18 +270,16 @@ def release_free_memory() -> None:
     trim(0)
 
 
-#: The alignment TF needs to take a numpy array's buffer as a tensor's
-#: without a copy (Eigen's largest, for AVX-512).
-_ALIGNMENT = 64
-
-
-def _aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-  """`np.empty`, its data aligned so that TF takes the buffer uncopied
-  (numpy's large arrays start 16 bytes into their pages)."""
+def _own_pages(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+  """An uninitialized array in pages of its own: aligned, so that TF takes
+  the buffer uncopied (numpy's large arrays start 16 bytes into their
+  pages), and without numpy's transparent-huge-page advice, whose
+  compaction on the first touch made reads of the same bytes vary 4x in
+  time here. Unmapped when the last array or tensor using it goes."""
   nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-  raw = np.empty(nbytes + _ALIGNMENT, np.uint8)
-  skip = -raw.ctypes.data % _ALIGNMENT
-  return raw[skip:skip + nbytes].view(dtype).reshape(shape)
+  if nbytes == 0:
+    return np.empty(shape, dtype)
+  return np.frombuffer(mmap.mmap(-1, nbytes), dtype).reshape(shape)
 
 
 def _reader(source: Stored, first: int, count: int, chunk: bool = True,
@@ -300,7 +299,7 @@ def _reader(source: Stored, first: int, count: int, chunk: bool = True,
     _check_unchanged(source)
     release_free_memory()
     # A chunk read whole is often a part's buffer: TF takes it uncopied.
-    out = _aligned_empty(shape, np_dtype) if chunk else np.empty(shape, np_dtype)
+    out = _own_pages(shape, np_dtype)
     buffer = memoryview(out.reshape(-1).view(np.uint8))
     got = 0
     if local is not None:
