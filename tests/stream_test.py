@@ -338,6 +338,7 @@ class VocabStreamTest(tf.test.TestCase):
       tf.compat.v1.get_variable('emb', initializer=values)
       tf.compat.v1.get_variable('emb/Adagrad', initializer=values * 2,
                                 trainable=False)
+      tf.compat.v1.get_variable('out', initializer=values.T * 3)
 
     cls.prefix, cls.ckpt = test_util.save_checkpoint(cls.dir, build)
 
@@ -370,6 +371,48 @@ class VocabStreamTest(tf.test.TestCase):
           self.assertNotEmpty(_reads(graph), case)
           self.assertEmpty([op for op in graph.get_operations()
                             if op.type == 'LoadAndRemapMatrix'], case)
+
+  def _run_columns(self, module, parts, backup, oov=2, log=None):
+    """An output layer [6, 200 + oov] remapped along axis 1, in `parts`."""
+    with tf.Graph().as_default() as graph:
+      tf.compat.v1.set_random_seed(5)
+      tf.compat.v1.get_variable(
+          'out', [6, 200 + oov], initializer=tf.compat.v1.ones_initializer(),
+          partitioner=tf.compat.v1.fixed_size_partitioner(parts))
+      info = module.VocabInfo(self.new_vocab, 200, oov, self.old_vocab,
+                              backup_initializer=backup, axis=1)
+      with mock.patch.object(_stream, '_reader', log or _RowLog()):
+        self.plan = module.warm_start(self.prefix, 'out',
+                                      var_name_to_vocab_info={'out': info})
+      return test_util.initialize(graph)['out'], graph
+
+  def test_columns_bit_identical_to_tf_each_row_read_once(self):
+    for parts in (2, 3):
+      for oov in (0, 2):
+        for backup in (tf.compat.v1.zeros_initializer(),
+                       tf.compat.v1.random_normal_initializer(seed=3)):
+          case = (parts, oov, type(backup).__name__)
+          expected, _ = self._run_columns(tf.compat.v1.train, parts, backup,
+                                          oov)
+          log = _RowLog()
+          got, graph = self._run_columns(warmstart, parts, backup, oov, log)
+          self.assertAllEqual(expected, got, case)
+          self.assertEqual(list(range(6)), log.rows_read(), case)
+          # The plan says so: the tensor's bytes once (TF: once a part).
+          self.assertEqual(6 * 200 * 4, self.plan.entry('out').read_bytes)
+          self.assertEmpty([op for op in graph.get_operations()
+                            if op.type in ('LoadAndRemapMatrix', 'RestoreV2')],
+                           case)
+
+  def test_columns_with_an_initializer_tf_cannot_call(self):
+    # Glorot needs a static shape: each part takes TF's structure, by
+    # position, as without a stream (`vocab_test` checks those values).
+    got, _ = self._run_columns(warmstart, 3,
+                               tf.compat.v1.glorot_uniform_initializer())
+    old = {t: i for i, t in enumerate(open(self.old_vocab).read().split())}
+    for i, token in enumerate(open(self.new_vocab).read().split()):
+      if token in old:
+        self.assertAllEqual(self.ckpt['out'][:, old[token]], got[:, i])
 
   def test_from_a_checkpoint_in_slices(self):
     directory = self.create_tempdir().full_path

@@ -7,8 +7,8 @@ plan's table) so a warm start's I/O is known before it runs. It follows how
 * a tensor read whole (a variable in one part, a resize, a cast, a
   vocabulary remap of one part): its bytes;
 * a tensor stored whole or in slices along axis 0 into several plain
-  resource parts split along axis 0 (restore, cast, resize, a row remap):
-  streamed, its bytes once;
+  resource parts split along axis 0 (restore, cast, resize, a row remap, a
+  column remap without a cast): streamed, its bytes once;
 * otherwise, into several parts: each part's `RestoreV2` of a tensor stored
   whole, and TF's remap kernel of any, read the whole stored tensor, so its
   bytes once per part; `RestoreV2` of a tensor stored in slices counts its
@@ -33,8 +33,10 @@ from warmstart import _variables
 
 
 def _streamed(entry: _plan.Entry, parts: Sequence[Any]) -> bool:
-  """Whether `_restore` streams the parts of `entry` (see `_restore/_stream`)."""
-  if entry.action == _plan.VOCAB_REMAP and entry.action_params.get('axis'):
+  """Whether `_restore` streams the parts of `entry` (see `_restore/_stream`;
+  a column remap is streamed without a cast only)."""
+  if (entry.action == _plan.VOCAB_REMAP and entry.action_params.get('axis')
+      and 'checkpoint_dtype' in entry.action_params):
     return False
   return (tf.as_dtype(entry.dtype) != tf.string and
           _variables.plain_row_parts(parts))

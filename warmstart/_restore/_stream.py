@@ -47,7 +47,7 @@ import functools
 import mmap
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
 import numpy as np
@@ -282,12 +282,29 @@ def _own_pages(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
   return np.frombuffer(mmap.mmap(-1, nbytes), dtype).reshape(shape)
 
 
+@dataclasses.dataclass(frozen=True)
+class Taking:
+  """What a destination makes of a chunk in the reader, in numpy.
+
+  Attributes:
+    inputs: Tensors the reader is given for it.
+    make: (the chunk, *those inputs as arrays) -> its arrays.
+    dtypes: The dtypes of those arrays.
+  """
+
+  inputs: list[tf.Tensor]
+  make: Callable[..., list[np.ndarray]]
+  dtypes: list[tf.DType]
+
+
 def _reader(source: Stored, first: int, count: int, chunk: bool = True,
-            checksums: Optional[_Checksums] = None):
+            checksums: Optional[_Checksums] = None,
+            takings: Sequence[Taking] = ()):
   """A function reading rows [first, first + count) of `source`: it returns
-  the chunk (if `chunk`), then the rows each of its arguments (index arrays
-  into the chunk) takes, gathered in numpy; the chunk itself, when not
+  the chunk (if `chunk`), then what each of `takings` makes of it (given its
+  inputs: the function's arguments, in order); the chunk itself, when not
   returned, is freed before the values leave. `checksums` takes its bytes."""
+  counts = [len(t.inputs) for t in takings]
   np_dtype = source.dtype.as_numpy_dtype
   piece, path, start = source.where(first, count)
   piece_start = start - source.pieces[piece][1]
@@ -295,7 +312,7 @@ def _reader(source: Stored, first: int, count: int, chunk: bool = True,
   shape = (count,) + source.row_shape
   local = _sources.local_path(path)
 
-  def read(*takes: np.ndarray) -> list[np.ndarray]:
+  def read(*inputs: np.ndarray) -> list[np.ndarray]:
     _check_unchanged(source)
     release_free_memory()
     # A chunk read whole is often a part's buffer: TF takes it uncopied.
@@ -321,32 +338,33 @@ def _reader(source: Stored, first: int, count: int, chunk: bool = True,
           'than its index says.' % (got, nbytes, start, path))
     if checksums is not None:
       checksums.add(piece, piece_start, out)
-    # The gathered rows stay unaligned: TF copies them and numpy frees them
-    # at once (a buffer TF takes is freed only at its next py_func call).
-    return ([out] if chunk else []) + [np.take(out, t, axis=0) for t in takes]
+    made, at = [out] if chunk else [], 0
+    for taking, n in zip(takings, counts):
+      made.extend(taking.make(out, *inputs[at:at + n]))
+      at += n
+    return made
 
   return read
 
 
 def read_rows(source: Stored, first: int, count: int,
-              takes: Sequence[tf.Tensor] = (),
+              takings: Sequence[Taking] = (),
               chunk: bool = True,
               checksums: Optional[_Checksums] = None) -> list[tf.Tensor]:
   """The op reading rows [first, first + count) of `source` (on the CPU).
 
   Returns:
-    [the chunk (if `chunk`)] + [the chunk's rows each of `takes` (row
-    indices into the chunk) takes]: gathered by the reader, with no
-    chunk-sized tensor of TF's beside.
+    [the chunk (if `chunk`)] + what each of `takings` makes of it, in the
+    reader: no chunk-sized tensor of TF's beside.
   """
   values = tf.numpy_function(
-      _reader(source, first, count, chunk, checksums), list(takes),
-      [source.dtype] * (int(chunk) + len(takes)), stateful=True,
+      _reader(source, first, count, chunk, checksums, takings),
+      [t for taking in takings for t in taking.inputs],
+      [source.dtype] * int(chunk) +
+      [d for taking in takings for d in taking.dtypes], stateful=True,
       name='read_rows')
   if chunk:
     values[0].set_shape((count,) + source.row_shape)
-  for value in values[int(chunk):]:
-    value.set_shape((None,) + source.row_shape)
   return values
 
 
@@ -369,9 +387,9 @@ class Destination:
     del source
     return 0
 
-  def takes(self, first: int, stop: int) -> Optional[list[tf.Tensor]]:
-    """The rows of chunk [first, stop) it needs, as index tensors into the
-    chunk, for the reader to gather; None: the whole chunk."""
+  def takes(self, first: int, stop: int) -> Optional[Taking]:
+    """What the reader makes of chunk [first, stop) for it (numpy: a gather
+    of the rows it needs, no chunk-sized tensor of TF's); None: the chunk."""
     del first, stop
     return None
 
@@ -380,8 +398,8 @@ class Destination:
     """The ops loading rows [first, stop) where they belong.
 
     Args:
-      chunk: The chunk; where `takes` gave index tensors, the list of the
-        rows each takes instead.
+      chunk: The chunk; where `takes` gave a `Taking`, the list of the
+        arrays it made instead.
       first: The chunk's first row.
       stop: The row after its last.
     """
@@ -500,22 +518,22 @@ def stream(source: Stored, destinations: Sequence[Destination],
   with tf.device('/cpu:0'):
     for begin, end in _chunks(destinations, chunk_rows(
         source, max_chunk_bytes // (1 + copies)), source.bounds):
-      takes = [d.takes(begin, end) for d in destinations]
-      chunk = any(t is None for t in takes)
+      takings = [d.takes(begin, end) for d in destinations]
+      chunk = any(t is None for t in takings)
       # Read after the chunk before the previous one was delivered.
       with tf.control_dependencies(delivered[0]):
         values = read_rows(source, begin, end - begin,
-                           [t for ts in takes if ts is not None for t in ts],
-                           chunk, checksums)
+                           [t for t in takings if t is not None], chunk,
+                           checksums)
       ops = []
       at = int(chunk)
-      for destination, taken in zip(destinations, takes):
-        if taken is None:
+      for destination, taking in zip(destinations, takings):
+        if taking is None:
           ops.extend(destination.deliver(values[0], begin, end))
         else:
-          ops.extend(destination.deliver(values[at:at + len(taken)], begin,
-                                         end))
-          at += len(taken)
+          made = values[at:at + len(taking.dtypes)]
+          ops.extend(destination.deliver(made, begin, end))
+          at += len(taking.dtypes)
       delivered = [delivered[1], ops]
       chunks += 1
   return chunks

@@ -314,7 +314,9 @@ class _RemappedRows(_stream.Destination):
   """
 
   def __init__(self, parts: list[tuple[Any, int, tf.Operation]],
-               order: tf.Tensor, remap_sorted: tf.Tensor, stop: int):
+               order: tf.Tensor, remap_sorted: tf.Tensor, stop: int,
+               dtype: tf.DType):
+    self.dtype = dtype  # The stored tensor's.
     self.parts = parts
     self.order = order
     self.remap_sorted = remap_sorted
@@ -327,7 +329,7 @@ class _RemappedRows(_stream.Destination):
     # of the chunk before wait for their scatter; and a cast copies them.
     return 2 + int(source.dtype != self.parts[0][0].dtype.base_dtype)
 
-  def takes(self, first: int, stop: int) -> list[tf.Tensor]:
+  def takes(self, first: int, stop: int) -> _stream.Taking:
     """Per part, the chunk's rows it takes; `deliver` scatters them."""
     index = self.order.dtype
     bounds = tf.searchsorted(self.remap_sorted,
@@ -336,13 +338,19 @@ class _RemappedRows(_stream.Destination):
     new_rows = tf.slice(self.order, bounds[:1], size)
     old_rows = tf.slice(self.remap_sorted, bounds[:1], size) - first
     if len(self.parts) == 1:
-      self._new_rows = [new_rows]
-      return [old_rows]
-    starts = tf.constant([start for _, start, _ in self.parts], index)
-    owner = tf.cast(tf.searchsorted(starts, new_rows, side='right') - 1,
-                    tf.int32)
-    self._new_rows = tf.dynamic_partition(new_rows, owner, len(self.parts))
-    return tf.dynamic_partition(old_rows, owner, len(self.parts))
+      self._new_rows, taken = [new_rows], [old_rows]
+    else:
+      starts = tf.constant([start for _, start, _ in self.parts], index)
+      owner = tf.cast(tf.searchsorted(starts, new_rows, side='right') - 1,
+                      tf.int32)
+      self._new_rows = tf.dynamic_partition(new_rows, owner, len(self.parts))
+      taken = tf.dynamic_partition(old_rows, owner, len(self.parts))
+    # The gathered rows stay unaligned: TF copies them and numpy frees them
+    # at once (a buffer TF takes is freed only at its next py_func call).
+    return _stream.Taking(
+        list(taken),
+        lambda chunk, *rows: [np.take(chunk, r, axis=0) for r in rows],
+        [self.dtype] * len(taken))
 
   def deliver(self, chunk: list[tf.Tensor], first: int,
               stop: int) -> list[tf.Operation]:
@@ -359,6 +367,66 @@ class _RemappedRows(_stream.Destination):
       self.ops[id(part)].append(op)
       ops.append(op)
     return ops
+
+
+class _RemappedColumns(_stream.Destination):
+  """Rows of the stored tensor into the same rows of one part, their
+  columns remapped (a column remap, axis 1), made by the stream's reader.
+
+  The reader takes the columns old tokens give (`columns`) from the chunk's
+  rows and puts the backup initializer's values (`init_rows`, TF's row-major
+  order) in the others: one block, assigned into the part's rows.
+  """
+
+  def __init__(self, part: Any, first: int, base: tf.Operation,
+               columns: tuple[tf.Tensor, tf.Tensor, tf.Tensor],
+               init_rows: tf.Tensor, num_cols: int, dtype: tf.DType):
+    self.part = part
+    self.first = first
+    self.stop = first + part.shape.as_list()[0]
+    self.base = base
+    self.columns = columns
+    self.init_rows = init_rows
+    self.num_cols = num_cols
+    self.dtype = dtype
+    self.ops: list[tf.Operation] = []
+
+  def copies(self, source: _stream.Stored) -> int:
+    del source
+    return 1  # The block made of a chunk's rows.
+
+  def takes(self, first: int, stop: int) -> _stream.Taking:
+    lo, hi = max(first, self.first), min(stop, self.stop)
+    if lo >= hi:
+      return _stream.Taking([], lambda chunk: [], [])
+    shape = (hi - lo, self.num_cols)
+    np_dtype = self.dtype.as_numpy_dtype
+
+    def make(chunk, present_new, present_old, missing_new, init):
+      rows = chunk[lo - first:hi - first]
+      # Unaligned: TF copies it and numpy frees it at once.
+      block = np.empty(shape, np_dtype)
+      block[:, present_new] = rows[:, present_old]
+      block[:, missing_new] = init
+      return [block]
+
+    init = self.init_rows[lo - self.first:hi - self.first]
+    return _stream.Taking(list(self.columns) + [init], make, [self.dtype])
+
+  def deliver(self, chunk: list[tf.Tensor], first: int,
+              stop: int) -> list[tf.Operation]:
+    if not chunk:
+      return []
+    lo, hi = max(first, self.first), min(stop, self.stop)
+    (block,) = chunk
+    with tf.device(self.part.handle.device), tf.control_dependencies(
+        [self.base]):
+      op = tf.raw_ops.ResourceStridedSliceAssign(
+          ref=self.part.handle, begin=[lo - self.first, 0],
+          end=[hi - self.first, self.num_cols], strides=[1, 1], value=block,
+          name='assign_columns')
+    self.ops.append(op)
+    return [op]
 
 
 #: graph -> {(new vocab, size, old vocab, old size): remapping}: one
@@ -414,6 +482,86 @@ def _sorted_remap(remap: tf.Tensor,
   return cache[key]
 
 
+def _column_indices(remap: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor,
+                                                tf.Tensor]:
+  """(new columns an old one fills, those old columns, the new columns
+  none fills) of a column remapping, once per graph."""
+  key = ('columns', remap.name)
+  cache = _SHARED.setdefault(remap.graph, {})
+  if key not in cache:
+    def split(values: np.ndarray) -> tuple[np.ndarray, ...]:
+      present = np.flatnonzero(values >= 0)
+      return present, values[present], np.flatnonzero(values < 0)
+
+    with tf.device('/cpu:0'):
+      cache[key] = tuple(tf.numpy_function(
+          split, [remap], [tf.int64] * 3, stateful=False,
+          name='column_indices'))
+  return cache[key]
+
+
+def _streamed_columns(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
+  """Builds a column remap (axis 1) from one stream of its tensor; False
+  where it cannot (parts not plain resource parts along axis 0, a cast, a
+  tensor `_stream.stored` cannot give).
+
+  Each part takes the same rows of the tensor (the vocabulary is along the
+  columns); TF's kernel reads the whole tensor for each part instead.
+  """
+  target = entry.target
+  opts = entry.action_params
+  if (len(target.parts) < 2 or target.shape.rank != 2 or
+      not _variables.plain_row_parts(target.parts) or
+      _saved_dtype(entry) != target.dtype):
+    return False
+  old_shape = [int(d) for d in opts['checkpoint_shape']]
+  source = _stream.stored(entry.source, entry.tensor, old_shape,
+                          _saved_dtype(entry))
+  if source is None:
+    return False
+  remap = _shared_remap(opts)
+  columns = _column_indices(remap)
+  num_cols, num_oov = opts['new_vocab_size'], opts['num_oov_buckets']
+  destinations, own = [], []
+  for index, part in enumerate(target.parts):
+    shape, offset = _part_geometry(target, index)
+    with tf.device(_assign.device_group(part)), tf.device('/cpu:0'):
+      backup = _Backup(target.backup_initializer, part, shape, target.dtype)
+      # TF's calls, in TF's order: the missing cells, then the OOV columns.
+      init_vals = backup.tf_call(
+          [shape[0] * num_cols - shape[0] * _present(remap), 1])
+      oov = backup.tf_call([shape[0], num_oov]) if num_oov else None
+    if init_vals is None or (num_oov and oov is None):
+      own.append(index)  # Positional: TF's structure (`_part_value`).
+      continue
+    with tf.device(part.handle.device):
+      base = _tf_compat.assign_variable(part.handle, tf.raw_ops.Empty(
+          shape=shape, dtype=target.dtype, init=False))
+      if oov is not None:
+        with tf.control_dependencies([base]):
+          base = tf.raw_ops.ResourceStridedSliceAssign(
+              ref=part.handle, begin=[0, num_cols], end=shape,
+              strides=[1, 1], value=tf.cast(oov, target.dtype),
+              name='assign_oov_columns')
+    init_rows = tf.reshape(tf.cast(init_vals, target.dtype), [shape[0], -1])
+    destinations.append(_RemappedColumns(part, offset, base, columns,
+                                         init_rows, num_cols, target.dtype))
+  if destinations:
+    _stream.stream(source, destinations, max_chunk_bytes,
+                   after=[d.base for d in destinations])
+  for d in destinations:
+    _stream.initialize(d.part, [d.base] + d.ops)
+  for index in own:
+    part = target.parts[index]
+    with tf.device(_assign.device_group(part)), tf.device('/cpu:0'):
+      value = _part_value(entry, index, remap)
+    _assign.assign_op(part, value)
+  logging.debug('Remapping the columns of %s from %s tensor %r by '
+                'vocabulary, streamed.', entry.variable, entry.source,
+                entry.tensor)
+  return True
+
+
 def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
   """Builds `entry` from one stream of its tensor; False where it cannot.
 
@@ -423,7 +571,9 @@ def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
   """
   target = entry.target
   opts = entry.action_params
-  if opts['axis'] != 0 or not _variables.plain_row_parts(target.parts):
+  if opts['axis'] == 1:
+    return _streamed_columns(entry, max_chunk_bytes)
+  if not _variables.plain_row_parts(target.parts):
     return False
   old_shape = [int(d) for d in opts['checkpoint_shape']]
   source = _stream.stored(entry.source, entry.tensor, old_shape,
@@ -453,7 +603,8 @@ def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
   if opts['old_vocab_size'] > 0:
     stop = min(stop, opts['old_vocab_size'])
   if parts and stop > 0:
-    rows = _RemappedRows(parts, *_sorted_remap(remap, old_shape[0]), stop)
+    rows = _RemappedRows(parts, *_sorted_remap(remap, old_shape[0]), stop,
+                         source.dtype)
     _stream.stream(source, [rows], max_chunk_bytes,
                    after=[base for _, _, base in parts])
     for part, _, base in parts:
