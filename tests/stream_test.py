@@ -18,6 +18,7 @@ import tensorflow as tf
 import warmstart
 from tests import test_util
 from warmstart import _sources
+from warmstart._restore import _checksums
 from warmstart._restore import _stream
 
 _ROWS, _COLS = 96, 8
@@ -170,7 +171,7 @@ class StreamTest(tf.test.TestCase):
       f.write(bytes([byte[0] ^ 0x10]))
     return graph
 
-  @unittest.skipUnless(_stream._crc32c(), 'google-crc32c is not installed')
+  @unittest.skipUnless(_checksums.crc32c(), 'google-crc32c is not installed')
   def test_a_damaged_data_file_fails_the_read_as_restore_does(self):
     for partitions in (None, 4):  # Stored whole; in slices.
       graph = self._damaged(partitions)
@@ -181,16 +182,16 @@ class StreamTest(tf.test.TestCase):
         with graph.as_default():
           test_util.initialize(graph)
 
-  @unittest.skipUnless(_stream._crc32c(), 'google-crc32c is not installed')
+  @unittest.skipUnless(_checksums.crc32c(), 'google-crc32c is not installed')
   def test_crc32c_combine(self):
-    crc32c = _stream._crc32c()
+    crc32c = _checksums.crc32c()
     rng = np.random.RandomState(0)
     data = rng.bytes(100_000)
     for cut in (0, 1, 7, 4096, 65_537, 100_000):
       a, b = data[:cut], data[cut:]
       self.assertEqual(
           crc32c.value(data),
-          _stream.crc32c_combine(crc32c.value(a), crc32c.value(b), len(b)),
+          _checksums.crc32c_combine(crc32c.value(a), crc32c.value(b), len(b)),
           cut)
 
   def test_checksums_hold_on_every_run(self):

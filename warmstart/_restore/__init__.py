@@ -11,6 +11,8 @@ byte read once.
   custom variable, as its new initializer.
 * `_stream`: reads a tensor (stored whole or in row slices) once, in row
   chunks, for every part or remapped row that needs them.
+* `_checksums`: the CRC32C of streamed chunks, joined in order and checked
+  against the index's, as `RestoreV2` checks a tensor it reads whole.
 * `_vocab_remap`: builds vocabulary remaps (streamed, or with TF's
   `load_and_remap_matrix` kernels), bit-identical to TF's.
 * `_transform`: builds the restores of `warmstart.Transform` entries, each

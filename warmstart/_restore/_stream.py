@@ -30,12 +30,13 @@ the one the plan read the index from. The values then travel to each
 part's device as any assign's value does.
 
 Checked as `RestoreV2` checks a tensor it reads whole: each piece read
-whole has its CRC32C compared with the index's (with google-crc32c
-installed, `_Checksums`: a mismatch fails the read naming the tensor and the
-file, an `InvalidArgumentError` where `RestoreV2` raises `DataLossError`); the index's sizes are checked when the plan loads the checkpoint
-(`_sources.load`), a short read fails the chunk's op naming the file, and
-a checkpoint rewritten with another layout since the stream was built fails
-it naming the tensor.
+whole has its CRC32C compared with the index's (`_checksums`, with
+google-crc32c installed: a mismatch fails the read naming the tensor and
+the file, an `InvalidArgumentError` where `RestoreV2` raises
+`DataLossError`); the index's sizes are checked when the plan loads the
+checkpoint (`_sources.load`), a short read fails the chunk's op naming the
+file, and a checkpoint rewritten with another layout since the stream was
+built fails it naming the tensor.
 """
 
 from __future__ import annotations
@@ -46,16 +47,15 @@ import dataclasses
 import functools
 import mmap
 import os
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from warmstart import _sources
 from warmstart import _tf_compat
+from warmstart._restore import _checksums
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,110 +123,6 @@ def stored(prefix: str, tensor: str, shape: Sequence[int],
     if stop < row or size != (stop - row) * row_bytes:
       return None
   return Stored(prefix, tensor, tuple(pieces), shape, dtype)
-
-
-@functools.lru_cache(maxsize=None)
-def _crc32c() -> Any:
-  """The `google_crc32c` module (a C extension), or None if not installed."""
-  try:
-    import google_crc32c  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    logging.info(
-        'warmstart streams checkpoint tensors without checking their CRC32C '
-        '(RestoreV2 checks a tensor it reads whole): install google-crc32c '
-        '(the extra warmstart[crc]) to check them too.')
-    return None
-  return google_crc32c if google_crc32c.implementation == 'c' else None
-
-
-def _mask(crc: int) -> int:
-  """A CRC32C masked as TF's bundles record it (`crc32c::Mask`)."""
-  return (((crc >> 15) | (crc << 17)) + 0xa282ead8) & 0xffffffff
-
-
-#: CRC32C's polynomial, reflected.
-_POLY = 0x82f63b78
-
-
-def _gf2_times(matrix: Sequence[int], vector: int) -> int:
-  total, row = 0, 0
-  while vector:
-    if vector & 1:
-      total ^= matrix[row]
-    vector >>= 1
-    row += 1
-  return total
-
-
-def _gf2_square(matrix: Sequence[int]) -> list[int]:
-  return [_gf2_times(matrix, matrix[n]) for n in range(32)]
-
-
-@functools.lru_cache(maxsize=64)
-def _shift(length: int) -> tuple[int, ...]:
-  """The GF(2) operator that runs a CRC through `length` zero bytes."""
-  one_bit = [_POLY] + [1 << n for n in range(31)]
-  operator = _gf2_square(_gf2_square(_gf2_square(one_bit)))  # One byte.
-  result = [1 << n for n in range(32)]  # The identity.
-  while length:
-    if length & 1:
-      result = [_gf2_times(operator, column) for column in result]
-    length >>= 1
-    if length:
-      operator = _gf2_square(operator)
-  return tuple(result)
-
-
-def crc32c_combine(crc1: int, crc2: int, length2: int) -> int:
-  """The CRC32C of A + B from those of A and B (B of `length2` bytes), as
-  zlib's `crc32_combine` for CRC32; the operator is cached per length (a
-  stream's chunks mostly share one)."""
-  return _gf2_times(_shift(length2), crc1) ^ crc2
-
-
-class _Checksums:
-  """Checks each piece a stream reads whole against its recorded CRC32C.
-
-  Each chunk's CRC is computed as it is read (two reads may run at once)
-  and joined, in order, to the bytes of its piece read before it
-  (`crc32c_combine`); a piece some of whose rows are not read (rows no
-  destination needs) is not checked.
-  """
-
-  def __init__(self, source: Stored):
-    self._source = source
-    self._crc = _crc32c()
-    self._lock = threading.Lock()
-    self._done = [0] * len(source.pieces)  # Bytes checked, from the start.
-    self._value = [0] * len(source.pieces)
-    self._waiting: list[dict[int, tuple[int, int]]] = [
-        {} for _ in source.pieces]
-
-  def add(self, piece: int, start: int, data: np.ndarray) -> None:
-    """Takes bytes [start, start + len) of a piece (start: from its first)."""
-    if self._crc is None:
-      return
-    crc = self._crc.value(data)
-    path, offset, size, _, recorded = self._source.pieces[piece]
-    with self._lock:
-      if start == 0:  # A piece's first chunk (again, on another run).
-        self._done[piece], self._value[piece] = 0, 0
-      waiting = self._waiting[piece]
-      waiting[start] = (crc, data.nbytes)
-      while self._done[piece] in waiting:
-        crc, length = waiting.pop(self._done[piece])
-        self._value[piece] = crc32c_combine(self._value[piece], crc, length)
-        self._done[piece] += length
-      if self._done[piece] != size or _mask(self._value[piece]) == recorded:
-        return
-      # (TF runs a numpy_function's ValueError as InvalidArgumentError; it
-      # has no way to raise RestoreV2's DataLossError.)
-      raise ValueError(
-          'Checksum mismatch reading tensor %r of checkpoint %s: bytes '
-          '[%d, %d) of %s have CRC32C %08x (masked), the index records %08x: '
-          'the data file is damaged.' %
-          (self._source.tensor, self._source.prefix, offset, offset + size,
-           path, _mask(self._value[piece]), recorded))
 
 
 def _check_unchanged(source: Stored) -> None:
@@ -298,7 +194,7 @@ class Taking:
 
 
 def _reader(source: Stored, first: int, count: int, chunk: bool = True,
-            checksums: Optional[_Checksums] = None,
+            checksums: Optional[_checksums.Checksums] = None,
             takings: Sequence[Taking] = ()):
   """A function reading rows [first, first + count) of `source`: it returns
   the chunk (if `chunk`), then what each of `takings` makes of it (given its
@@ -350,7 +246,8 @@ def _reader(source: Stored, first: int, count: int, chunk: bool = True,
 def read_rows(source: Stored, first: int, count: int,
               takings: Sequence[Taking] = (),
               chunk: bool = True,
-              checksums: Optional[_Checksums] = None) -> list[tf.Tensor]:
+              checksums: Optional[_checksums.Checksums] = None
+             ) -> list[tf.Tensor]:
   """The op reading rows [first, first + count) of `source` (on the CPU).
 
   Returns:
@@ -514,7 +411,8 @@ def stream(source: Stored, destinations: Sequence[Destination],
   delivered: list[list[tf.Operation]] = [list(after), list(after)]
   chunks = 0
   copies = max(d.copies(source) for d in destinations)
-  checksums = _Checksums(source)
+  checksums = _checksums.Checksums(source.tensor, source.prefix,
+                                   source.pieces)
   with tf.device('/cpu:0'):
     for begin, end in _chunks(destinations, chunk_rows(
         source, max_chunk_bytes // (1 + copies)), source.bounds):
