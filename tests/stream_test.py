@@ -301,6 +301,21 @@ class SlicedStreamTest(tf.test.TestCase):
           r'of 3328 bytes now\)'):
         test_util.initialize(graph)
 
+  def test_a_checkpoint_rewritten_in_place_loads_its_new_values(self):
+    # The same layout, other values (and checksums): read as RestoreV2 would.
+    directory = self.create_tempdir().full_path
+    build = lambda: tf.compat.v1.get_variable(
+        'emb', [_ROWS, _COLS], partitioner=tf.compat.v1.fixed_size_partitioner(4))
+    prefix, _ = test_util.save_checkpoint(directory, build)
+    with tf.Graph().as_default() as graph:
+      tf.compat.v1.get_variable(
+          'emb', [_ROWS, _COLS],
+          partitioner=tf.compat.v1.fixed_size_partitioner(3))
+      warmstart.init_from_checkpoint(prefix, {'emb': 'emb'})
+      self.assertNotEmpty(_reads(graph))
+      _, values = test_util.save_checkpoint(directory, build, seed=7)
+      self.assertAllEqual(values['emb'], test_util.initialize(graph)['emb'])
+
   def test_resized_from_slices(self):
     got, _, log = self._restore(warmstart, 'emb', [_ROWS - 10, _COLS + 2], 3,
                                 resize=True)

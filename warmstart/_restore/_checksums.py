@@ -102,12 +102,14 @@ class Checksums:
     self._value = [0] * len(pieces)
     self._waiting: list[dict[int, tuple[int, int]]] = [{} for _ in pieces]
 
-  def add(self, piece: int, start: int, data: np.ndarray) -> None:
-    """Takes bytes [start, start + len) of a piece (start: from its first)."""
+  def add(self, piece: int, start: int, data: np.ndarray,
+          recorded: int) -> None:
+    """Takes bytes [start, start + len) of a piece (start: from its first);
+    `recorded`: the masked CRC32C its index records now."""
     if self._crc is None:
       return
     crc = self._crc.value(data)
-    path, offset, size, _, recorded = self._pieces[piece]
+    path, offset, size, _, _ = self._pieces[piece]
     with self._lock:
       if start == 0:  # A piece's first chunk (again, on another run).
         self._done[piece], self._value[piece] = 0, 0

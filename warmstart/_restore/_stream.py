@@ -125,16 +125,22 @@ def stored(prefix: str, tensor: str, shape: Sequence[int],
   return Stored(prefix, tensor, tuple(pieces), shape, dtype)
 
 
-def _check_unchanged(source: Stored) -> None:
-  """Raises if the checkpoint no longer stores the tensor where it did when
-  the stream was built (rewritten since): its bytes would be others'."""
+def _check_unchanged(source: Stored) -> list[tuple[str, int, int, int, int]]:
+  """The tensor's pieces as the checkpoint's index gives them now.
+
+  Raises if the checkpoint no longer stores the tensor where it did when
+  the stream was built (rewritten with another layout since): its bytes
+  would be others'. Rewritten in place with other values (the same layout,
+  other checksums), it is read as `RestoreV2` would read it.
+  """
   now = _sources.data_pieces(source.prefix, source.tensor)
-  if now is None or tuple(now) != source.pieces:
+  if now is None or [p[:4] for p in now] != [p[:4] for p in source.pieces]:
     raise ValueError(
         'Tensor %r of checkpoint %s changed since the warm start was built '
         '(stored as %s then, %s now): build the warm start again.' %
         (source.tensor, source.prefix, _describe(source.pieces),
          'not readable in pieces' if now is None else _describe(now)))
+  return now
 
 
 def _describe(pieces: Sequence[tuple[str, int, int, int, int]]) -> str:
@@ -209,7 +215,7 @@ def _reader(source: Stored, first: int, count: int, chunk: bool = True,
   local = _sources.local_path(path)
 
   def read(*inputs: np.ndarray) -> list[np.ndarray]:
-    _check_unchanged(source)
+    pieces = _check_unchanged(source)
     release_free_memory()
     # A chunk read whole is often a part's buffer: TF takes it uncopied.
     out = _own_pages(shape, np_dtype)
@@ -233,7 +239,7 @@ def _reader(source: Stored, first: int, count: int, chunk: bool = True,
           'Read %d of %d bytes at byte %d of %s: the data file is shorter '
           'than its index says.' % (got, nbytes, start, path))
     if checksums is not None:
-      checksums.add(piece, piece_start, out)
+      checksums.add(piece, piece_start, out, pieces[piece][4])
     made, at = [out] if chunk else [], 0
     for taking, n in zip(takings, counts):
       made.extend(taking.make(out, *inputs[at:at + n]))
