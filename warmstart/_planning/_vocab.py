@@ -6,7 +6,9 @@ the row of the checkpoint tensor whose old-vocabulary token equals the new
 token `i`, and rows of new tokens and OOV buckets from a backup initializer.
 `plan_entry` checks such a restore (vocabulary files, sizes, shapes, dtypes,
 partitioning) before any op exists and makes it an entry with action
-`'vocab_remap'`; `_restore._vocab_remap` builds it with TF's kernels.
+`'vocab_remap'`, computing the old -> new remapping of the files on the
+way (`_vocab_files`, kept for the restore); `_restore._vocab_remap` builds
+it (streamed, or with TF's `LoadAndRemapMatrix`).
 """
 
 from __future__ import annotations
