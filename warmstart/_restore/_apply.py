@@ -331,11 +331,12 @@ def _streamed_parts(entry: _plan.Entry) -> Optional[
   """How a partitioned entry's parts take rows of one stream, or None.
 
   For a variable in several parts along axis 0 read from a tensor stored
-  whole or in row slices (restore, cast or resize): per part (part, first stored row, stop,
-  the trailing overlap or None, whether the part keeps cells of its own
-  initial value). None where the parts are not plain resource variables
-  split along axis 0 only, or the tensor cannot be streamed
-  (`_stream.stored`).
+  whole or in row slices (restore, cast or resize): per part (part, first
+  stored row, stop, the trailing overlap or None, whether the part keeps
+  cells of its own initial value). None where the parts are not plain
+  resource variables split along axis 0 only, the tensor cannot be
+  streamed (`_stream.stored`), or the parts' own reads take each stored
+  row once already (`_read_once_each`).
   """
   target = entry.target
   if len(target.parts) < 2 or not _variables.plain_row_parts(target.parts):
