@@ -283,7 +283,8 @@ class SlicedStreamTest(tf.test.TestCase):
   def test_a_checkpoint_rewritten_after_the_build_fails_the_read(self):
     directory = self.create_tempdir().full_path
     build = lambda rows: lambda: tf.compat.v1.get_variable(
-        'emb', [rows, _COLS], partitioner=tf.compat.v1.fixed_size_partitioner(4))
+        'emb', [rows, _COLS],
+        partitioner=tf.compat.v1.fixed_size_partitioner(4))
     prefix, _ = test_util.save_checkpoint(directory, build(_ROWS))
     with tf.Graph().as_default() as graph:
       tf.compat.v1.get_variable(
@@ -305,7 +306,8 @@ class SlicedStreamTest(tf.test.TestCase):
     # The same layout, other values (and checksums): read as RestoreV2 would.
     directory = self.create_tempdir().full_path
     build = lambda: tf.compat.v1.get_variable(
-        'emb', [_ROWS, _COLS], partitioner=tf.compat.v1.fixed_size_partitioner(4))
+        'emb', [_ROWS, _COLS],
+        partitioner=tf.compat.v1.fixed_size_partitioner(4))
     prefix, _ = test_util.save_checkpoint(directory, build)
     with tf.Graph().as_default() as graph:
       tf.compat.v1.get_variable(

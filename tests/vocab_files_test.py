@@ -105,8 +105,9 @@ class DifferentialTest(VocabFilesTestCase):
                      for n in rng.integers(1, 6, size=3000)} - {b''})
     tokens = [t for t in tokens if not t.endswith(b'\r')]
     # (Permuted by index: a numpy bytes array would drop trailing NULs.)
-    old = [tokens[i] for i in rng.permutation(len(tokens))[:len(tokens) * 4 // 5]]
-    new = [tokens[i] for i in rng.permutation(len(tokens))[:len(tokens) * 7 // 10]]
+    count = len(tokens)
+    old = [tokens[i] for i in rng.permutation(count)[:count * 4 // 5]]
+    new = [tokens[i] for i in rng.permutation(count)[:count * 7 // 10]]
     ending = [b'\n', b'\r\n'][seed % 2]
     old_size = [-1, len(old) // 2][seed % 3 == 0]
     self.assert_like_tf(ending.join(new) + ending, ending.join(old),
