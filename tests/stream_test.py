@@ -35,6 +35,18 @@ def _values_initializer(values):
   return initializer
 
 
+def _streamed_in_three_parts(prefix):
+  """Graph B: 'emb' [_ROWS, _COLS] in 3 parts, warm-started from `prefix`
+  (built, not run); returns the graph."""
+  graph = tf.Graph()
+  with graph.as_default():
+    tf.compat.v1.get_variable(
+        'emb', [_ROWS, _COLS],
+        partitioner=tf.compat.v1.fixed_size_partitioner(3))
+    warmstart.init_from_checkpoint(prefix, {'emb': 'emb'})
+  return graph
+
+
 def _reads(graph):
   return [op for op in test_util.checkpoint_reads(graph)
           if op.type != 'RestoreV2']
@@ -154,12 +166,7 @@ class StreamTest(tf.test.TestCase):
             'emb', [_ROWS, _COLS], partitioner=(
                 tf.compat.v1.fixed_size_partitioner(partitions)
                 if partitions else None)))
-    graph = tf.Graph()
-    with graph.as_default():
-      tf.compat.v1.get_variable(
-          'emb', [_ROWS, _COLS],
-          partitioner=tf.compat.v1.fixed_size_partitioner(3))
-      warmstart.init_from_checkpoint(prefix, {'emb': 'emb'})
+    graph = _streamed_in_three_parts(prefix)
     self.assertNotEmpty(_reads(graph))
     [(path, offset, _, first, _)] = [
         p for p in _sources.data_pieces(prefix, 'emb')
@@ -286,21 +293,33 @@ class SlicedStreamTest(tf.test.TestCase):
         'emb', [rows, _COLS],
         partitioner=tf.compat.v1.fixed_size_partitioner(4))
     prefix, _ = test_util.save_checkpoint(directory, build(_ROWS))
-    with tf.Graph().as_default() as graph:
-      tf.compat.v1.get_variable(
-          'emb', [_ROWS, _COLS],
-          partitioner=tf.compat.v1.fixed_size_partitioner(3))
-      warmstart.init_from_checkpoint(prefix, {'emb': 'emb'})
-      self.assertNotEmpty(_reads(graph))
-      # The same prefix now holds 'emb' in other slices: its bytes moved.
-      again, _ = test_util.save_checkpoint(directory, build(_ROWS + 8))
-      self.assertEqual(prefix, again)
-      with self.assertRaisesRegex(
-          tf.errors.InvalidArgumentError,
-          r"Tensor 'emb' of checkpoint .* changed since the warm start was "
-          r'built \(stored as 4 piece\(s\) of 3072 bytes then, 4 piece\(s\) '
-          r'of 3328 bytes now\)'):
-        test_util.initialize(graph)
+    graph = _streamed_in_three_parts(prefix)
+    self.assertNotEmpty(_reads(graph))
+    # The same prefix now holds 'emb' in other slices: its bytes moved.
+    again, _ = test_util.save_checkpoint(directory, build(_ROWS + 8))
+    self.assertEqual(prefix, again)
+    with graph.as_default(), self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        r"Tensor 'emb' of checkpoint .* changed since the warm start was "
+        r'built \(stored as 4 piece\(s\) of 3072 bytes then, 4 piece\(s\) '
+        r'of 3328 bytes now\)'):
+      test_util.initialize(graph)
+
+  def test_a_checkpoint_gone_after_the_build_fails_the_read(self):
+    directory = self.create_tempdir().full_path
+    prefix, _ = test_util.save_checkpoint(
+        directory, lambda: tf.compat.v1.get_variable(
+            'emb', [_ROWS, _COLS],
+            partitioner=tf.compat.v1.fixed_size_partitioner(4)))
+    graph = _streamed_in_three_parts(prefix)
+    self.assertNotEmpty(_reads(graph))
+    os.remove(prefix + '.index')
+    with graph.as_default(), self.assertRaisesRegex(
+        tf.errors.InvalidArgumentError,
+        r"Tensor 'emb' of checkpoint .* changed since the warm start was "
+        r'built \(stored as 4 piece\(s\) of 3072 bytes then, not readable '
+        r'in pieces now\)'):
+      test_util.initialize(graph)
 
   def test_a_checkpoint_rewritten_in_place_loads_its_new_values(self):
     # The same layout, other values (and checksums): read as RestoreV2 would.
@@ -309,13 +328,10 @@ class SlicedStreamTest(tf.test.TestCase):
         'emb', [_ROWS, _COLS],
         partitioner=tf.compat.v1.fixed_size_partitioner(4))
     prefix, _ = test_util.save_checkpoint(directory, build)
-    with tf.Graph().as_default() as graph:
-      tf.compat.v1.get_variable(
-          'emb', [_ROWS, _COLS],
-          partitioner=tf.compat.v1.fixed_size_partitioner(3))
-      warmstart.init_from_checkpoint(prefix, {'emb': 'emb'})
-      self.assertNotEmpty(_reads(graph))
-      _, values = test_util.save_checkpoint(directory, build, seed=7)
+    graph = _streamed_in_three_parts(prefix)
+    self.assertNotEmpty(_reads(graph))
+    _, values = test_util.save_checkpoint(directory, build, seed=7)
+    with graph.as_default():
       self.assertAllEqual(values['emb'], test_util.initialize(graph)['emb'])
 
   def test_resized_from_slices(self):

@@ -482,6 +482,14 @@ def _sorted_remap(remap: tf.Tensor,
   return cache[key]
 
 
+def _stored_of(entry: _plan.Entry) -> Optional[_stream.Stored]:
+  """The tensor `entry` remaps, as a stream reads it (None: it cannot)."""
+  return _stream.stored(
+      entry.source, entry.tensor,
+      [int(d) for d in entry.action_params['checkpoint_shape']],
+      _saved_dtype(entry))
+
+
 def _column_indices(remap: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor,
                                                 tf.Tensor]:
   """(new columns an old one fills, those old columns, the new columns
@@ -514,9 +522,7 @@ def _streamed_columns(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
       not _variables.plain_row_parts(target.parts) or
       _saved_dtype(entry) != target.dtype):
     return False
-  old_shape = [int(d) for d in opts['checkpoint_shape']]
-  source = _stream.stored(entry.source, entry.tensor, old_shape,
-                          _saved_dtype(entry))
+  source = _stored_of(entry)
   if source is None:
     return False
   remap = _shared_remap(opts)
@@ -575,9 +581,7 @@ def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
     return _streamed_columns(entry, max_chunk_bytes)
   if not _variables.plain_row_parts(target.parts):
     return False
-  old_shape = [int(d) for d in opts['checkpoint_shape']]
-  source = _stream.stored(entry.source, entry.tensor, old_shape,
-                          _saved_dtype(entry))
+  source = _stored_of(entry)
   if source is None:
     return False
   remap = _shared_remap(opts)
@@ -599,11 +603,11 @@ def _streamed(entry: _plan.Entry, max_chunk_bytes: int) -> bool:
       parts.append((part, offset, base))
     else:
       fresh.append((part, base))  # OOV rows only.
-  stop = old_shape[0]
+  stop = source.shape[0]
   if opts['old_vocab_size'] > 0:
     stop = min(stop, opts['old_vocab_size'])
   if parts and stop > 0:
-    rows = _RemappedRows(parts, *_sorted_remap(remap, old_shape[0]), stop,
+    rows = _RemappedRows(parts, *_sorted_remap(remap, source.shape[0]), stop,
                          source.dtype)
     _stream.stream(source, [rows], max_chunk_bytes,
                    after=[base for _, _, base in parts])
